@@ -1,0 +1,177 @@
+"""Clocks and duration parsing shared by every option that takes a duration.
+
+A *clock* is any object with ``time_ns()`` and ``monotonic_ns()``. :data:`SYSTEM_CLOCK`
+reads the real clocks; :class:`VirtualClock` is advanced by hand (or by scripted
+latency in the fakes) so that a "30 s timeout" costs microseconds of real time.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from datetime import timedelta
+from typing import Protocol, Union, runtime_checkable
+
+__all__ = [
+    "Clock",
+    "DurationLike",
+    "SystemClock",
+    "SYSTEM_CLOCK",
+    "VirtualClock",
+    "parse_duration",
+    "parse_duration_ns",
+    "format_duration_ns",
+]
+
+DurationLike = Union[str, int, float, timedelta]
+"""A duration: ``"850ms"``, ``"2s"``, ``"1m"``, ``"250us"``, a ``timedelta`` or seconds."""
+
+
+@runtime_checkable
+class Clock(Protocol):
+    """What the emitter and the fakes need from a clock."""
+
+    def time_ns(self) -> int: ...
+
+    def monotonic_ns(self) -> int: ...
+
+
+class SystemClock:
+    """The real clocks: :func:`time.time_ns` and :func:`time.monotonic_ns`."""
+
+    __slots__ = ()
+    is_virtual = False
+
+    time_ns = staticmethod(time.time_ns)
+    monotonic_ns = staticmethod(time.monotonic_ns)
+
+    def __repr__(self) -> str:
+        return "SystemClock()"
+
+
+SYSTEM_CLOCK = SystemClock()
+
+_UNITS_NS = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+    "min": 60_000_000_000,
+    "h": 3_600_000_000_000,
+}
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ns|us|µs|ms|s|min|m|h)\s*$")
+_EXPECTED = (
+    'a duration such as "850ms", "2s", "1m", "250us", a datetime.timedelta, '
+    "or a non-negative number of seconds"
+)
+
+
+def parse_duration_ns(value: DurationLike, *, name: str = "duration") -> int:
+    """Return ``value`` as a whole number of nanoseconds.
+
+    Raises ``TypeError`` or ``ValueError`` naming ``name`` and the bad value when
+    ``value`` is not a non-negative duration.
+    """
+    if isinstance(value, bool):
+        raise TypeError(f"{name}={value!r} is not a duration; expected {_EXPECTED}")
+    if isinstance(value, timedelta):
+        ns = (value.days * 86_400 + value.seconds) * 1_000_000_000 + value.microseconds * 1_000
+    elif isinstance(value, (int, float)):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{name}={value!r} is not a finite duration; expected {_EXPECTED}")
+        ns = round(value * 1_000_000_000)
+    elif isinstance(value, str):
+        match = _DURATION_RE.match(value)
+        if match is None:
+            raise ValueError(f"{name}={value!r} is not a duration; expected {_EXPECTED}")
+        number, unit = match.groups()
+        ns = round(float(number) * _UNITS_NS[unit])
+    else:
+        raise TypeError(
+            f"{name}={value!r} ({type(value).__name__}) is not a duration; expected {_EXPECTED}"
+        )
+    if ns < 0:
+        raise ValueError(f"{name}={value!r} is negative; expected {_EXPECTED}")
+    return ns
+
+
+def parse_duration(value: DurationLike, *, name: str = "duration") -> float:
+    """Return ``value`` as a number of seconds (see :func:`parse_duration_ns`)."""
+    return parse_duration_ns(value, name=name) / 1_000_000_000
+
+
+def format_duration_ns(ns: int | float) -> str:
+    """Format nanoseconds for humans: ``"850.0ms"``, ``"2.00s"``, ``"12.3us"``."""
+    if ns >= 1_000_000_000:
+        return f"{ns / 1_000_000_000:.2f}s"
+    if ns >= 1_000_000:
+        return f"{ns / 1_000_000:.1f}ms"
+    if ns >= 1_000:
+        return f"{ns / 1_000:.1f}us"
+    return f"{int(ns)}ns"
+
+
+class VirtualClock:
+    """A clock that only moves when told to.
+
+    ``advance(duration)`` moves both the wall and monotonic readings forward. With
+    ``real_sleep=True`` the fakes also sleep for real for each scripted latency, for
+    code that needs wall-clock behaviour (the virtual readings still advance exactly).
+
+    Thread-safe. The wall clock starts at ``start_time`` (default 2026-01-01T00:00:00Z)
+    and the monotonic clock at ``start_monotonic``.
+    """
+
+    is_virtual = True
+
+    def __init__(
+        self,
+        *,
+        start_time: int = 1_767_225_600_000_000_000,
+        start_monotonic: int = 1_000_000_000,
+        real_sleep: bool = False,
+    ) -> None:
+        for label, v in (("start_time", start_time), ("start_monotonic", start_monotonic)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError(f"VirtualClock({label}={v!r}): expected a non-negative int of nanoseconds")
+        self._offset = 0
+        self._start_time = start_time
+        self._start_monotonic = start_monotonic
+        self.real_sleep = bool(real_sleep)
+        self._lock = threading.Lock()
+
+    def time_ns(self) -> int:
+        return self._start_time + self._offset
+
+    def monotonic_ns(self) -> int:
+        return self._start_monotonic + self._offset
+
+    @property
+    def elapsed_ns(self) -> int:
+        """Nanoseconds the clock has been advanced in total."""
+        return self._offset
+
+    def advance(self, duration: DurationLike) -> int:
+        """Move the clock forward by ``duration``; return the new monotonic reading."""
+        return self.advance_ns(parse_duration_ns(duration, name="VirtualClock.advance(duration)"))
+
+    def advance_ns(self, ns: int) -> int:
+        """Move the clock forward by ``ns`` nanoseconds; return the new monotonic reading."""
+        if isinstance(ns, bool) or not isinstance(ns, int) or ns < 0:
+            raise ValueError(f"VirtualClock.advance_ns({ns!r}): expected a non-negative int")
+        with self._lock:
+            self._offset += ns
+            return self._start_monotonic + self._offset
+
+    def sleep(self, duration: DurationLike) -> None:
+        """Advance by ``duration``; also sleep for real when ``real_sleep`` is set."""
+        ns = parse_duration_ns(duration, name="VirtualClock.sleep(duration)")
+        self.advance_ns(ns)
+        if self.real_sleep and ns:
+            time.sleep(ns / 1_000_000_000)
+
+    def __repr__(self) -> str:
+        return f"VirtualClock(elapsed={format_duration_ns(self._offset)})"

@@ -1,0 +1,540 @@
+"""The event contract: event names, the fields of every event, and validators.
+
+This module is the single source of truth for what a BAML call emits. It is a port of
+the ``ash_baml`` ``:telemetry`` conventions with their known defects fixed (streams
+emit events, errors are ``exception`` events, unknown tokens are ``None``, ``model`` is
+emitted, prompts and raw HTTP bodies are not put into metadata).
+
+Times are in the *native* unit, the nanosecond: ``system_time`` is ``time.time_ns()``,
+``monotonic_time`` is ``time.monotonic_ns()`` and ``duration`` is a difference of
+monotonic readings.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Union
+
+__all__ = [
+    "DEFAULT_PREFIX",
+    "CALL_START",
+    "CALL_STOP",
+    "CALL_EXCEPTION",
+    "HANDLER_FAILURE",
+    "KINDS",
+    "TIME_UNITS",
+    "EventName",
+    "Field",
+    "EventSpec",
+    "EVENT_SPECS",
+    "ContractViolation",
+    "StreamAbandoned",
+    "Usage",
+    "convert_time_unit",
+    "check_event_name",
+    "event_kind",
+    "format_event_name",
+    "validate_event",
+    "validate_stream",
+]
+
+EventName = tuple[str, ...]
+
+DEFAULT_PREFIX: EventName = ("ash_baml",)
+CALL_START: EventName = ("ash_baml", "call", "start")
+CALL_STOP: EventName = ("ash_baml", "call", "stop")
+CALL_EXCEPTION: EventName = ("ash_baml", "call", "exception")
+HANDLER_FAILURE: EventName = ("telemetry", "handler", "failure")
+
+KINDS = frozenset({"error", "exit", "throw"})
+"""Values of the ``kind`` metadata: ``"error"`` for ``Exception``, ``"exit"`` for other
+``BaseException`` (cancellation, interrupts, abandoned streams); ``"throw"`` is reserved."""
+
+TimeUnit = Literal["native", "nanosecond", "microsecond", "millisecond", "second"]
+TIME_UNITS: dict[str, int] = {
+    "native": 1,
+    "nanosecond": 1,
+    "microsecond": 1_000,
+    "millisecond": 1_000_000,
+    "second": 1_000_000_000,
+}
+
+
+class ContractViolation(AssertionError):
+    """An event (or a stream of events) breaks the contract.
+
+    The message names the event, the key and the bad value. ``event_name``, ``key`` and
+    ``value`` hold them for programs.
+    """
+
+    def __init__(self, message: str, *, event_name: Any = None, key: str | None = None, value: Any = None):
+        super().__init__(message)
+        self.event_name = event_name
+        self.key = key
+        self.value = value
+
+
+class StreamAbandoned(BaseException):
+    """Reason of the exception event of a stream closed or dropped before its final response.
+
+    A ``BaseException`` (like ``GeneratorExit``), so the event's ``kind`` is ``"exit"``.
+    It is put in the event's metadata; it is never raised into user code.
+    """
+
+    def __init__(self, function_name: str = "", detail: str = "closed before its final response"):
+        super().__init__(f"stream of {function_name or 'a BAML function'} {detail}")
+        self.function_name = function_name
+        self.detail = detail
+
+
+def convert_time_unit(value: int | float, from_unit: str, to_unit: str) -> int | float:
+    """Convert ``value`` between ``"native"``, ``"nanosecond"``, ``"microsecond"``,
+    ``"millisecond"`` and ``"second"``.
+
+    As Erlang's ``erlang:convert_time_unit/3``: an ``int`` gives an ``int`` rounded down;
+    a ``float`` gives a ``float``.
+    """
+    try:
+        f = TIME_UNITS[from_unit]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown time unit from_unit={from_unit!r}; expected one of {sorted(TIME_UNITS)}") from None
+    try:
+        t = TIME_UNITS[to_unit]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown time unit to_unit={to_unit!r}; expected one of {sorted(TIME_UNITS)}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"convert_time_unit(value={value!r}): expected an int or a float")
+    if isinstance(value, int):
+        return (value * f) // t
+    return value * f / t
+
+
+# --------------------------------------------------------------------------- names
+
+
+def format_event_name(event_name: Any) -> str:
+    """``("ash_baml","call","stop")`` → ``"ash_baml.call.stop"`` (anything else: its repr)."""
+    if isinstance(event_name, tuple) and event_name and all(isinstance(p, str) for p in event_name):
+        return ".".join(event_name)
+    return repr(event_name)
+
+
+def check_event_name(event_name: Any, *, what: str = "event name") -> EventName:
+    """Return ``event_name`` as a tuple of non-empty strings or raise ``TypeError``/``ValueError``.
+
+    Lists are accepted and turned into tuples.
+    """
+    if isinstance(event_name, list):
+        event_name = tuple(event_name)
+    if not isinstance(event_name, tuple):
+        hint = ""
+        if isinstance(event_name, str):
+            hint = f" (write {tuple(event_name.split('.'))!r}, not a string)"
+        raise TypeError(
+            f"invalid {what} {event_name!r}: expected a non-empty tuple of non-empty strings{hint}"
+        )
+    if not event_name:
+        raise ValueError(f"invalid {what} (): expected a non-empty tuple of non-empty strings")
+    for part in event_name:
+        if not isinstance(part, str):
+            raise TypeError(
+                f"invalid {what} {event_name!r}: part {part!r} is a {type(part).__name__}, "
+                "expected a non-empty tuple of non-empty strings"
+            )
+        if not part:
+            raise ValueError(f"invalid {what} {event_name!r}: has an empty part; expected non-empty strings")
+    return event_name
+
+
+# --------------------------------------------------------------------------- fields
+
+
+@dataclass(frozen=True)
+class Field:
+    """One measurement or metadata key: what it must hold, and whether it may be absent."""
+
+    key: str
+    expected: str
+    check: Callable[[Any], bool]
+    required: bool = True
+
+
+def _is_int(v: Any) -> bool:
+    return type(v) is int or (isinstance(v, int) and not isinstance(v, bool))
+
+
+def _is_nonneg_int(v: Any) -> bool:
+    return _is_int(v) and v >= 0
+
+
+def _opt_nonneg_int(v: Any) -> bool:
+    return v is None or _is_nonneg_int(v)
+
+
+def _opt_str(v: Any) -> bool:
+    return v is None or isinstance(v, str)
+
+
+def _nonempty_str(v: Any) -> bool:
+    return isinstance(v, str) and v != ""
+
+
+def _is_bool(v: Any) -> bool:
+    return isinstance(v, bool)
+
+
+def _anything(v: Any) -> bool:
+    return True
+
+
+def _span_ctx(v: Any) -> bool:
+    if v is None:
+        return False
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
+
+
+def _is_mapping(v: Any) -> bool:
+    return isinstance(v, Mapping)
+
+
+def _is_kind(v: Any) -> bool:
+    return isinstance(v, str) and v in KINDS
+
+
+def _is_exception(v: Any) -> bool:
+    return isinstance(v, BaseException)
+
+
+def _is_stack(v: Any) -> bool:
+    return isinstance(v, traceback.StackSummary)
+
+
+def _is_event_name(v: Any) -> bool:
+    try:
+        check_event_name(v)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def _hashable(v: Any) -> bool:
+    try:
+        hash(v)
+    except TypeError:
+        return False
+    return True
+
+
+INT = "an int"
+NONNEG = "an int >= 0"
+OPT_NONNEG = "an int >= 0 or None (None when unknown, never a made-up 0)"
+OPT_STR = "a str or None"
+_SYSTEM_TIME = Field("system_time", INT, _is_int)
+_MONOTONIC = Field("monotonic_time", INT, _is_int)
+_DURATION = Field("duration", NONNEG, _is_nonneg_int)
+_COMMON_META = (
+    Field("resource", "any object or None", _anything),
+    Field("action", OPT_STR, _opt_str),
+    Field("function_name", "a non-empty str (the BAML function)", _nonempty_str),
+    Field("client_module", OPT_STR, _opt_str),
+    Field("streaming", "a bool", _is_bool),
+)
+_SPAN = Field("telemetry_span_context", "a hashable, non-None value unique per call", _span_ctx)
+_KIND = Field("kind", 'one of "error", "exit", "throw"', _is_kind)
+_REASON = Field("reason", "the exception object itself (a BaseException)", _is_exception)
+_STACK = Field("stacktrace", "a traceback.StackSummary", _is_stack)
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """The fields of one kind of event."""
+
+    kind: str
+    measurements: tuple[Field, ...]
+    metadata: tuple[Field, ...]
+
+
+EVENT_SPECS: dict[str, EventSpec] = {
+    "start": EventSpec(
+        "start",
+        (_SYSTEM_TIME, _MONOTONIC),
+        (*_COMMON_META, Field("arguments", "a dict of the call's arguments", _is_mapping), _SPAN),
+    ),
+    "stop": EventSpec(
+        "stop",
+        (
+            _DURATION,
+            _MONOTONIC,
+            Field("input_tokens", OPT_NONNEG, _opt_nonneg_int),
+            Field("output_tokens", OPT_NONNEG, _opt_nonneg_int),
+            Field("total_tokens", OPT_NONNEG, _opt_nonneg_int),
+            Field("cached_input_tokens", OPT_NONNEG, _opt_nonneg_int, required=False),
+            Field("time_to_first_chunk", OPT_NONNEG, _opt_nonneg_int, required=False),
+        ),
+        (
+            *_COMMON_META,
+            Field("model", OPT_STR, _opt_str),
+            Field("result", "any value (after redaction)", _anything),
+            _SPAN,
+            Field("provider", OPT_STR, _opt_str, required=False),
+            Field("client_name", OPT_STR, _opt_str, required=False),
+            Field("num_attempts", OPT_NONNEG, _opt_nonneg_int, required=False),
+            Field("request_id", OPT_STR, _opt_str, required=False),
+        ),
+    ),
+    "exception": EventSpec(
+        "exception",
+        (_DURATION, _MONOTONIC),
+        (*_COMMON_META, _KIND, _REASON, _STACK, _SPAN),
+    ),
+    "handler_failure": EventSpec(
+        "handler_failure",
+        (_SYSTEM_TIME, _MONOTONIC),
+        (
+            Field("event_name", "an event name (tuple of non-empty strings)", _is_event_name),
+            Field("handler_id", "a hashable handler id", _hashable),
+            Field("handler_config", "any value", _anything),
+            _KIND,
+            _REASON,
+            _STACK,
+        ),
+    ),
+}
+
+_CALL_SUFFIXES = {("call", "start"): "start", ("call", "stop"): "stop", ("call", "exception"): "exception"}
+
+
+def event_kind(event_name: Any) -> str | None:
+    """``"start"``, ``"stop"``, ``"exception"``, ``"handler_failure"`` or ``None``.
+
+    Call events are recognised by their suffix, so any emitter prefix works:
+    ``("my_app", "call", "stop")`` is a stop.
+    """
+    if not isinstance(event_name, tuple):
+        return None
+    if event_name == HANDLER_FAILURE:
+        return "handler_failure"
+    if len(event_name) >= 3:
+        return _CALL_SUFFIXES.get(event_name[-2:])
+    return None
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    try:
+        text = repr(value)
+    except Exception as exc:  # a repr that fails must not hide the violation
+        text = f"<unrepresentable {type(value).__name__}: {exc!r}>"
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _violation(event_name: Any, where: str, key: str, value: Any, expected: str, span: Any = None) -> ContractViolation:
+    name = format_event_name(event_name)
+    ctx = "" if span is None else f" (telemetry_span_context={_short(span, 60)})"
+    return ContractViolation(
+        f"{name}{ctx}: {where}[{key!r}] = {_short(value)}: expected {expected}",
+        event_name=event_name,
+        key=key,
+        value=value,
+    )
+
+
+def validate_event(event_name: Any, measurements: Any, metadata: Any) -> None:
+    """Check one event against the contract; raise :class:`ContractViolation` if it breaks it.
+
+    Call events are recognised by their ``("call", "start"|"stop"|"exception")`` suffix;
+    ``("telemetry","handler","failure")`` is checked too. Extra keys are allowed.
+    Also checks ``total_tokens == input_tokens + output_tokens`` when all three are known,
+    and that ``total_tokens`` is ``None`` when either part is unknown.
+    """
+    try:
+        event_name = check_event_name(event_name)
+    except (TypeError, ValueError) as exc:
+        raise ContractViolation(str(exc), event_name=event_name) from None
+    kind = event_kind(event_name)
+    if kind is None:
+        raise ContractViolation(
+            f"{format_event_name(event_name)}: not a contract event; expected a name ending in "
+            '("call","start"), ("call","stop"), ("call","exception"), or ("telemetry","handler","failure")',
+            event_name=event_name,
+        )
+    spec = EVENT_SPECS[kind]
+    for where, data in (("measurements", measurements), ("metadata", metadata)):
+        if not isinstance(data, Mapping):
+            raise ContractViolation(
+                f"{format_event_name(event_name)}: {where} = {_short(data)}: expected a mapping",
+                event_name=event_name,
+                key=where,
+                value=data,
+            )
+    span = metadata.get("telemetry_span_context")
+    for where, data, fields in (
+        ("measurements", measurements, spec.measurements),
+        ("metadata", metadata, spec.metadata),
+    ):
+        for field in fields:
+            if field.key not in data:
+                if field.required:
+                    raise ContractViolation(
+                        f"{format_event_name(event_name)}: {where} is missing the key {field.key!r} "
+                        f"(expected {field.expected})",
+                        event_name=event_name,
+                        key=field.key,
+                    )
+                continue
+            value = data[field.key]
+            if not field.check(value):
+                raise _violation(event_name, where, field.key, value, field.expected, span)
+    if kind == "stop":
+        i, o, t = measurements["input_tokens"], measurements["output_tokens"], measurements["total_tokens"]
+        if i is not None and o is not None:
+            if t != i + o:
+                raise _violation(
+                    event_name, "measurements", "total_tokens", t,
+                    f"input_tokens + output_tokens = {i} + {o} = {i + o}", span,
+                )
+        elif t is not None:
+            raise _violation(
+                event_name, "measurements", "total_tokens", t,
+                f"None, because input_tokens={i!r} or output_tokens={o!r} is unknown", span,
+            )
+
+
+EventLike = Union[tuple, Any]
+
+
+def _unpack(item: Any, index: int) -> tuple[Any, Any, Any]:
+    if isinstance(item, tuple) and len(item) == 3:
+        return item
+    try:
+        return item.name, item.measurements, item.metadata
+    except AttributeError:
+        raise TypeError(
+            f"validate_stream: item {index} = {_short(item)} is neither an (event_name, measurements, "
+            "metadata) triple nor an object with name, measurements and metadata attributes"
+        ) from None
+
+
+def validate_stream(events: Iterable[EventLike]) -> None:
+    """Check every event and the pairing of a whole stream; raise :class:`ContractViolation`.
+
+    ``events`` holds ``(event_name, measurements, metadata)`` triples or objects with
+    ``name``, ``measurements`` and ``metadata`` (such as captured events), in emission
+    order. Every start must be followed by exactly one stop or exception with the same
+    ``telemetry_span_context``, of the same prefix, with the same ``function_name`` and
+    ``streaming``; no stop or exception may come without its start.
+    """
+    open_spans: dict[Any, tuple[int, EventName, Mapping[str, Any]]] = {}
+    closed: set[Any] = set()
+    for index, item in enumerate(events):
+        name, measurements, metadata = _unpack(item, index)
+        validate_event(name, measurements, metadata)
+        name = tuple(name)
+        kind = event_kind(name)
+        if kind == "handler_failure":
+            continue
+        span = metadata["telemetry_span_context"]
+        if kind == "start":
+            if span in open_spans or span in closed:
+                raise ContractViolation(
+                    f"{format_event_name(name)} (event {index}): telemetry_span_context={_short(span, 60)} "
+                    "was already used by an earlier start; expected a unique span context per call",
+                    event_name=name, key="telemetry_span_context", value=span,
+                )
+            open_spans[span] = (index, name, metadata)
+            continue
+        started = open_spans.pop(span, None)
+        if started is None:
+            again = "a second end for a call that already ended" if span in closed else "no start before it"
+            raise ContractViolation(
+                f"{format_event_name(name)} (event {index}) for {metadata.get('function_name')!r} with "
+                f"telemetry_span_context={_short(span, 60)}: {again}; expected exactly one stop or "
+                "exception after each start",
+                event_name=name, key="telemetry_span_context", value=span,
+            )
+        closed.add(span)
+        start_index, start_name, start_meta = started
+        if start_name[:-1] != name[:-1]:
+            raise ContractViolation(
+                f"{format_event_name(name)} (event {index}) ends a call started as "
+                f"{format_event_name(start_name)} (event {start_index}); expected the same prefix",
+                event_name=name, key="event_name", value=name,
+            )
+        for key in ("function_name", "streaming"):
+            if metadata[key] != start_meta[key]:
+                raise ContractViolation(
+                    f"{format_event_name(name)} (event {index}): metadata[{key!r}] = {_short(metadata[key])} "
+                    f"but its start (event {start_index}) has {_short(start_meta[key])}; expected them to agree",
+                    event_name=name, key=key, value=metadata[key],
+                )
+    if open_spans:
+        first_span, (index, name, meta) = next(iter(open_spans.items()))
+        more = f" (and {len(open_spans) - 1} more)" if len(open_spans) > 1 else ""
+        raise ContractViolation(
+            f"{format_event_name(name)} (event {index}) for {meta.get('function_name')!r} with "
+            f"telemetry_span_context={_short(first_span, 60)} has no stop or exception{more}; "
+            "expected exactly one after each start",
+            event_name=name, key="telemetry_span_context", value=first_span,
+        )
+
+
+# --------------------------------------------------------------------------- usage
+
+
+def _check_token(name: str, value: Any, owner: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{owner}({name}={value!r}): expected an int >= 0 or None (unknown)")
+    if value < 0:
+        raise ValueError(f"{owner}({name}={value!r}): expected an int >= 0 or None (unknown)")
+    return value
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token usage of one call. A count nobody reported stays ``None`` (never 0).
+
+    ``cached_input_tokens`` are part of ``input_tokens`` (as providers report them).
+    """
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_input_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("input_tokens", "output_tokens", "cached_input_tokens"):
+            _check_token(name, getattr(self, name), "Usage")
+
+    @property
+    def total_tokens(self) -> int | None:
+        """``input_tokens + output_tokens`` when both are known, else ``None``."""
+        if self.input_tokens is None or self.output_tokens is None:
+            return None
+        return self.input_tokens + self.output_tokens
+
+    @classmethod
+    def coerce(cls, value: Any, *, name: str = "usage") -> "Usage | None":
+        """Accept a ``Usage``, a mapping with the three keys, an ``(input, output)`` pair or ``None``."""
+        if value is None or isinstance(value, Usage):
+            return value
+        if isinstance(value, Mapping):
+            unknown = set(value) - {"input_tokens", "output_tokens", "cached_input_tokens"}
+            if unknown:
+                raise TypeError(
+                    f"{name}={value!r} has unknown keys {sorted(unknown)}; expected input_tokens, "
+                    "output_tokens, cached_input_tokens"
+                )
+            return cls(**value)
+        if isinstance(value, tuple) and len(value) in (2, 3):
+            return cls(*value)
+        raise TypeError(
+            f"{name}={value!r} ({type(value).__name__}) is not a usage; expected Usage(input_tokens=..., "
+            "output_tokens=..., cached_input_tokens=...), a dict with those keys, an (input, output) "
+            "tuple, or None"
+        )

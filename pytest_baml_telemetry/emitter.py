@@ -1,0 +1,648 @@
+"""The reference emitter: the one place that turns a BAML call into contract events.
+
+``Emitter.call(...)`` is a context manager (``with`` and ``async with``) around one call;
+``Emitter.wrap`` decorates plain functions and coroutine functions; ``Emitter.stream``
+wraps a baml-py-like stream (sync or async) so that the start event is emitted when the
+stream is created, the stop event on its final response, and an exception event when it
+fails or is closed or dropped before completing.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import random
+import sys
+import threading
+import traceback
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import Any, Generic, TypeVar
+
+from .clock import SYSTEM_CLOCK, Clock
+from .contract import (
+    DEFAULT_PREFIX,
+    EventName,
+    StreamAbandoned,
+    Usage,
+    _check_token,
+    check_event_name,
+)
+from .dispatcher import Dispatcher, default_dispatcher, new_span_context
+
+__all__ = ["Emitter", "Call", "SyncStream", "AsyncStream", "EVENT_KINDS"]
+
+logger = logging.getLogger("pytest_baml_telemetry")
+
+EVENT_KINDS = ("start", "stop", "exception")
+T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+_EMPTY_STACK = traceback.StackSummary.from_list([])
+
+
+def _kind_of(exc: BaseException) -> str:
+    return "error" if isinstance(exc, Exception) else "exit"
+
+
+class Emitter:
+    """Builds and executes the start / stop / exception events of BAML calls.
+
+    ``prefix`` is prepended to ``("call", "start")`` etc. ``dispatcher`` defaults to the
+    module-level one. ``enabled=False`` emits nothing. ``events`` limits which of
+    ``"start"``, ``"stop"``, ``"exception"`` are emitted. ``sample_rate`` (0..1) is decided
+    once per call with ``rng`` (a ``random.random``-like callable or an object with a
+    ``random()`` method). ``clock`` supplies ``time_ns()``/``monotonic_ns()``.
+    ``redact(key, value)`` (key ``"arguments"`` or ``"result"``) returns what is emitted
+    instead of the value.
+    """
+
+    def __init__(
+        self,
+        prefix: EventName = DEFAULT_PREFIX,
+        *,
+        dispatcher: Dispatcher | None = None,
+        enabled: bool = True,
+        events: Iterable[str] = EVENT_KINDS,
+        sample_rate: float = 1.0,
+        rng: Callable[[], float] | Any = None,
+        clock: Clock | None = None,
+        redact: Callable[[str, Any], Any] | None = None,
+    ) -> None:
+        self.prefix: EventName = check_event_name(prefix, what="emitter prefix")
+        if dispatcher is not None and not isinstance(dispatcher, Dispatcher):
+            raise TypeError(f"Emitter(dispatcher={dispatcher!r}): expected a Dispatcher or None")
+        self.dispatcher = dispatcher if dispatcher is not None else default_dispatcher
+        self.enabled = bool(enabled)
+        if isinstance(events, str):
+            raise TypeError(
+                f"Emitter(events={events!r}): expected a collection of event kinds such as "
+                f"('start', 'stop'), not a single string"
+            )
+        try:
+            chosen = tuple(events)
+        except TypeError:
+            raise TypeError(f"Emitter(events={events!r}): expected a collection of {EVENT_KINDS}") from None
+        for kind in chosen:
+            if kind not in EVENT_KINDS:
+                raise ValueError(f"Emitter(events=...): unknown event kind {kind!r}; expected some of {EVENT_KINDS}")
+        self.events = frozenset(chosen)
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float)):
+            raise TypeError(f"Emitter(sample_rate={sample_rate!r}): expected a number between 0.0 and 1.0")
+        if not 0.0 <= sample_rate <= 1.0:
+            raise ValueError(f"Emitter(sample_rate={sample_rate!r}): expected a number between 0.0 and 1.0")
+        self.sample_rate = float(sample_rate)
+        if rng is None:
+            self._random: Callable[[], float] = random.random
+        elif callable(rng):
+            self._random = rng
+        elif callable(getattr(rng, "random", None)):
+            self._random = rng.random
+        else:
+            raise TypeError(f"Emitter(rng={rng!r}): expected a callable returning a float in [0, 1) or a random.Random")
+        clock = SYSTEM_CLOCK if clock is None else clock
+        if not (callable(getattr(clock, "time_ns", None)) and callable(getattr(clock, "monotonic_ns", None))):
+            raise TypeError(f"Emitter(clock={clock!r}): expected an object with time_ns() and monotonic_ns()")
+        self.clock = clock
+        if redact is not None and not callable(redact):
+            raise TypeError(f"Emitter(redact={redact!r}): expected a callable (key, value) -> value, or None")
+        self.redact = redact
+        self.start_event: EventName = self.prefix + ("call", "start")
+        self.stop_event: EventName = self.prefix + ("call", "stop")
+        self.exception_event: EventName = self.prefix + ("call", "exception")
+
+    def __repr__(self) -> str:
+        return (
+            f"Emitter(prefix={self.prefix!r}, enabled={self.enabled}, events={sorted(self.events)}, "
+            f"sample_rate={self.sample_rate})"
+        )
+
+    @property
+    def event_names(self) -> tuple[EventName, EventName, EventName]:
+        """The start, stop and exception event names of this emitter."""
+        return (self.start_event, self.stop_event, self.exception_event)
+
+    def _sampled(self) -> bool:
+        if not self.enabled:
+            return False
+        rate = self.sample_rate
+        if rate >= 1.0:
+            return True
+        if rate <= 0.0:
+            return False
+        return self._random() < rate
+
+    def _redacted(self, key: str, value: Any) -> Any:
+        redact = self.redact
+        if redact is None:
+            return value
+        try:
+            return redact(key, value)
+        except Exception as exc:  # a broken redactor must not break the call, nor leak the value
+            logger.error("redact(%r, ...) failed: %r; the value is replaced by a placeholder", key, exc)
+            return f"<redaction failed: {type(exc).__name__}>"
+
+    # ------------------------------------------------------------------ call forms
+
+    def call(
+        self,
+        function_name: str,
+        *,
+        arguments: Mapping[str, Any] | None = None,
+        resource: Any = None,
+        action: str | None = None,
+        client_module: str | None = None,
+        streaming: bool = False,
+    ) -> "Call":
+        """A context manager around one call (``with`` or ``async with``).
+
+        Entering emits start; leaving normally emits stop; leaving by an exception emits
+        exception (kind ``"error"`` for ``Exception``, ``"exit"`` for other
+        ``BaseException``) and lets it propagate.
+        """
+        return Call(self, function_name, arguments, resource, action, client_module, streaming)
+
+    def wrap(
+        self,
+        function: F | None = None,
+        *,
+        function_name: str | None = None,
+        resource: Any = None,
+        action: str | None = None,
+        client_module: str | None = None,
+    ) -> Any:
+        """Decorate a function or coroutine function so that each call emits the contract.
+
+        Usable bare (``@emitter.wrap``) or with options (``@emitter.wrap(function_name="X")``).
+        The call's arguments are bound to the signature and emitted as ``arguments``; the
+        return value is the ``result``.
+        """
+        if function is None:
+            return functools.partial(
+                self.wrap, function_name=function_name, resource=resource, action=action, client_module=client_module
+            )
+        if not callable(function):
+            raise TypeError(f"Emitter.wrap({function!r}): expected a function or a coroutine function")
+        name = function_name or getattr(function, "__name__", None)
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"Emitter.wrap({function!r}): cannot tell the function name; pass function_name=")
+        module = client_module if client_module is not None else getattr(function, "__module__", None)
+        try:
+            signature: inspect.Signature | None = inspect.signature(function)
+        except (TypeError, ValueError):
+            signature = None
+
+        def bind(args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+            if signature is None:
+                return {**{f"arg{i}": a for i, a in enumerate(args)}, **kwargs}
+            try:
+                bound = signature.bind(*args, **kwargs)
+            except TypeError:
+                return {**{f"arg{i}": a for i, a in enumerate(args)}, **kwargs}
+            return dict(bound.arguments)
+
+        if inspect.iscoroutinefunction(function):
+
+            @functools.wraps(function)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                async with Call(self, name, bind(args, kwargs), resource, action, module, False) as call:
+                    result = await function(*args, **kwargs)
+                    call.set_result(result)
+                    return result
+
+            return async_wrapper
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with Call(self, name, bind(args, kwargs), resource, action, module, False) as call:
+                result = function(*args, **kwargs)
+                call.set_result(result)
+                return result
+
+        return wrapper
+
+    def stream(
+        self,
+        stream: Any,
+        function_name: str,
+        *,
+        arguments: Mapping[str, Any] | None = None,
+        resource: Any = None,
+        action: str | None = None,
+        client_module: str | None = None,
+        before_end: Callable[["Call", BaseException | None], None] | None = None,
+    ) -> "SyncStream[Any] | AsyncStream[Any]":
+        """Wrap a baml-py-like stream; the start event is emitted now.
+
+        ``stream`` yields partials (``for`` or ``async for``) and has
+        ``get_final_response()`` (a coroutine for async streams). Returns a
+        :class:`SyncStream` or :class:`AsyncStream` with the same interface. ``before_end``
+        is called with the call object and the error (or ``None``) just before stop or
+        exception is emitted, to set usage and model.
+        """
+        call = Call(self, function_name, arguments, resource, action, client_module, True)
+        if hasattr(stream, "__aiter__") or inspect.iscoroutinefunction(getattr(stream, "get_final_response", None)):
+            return AsyncStream(call, stream, before_end)
+        if hasattr(stream, "__iter__") or hasattr(stream, "get_final_response"):
+            return SyncStream(call, stream, before_end)
+        raise TypeError(
+            f"Emitter.stream({stream!r}): expected a stream with iteration over partials and "
+            "get_final_response(), as baml-py's BamlSyncStream / BamlStream"
+        )
+
+
+class Call:
+    """One call in flight: set its result, usage, model and extra metadata before it ends."""
+
+    __slots__ = (
+        "emitter",
+        "function_name",
+        "arguments",
+        "resource",
+        "action",
+        "client_module",
+        "streaming",
+        "sampled",
+        "span_context",
+        "start_monotonic",
+        "first_chunk_monotonic",
+        "result",
+        "usage",
+        "model",
+        "extra",
+        "ended",
+    )
+
+    def __init__(
+        self,
+        emitter: Emitter,
+        function_name: str,
+        arguments: Mapping[str, Any] | None,
+        resource: Any,
+        action: str | None,
+        client_module: str | None,
+        streaming: bool,
+    ) -> None:
+        if not isinstance(function_name, str) or not function_name:
+            raise TypeError(f"function_name={function_name!r}: expected the BAML function's name, a non-empty str")
+        if arguments is not None and not isinstance(arguments, Mapping):
+            raise TypeError(f"{function_name}: arguments={arguments!r} is not a mapping; expected a dict or None")
+        if action is not None and not isinstance(action, str):
+            raise TypeError(f"{function_name}: action={action!r}: expected a str or None")
+        if client_module is not None and not isinstance(client_module, str):
+            raise TypeError(f"{function_name}: client_module={client_module!r}: expected a str or None")
+        self.emitter = emitter
+        self.function_name = function_name
+        self.arguments = arguments
+        self.resource = resource
+        self.action = action
+        self.client_module = client_module
+        self.streaming = bool(streaming)
+        self.sampled = emitter._sampled()
+        self.span_context: Hashable | None = None
+        self.start_monotonic = 0
+        self.first_chunk_monotonic: int | None = None
+        self.result: Any = None
+        self.usage: Usage | None = None
+        self.model: str | None = None
+        self.extra: dict[str, Any] | None = None
+        self.ended = False
+
+    def __repr__(self) -> str:
+        state = "ended" if self.ended else "open"
+        return f"<Call {self.function_name} {state} span={self.span_context!r}>"
+
+    # ------------------------------------------------------------------ setters
+
+    def set_result(self, result: Any) -> None:
+        """The value the call returned (emitted as ``result`` after redaction)."""
+        self.result = result
+
+    def set_usage(
+        self,
+        input_tokens: int | Usage | None = None,
+        output_tokens: int | None = None,
+        cached_input_tokens: int | None = None,
+    ) -> None:
+        """Token usage; counts nobody reported stay ``None``. Also accepts a :class:`Usage`."""
+        if isinstance(input_tokens, Usage):
+            self.usage = input_tokens
+            return
+        self.usage = Usage(
+            _check_token("input_tokens", input_tokens, "set_usage"),
+            _check_token("output_tokens", output_tokens, "set_usage"),
+            _check_token("cached_input_tokens", cached_input_tokens, "set_usage"),
+        )
+
+    def set_model(self, model: str | None) -> None:
+        """The model the request asked for."""
+        if model is not None and not isinstance(model, str):
+            raise TypeError(f"{self.function_name}: set_model({model!r}): expected a str or None")
+        self.model = model
+
+    def set(self, **extra_metadata: Any) -> None:
+        """Extra metadata for the stop / exception event (``provider``, ``client_name``, ...)."""
+        if self.extra is None:
+            self.extra = extra_metadata
+        else:
+            self.extra.update(extra_metadata)
+
+    def mark_first_chunk(self) -> None:
+        """Record the arrival of a stream's first chunk (later calls are ignored)."""
+        if self.first_chunk_monotonic is None:
+            self.first_chunk_monotonic = self.emitter.clock.monotonic_ns()
+
+    # ------------------------------------------------------------------ events
+
+    def start(self) -> "Call":
+        """Emit the start event (done by ``with``; call it yourself for other shapes)."""
+        emitter = self.emitter
+        self.start_monotonic = now = emitter.clock.monotonic_ns()
+        if not self.sampled:
+            return self
+        self.span_context = new_span_context()
+        if "start" in emitter.events:
+            args = self.arguments
+            args = {} if args is None else dict(args)
+            emitter.dispatcher.execute(
+                emitter.start_event,
+                {"system_time": emitter.clock.time_ns(), "monotonic_time": now},
+                {
+                    "resource": self.resource,
+                    "action": self.action,
+                    "function_name": self.function_name,
+                    "arguments": emitter._redacted("arguments", args),
+                    "client_module": self.client_module,
+                    "streaming": self.streaming,
+                    "telemetry_span_context": self.span_context,
+                },
+            )
+        return self
+
+    def stop(self) -> None:
+        """Emit the stop event (once)."""
+        if self.ended:
+            return
+        self.ended = True
+        emitter = self.emitter
+        if not self.sampled or "stop" not in emitter.events:
+            return
+        now = emitter.clock.monotonic_ns()
+        usage = self.usage
+        if usage is None:
+            measurements: dict[str, Any] = {
+                "duration": now - self.start_monotonic,
+                "monotonic_time": now,
+                "input_tokens": None,
+                "output_tokens": None,
+                "total_tokens": None,
+                "cached_input_tokens": None,
+            }
+        else:
+            measurements = {
+                "duration": now - self.start_monotonic,
+                "monotonic_time": now,
+                "input_tokens": usage.input_tokens,
+                "output_tokens": usage.output_tokens,
+                "total_tokens": usage.total_tokens,
+                "cached_input_tokens": usage.cached_input_tokens,
+            }
+        if self.streaming:
+            first = self.first_chunk_monotonic
+            measurements["time_to_first_chunk"] = None if first is None else first - self.start_monotonic
+        metadata = {
+            "resource": self.resource,
+            "action": self.action,
+            "function_name": self.function_name,
+            "client_module": self.client_module,
+            "streaming": self.streaming,
+            "model": self.model,
+            "result": emitter._redacted("result", self.result),
+            "telemetry_span_context": self.span_context,
+        }
+        if self.extra:
+            metadata.update(self.extra)
+            metadata["telemetry_span_context"] = self.span_context
+        emitter.dispatcher.execute(emitter.stop_event, measurements, metadata)
+
+    def exception(self, exc: BaseException, stacktrace: traceback.StackSummary | None = None) -> None:
+        """Emit the exception event for ``exc`` (once); the caller re-raises it."""
+        if self.ended:
+            return
+        self.ended = True
+        emitter = self.emitter
+        if not self.sampled or "exception" not in emitter.events:
+            return
+        now = emitter.clock.monotonic_ns()
+        if stacktrace is None:
+            stacktrace = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else _EMPTY_STACK
+        metadata = {
+            "resource": self.resource,
+            "action": self.action,
+            "function_name": self.function_name,
+            "client_module": self.client_module,
+            "streaming": self.streaming,
+            "kind": _kind_of(exc),
+            "reason": exc,
+            "stacktrace": stacktrace,
+            "telemetry_span_context": self.span_context,
+        }
+        if self.model is not None:
+            metadata["model"] = self.model
+        if self.extra:
+            metadata.update(self.extra)
+            metadata["telemetry_span_context"] = self.span_context
+        emitter.dispatcher.execute(
+            emitter.exception_event, {"duration": now - self.start_monotonic, "monotonic_time": now}, metadata
+        )
+
+    # ------------------------------------------------------------------ context managers
+
+    def __enter__(self) -> "Call":
+        return self.start()
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        if exc is None:
+            self.stop()
+        else:
+            self.exception(exc, traceback.extract_tb(tb) if tb is not None else None)
+        return False
+
+    async def __aenter__(self) -> "Call":
+        return self.start()
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        return self.__exit__(exc_type, exc, tb)
+
+
+_MISSING = object()
+
+
+class _StreamBase:
+    __slots__ = ("_call", "_stream", "_before_end", "_final", "_error", "_lock", "__weakref__")
+
+    def __init__(self, call: Call, stream: Any, before_end: Callable[[Call, BaseException | None], None] | None):
+        self._call = call
+        self._stream = stream
+        self._before_end = before_end
+        self._final: Any = _MISSING
+        self._error: BaseException | None = None
+        self._lock = threading.Lock()
+        call.start()
+
+    @property
+    def call(self) -> Call:
+        """The call object behind this stream."""
+        return self._call
+
+    def _end(self, error: BaseException | None, result: Any = None) -> None:
+        with self._lock:
+            call = self._call
+            if call.ended:
+                return
+            if self._before_end is not None:
+                try:
+                    self._before_end(call, error)
+                except Exception as exc:  # reading usage must not break the stream
+                    logger.error("reading usage for %s failed: %r", call.function_name, exc)
+            if error is None:
+                call.set_result(result)
+                call.stop()
+            else:
+                call.exception(error)
+
+    def _abandon(self, detail: str) -> None:
+        if not self._call.ended:
+            reason = StreamAbandoned(self._call.function_name, detail)
+            self._end(reason)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+    def __del__(self) -> None:
+        try:
+            if sys is None or sys.is_finalizing():  # interpreter shutdown: nothing to report to
+                return
+            self._abandon("was dropped before its final response")
+        except Exception:
+            pass
+
+
+class SyncStream(_StreamBase, Generic[T]):
+    """A sync stream whose start, stop and exception events are emitted for you.
+
+    Iterate it for partials, call :meth:`get_final_response` for the final result,
+    :meth:`close` to abandon it (an exception event of kind ``"exit"``).
+    """
+
+    __slots__ = ()
+
+    def __iter__(self) -> Any:
+        call = self._call
+        try:
+            for partial in self._stream:
+                call.mark_first_chunk()
+                yield partial
+        except GeneratorExit:
+            raise  # the loop was left early: not an abandonment while the stream is referenced
+        except BaseException as exc:
+            self._error = exc
+            self._end(exc)
+            raise
+        try:
+            self._complete()
+        except BaseException:
+            pass  # like baml-py, iteration does not raise: get_final_response() does
+
+    def _complete(self) -> Any:
+        if self._final is not _MISSING:
+            return self._final
+        if self._error is not None:
+            raise self._error
+        getter = getattr(self._stream, "get_final_response", None)
+        if getter is None:
+            self._final = None
+            self._end(None, None)
+            return None
+        try:
+            final = getter()
+        except BaseException as exc:
+            self._error = exc
+            self._end(exc)
+            raise
+        self._final = final
+        self._end(None, final)
+        return final
+
+    def get_final_response(self) -> Any:
+        """The final result; emits stop (or exception if the stream failed)."""
+        return self._complete()
+
+    def close(self) -> None:
+        """Abandon the stream: emits an exception event with a :class:`StreamAbandoned` reason."""
+        self._abandon("was closed before its final response")
+        close = getattr(self._stream, "close", None)
+        if callable(close):
+            close()
+
+
+class AsyncStream(_StreamBase, Generic[T]):
+    """An async stream whose start, stop and exception events are emitted for you."""
+
+    __slots__ = ()
+
+    async def __aiter__(self) -> Any:
+        call = self._call
+        try:
+            async for partial in self._stream:
+                call.mark_first_chunk()
+                yield partial
+        except GeneratorExit:
+            raise  # the loop was left early: not an abandonment while the stream is referenced
+        except BaseException as exc:
+            self._error = exc
+            self._end(exc)
+            raise
+        try:
+            await self._complete()
+        except BaseException:
+            pass  # like baml-py, iteration does not raise: get_final_response() does
+
+    async def _complete(self) -> Any:
+        if self._final is not _MISSING:
+            return self._final
+        if self._error is not None:
+            raise self._error
+        getter = getattr(self._stream, "get_final_response", None)
+        if getter is None:
+            self._final = None
+            self._end(None, None)
+            return None
+        try:
+            final = getter()
+            if inspect.isawaitable(final):
+                final = await final
+        except BaseException as exc:
+            self._error = exc
+            self._end(exc)
+            raise
+        self._final = final
+        self._end(None, final)
+        return final
+
+    async def get_final_response(self) -> Any:
+        """The final result; emits stop (or exception if the stream failed)."""
+        return await self._complete()
+
+    async def aclose(self) -> None:
+        """Abandon the stream: emits an exception event with a :class:`StreamAbandoned` reason."""
+        self._abandon("was closed before its final response")
+        close = getattr(self._stream, "aclose", None)
+        if callable(close):
+            await close()
+
+    def close(self) -> None:
+        """Abandon the stream (sync form of :meth:`aclose`)."""
+        self._abandon("was closed before its final response")
