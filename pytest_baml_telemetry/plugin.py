@@ -8,6 +8,7 @@ from typing import Any, Callable
 import pytest
 
 from .capture import EventCapture
+from .clock import VirtualClock
 from .contract import DEFAULT_PREFIX
 
 _EVENTS_KEY = pytest.StashKey["tuple[EventCapture, dict[str, Any]]"]()
@@ -122,3 +123,11 @@ def baml_capture(request: pytest.FixtureRequest) -> Iterator[Callable[..., Event
     finally:
         for capture in made:
             capture.detach()
+
+
+@pytest.fixture
+def baml_clock() -> "VirtualClock":
+    """A :class:`VirtualClock` for this test: scripted latency advances it, nothing sleeps."""
+    from .clock import VirtualClock
+
+    return VirtualClock()
