@@ -1,0 +1,780 @@
+"""A scripted OpenAI-compatible HTTP server for driving the real baml-py runtime offline.
+
+:class:`FakeLLMServer` runs a real HTTP server on a loopback address in a child
+process (``_server_child.py``, standard library only). It has to be a separate
+process: a baml-py *sync* stream holds the GIL while it waits for the network, so
+a server thread in the test process would deadlock it.
+
+Typical use::
+
+    with FakeLLMServer() as server:
+        server.respond('{"name": "Ann", "skills": ["Rust"]}', usage=(120, 30))
+        server.fail(429, retry_after=1)
+        cr = server.client_registry("TestClient")
+        b.with_options(client_registry=cr).ExtractResume("...")
+        assert server.requests[0].headers["authorization"] == "***"
+
+Scripts are served in order, once each, to ``POST /v1/chat/completions``
+(``/chat/completions`` is tolerated). A request that finds nothing scripted gets
+an HTTP 500 whose body says so; it is recorded like every other request.
+Scripting is race-free: each call returns only after the child has queued the
+script. Scripts added before :meth:`FakeLLMServer.start` are sent when it starts.
+
+How each outcome looks to baml-py 0.226 (checked): ``respond`` → a result (or a
+``BamlValidationError`` when the content does not parse into the function's
+return type: script that with ``respond("not json at all")`` for a function
+returning a class); ``fail(status)`` → ``BamlClientHttpError`` with that
+``status_code`` (retried first under a ``retry_policy``; ``Retry-After`` is sent
+but baml-py ignores it); ``hang`` with a client ``http { request_timeout_ms N }``
+shorter than the hang → ``BamlTimeoutError``; ``malformed()`` →
+``BamlClientHttpError`` with ``status_code`` 200; ``fail_stream`` → the stream
+raises a ``BamlClientError`` subclass.
+"""
+
+from __future__ import annotations
+
+import collections
+import ipaddress
+import json
+import math
+import os
+import queue
+import subprocess
+import sys
+import threading
+import weakref
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+from ..clock import DurationLike, parse_duration, parse_duration_ns
+
+if TYPE_CHECKING:  # pragma: no cover
+    import baml_py
+
+__all__ = ["FakeLLMServer", "RecordedRequest", "usage_to_openai", "SUPPORTED_PROVIDERS", "FAKE_API_KEY"]
+
+_CHILD_SCRIPT = Path(__file__).with_name("_server_child.py")
+_EOF = object()
+FAKE_API_KEY = "sk-fake"
+"""The API key :meth:`FakeLLMServer.client_options` puts in client options (recorded masked)."""
+SUPPORTED_PROVIDERS = ("openai", "openai-generic")
+"""baml-py providers that talk OpenAI chat completions to ``base_url``."""
+
+UsageLike = Union[Mapping[str, Any], Sequence[Any], Any]
+"""A ``Usage``-like object (``input_tokens``/``output_tokens``/``cached_input_tokens``
+attributes), a dict with those keys, or an ``(input, output[, cached_input])`` tuple."""
+
+_USAGE_KEYS = ("input_tokens", "output_tokens", "cached_input_tokens")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _token_count(value: Any, key: str, usage: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"usage {key}={value!r} in {usage!r} is not a token count; expected an int >= 0 or None")
+    if value < 0:
+        raise ValueError(f"usage {key}={value!r} in {usage!r} is negative; expected an int >= 0 or None")
+    return value
+
+
+def usage_to_openai(usage: UsageLike | None) -> dict[str, Any] | None:
+    """Turn a usage description into an OpenAI ``usage`` object (``None``: send none).
+
+    Accepts any object with ``input_tokens``/``output_tokens`` (and optionally
+    ``cached_input_tokens``) attributes, such as ``pytest_baml_telemetry.Usage`` or
+    ``baml_py.Usage``; a dict with those keys; or an ``(input, output)`` /
+    ``(input, output, cached_input)`` tuple. A usage whose counts are all ``None``
+    sends no ``usage`` field at all; otherwise input and output are both required
+    (baml-py fails on a usage without ``prompt_tokens``/``completion_tokens``) and
+    ``cached_input_tokens`` is optional (``prompt_tokens_details.cached_tokens``).
+    """
+    if usage is None:
+        return None
+    if isinstance(usage, Mapping):
+        unknown = sorted(str(k) for k in usage if k not in _USAGE_KEYS)
+        if unknown:
+            raise ValueError(
+                f"usage={usage!r} has unknown key(s) {', '.join(unknown)}; expected {', '.join(_USAGE_KEYS)}"
+            )
+        values = [usage.get(k) for k in _USAGE_KEYS]
+    elif isinstance(usage, (tuple, list)):
+        if len(usage) not in (2, 3):
+            raise ValueError(
+                f"usage={usage!r} has {len(usage)} item(s); expected (input_tokens, output_tokens) "
+                "or (input_tokens, output_tokens, cached_input_tokens)"
+            )
+        values = list(usage) + [None] * (3 - len(usage))
+    elif hasattr(usage, "input_tokens") and hasattr(usage, "output_tokens"):
+        values = [getattr(usage, k, None) for k in _USAGE_KEYS]
+    else:
+        raise TypeError(
+            f"usage={usage!r} ({type(usage).__name__}) is not a usage; expected a Usage-like object with "
+            "input_tokens/output_tokens attributes, a dict with those keys, an (input, output) tuple, or None"
+        )
+    inp, out, cached = (_token_count(v, k, usage) for v, k in zip(values, _USAGE_KEYS))
+    if inp is None and out is None and cached is None:
+        return None
+    if inp is None or out is None:
+        # baml-py 0.226 rejects the whole response (BamlClientHttpError, status_code 2)
+        # when prompt_tokens, completion_tokens or total_tokens is missing
+        raise ValueError(
+            f"usage={usage!r}: input_tokens and output_tokens must both be given (or the usage be None): "
+            "baml-py rejects an OpenAI response whose usage lacks prompt_tokens or completion_tokens"
+        )
+    result: dict[str, Any] = {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out}
+    if cached is not None:
+        result["prompt_tokens_details"] = {"cached_tokens": cached}
+    return result
+
+
+def _content_text(content: Any, where: str) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, (dict, list)):
+        return json.dumps(content)
+    raise TypeError(
+        f"{where}: content={content!r} ({type(content).__name__}) is not text; expected a str "
+        "(or a dict/list, sent JSON-encoded)"
+    )
+
+
+def _chunks(chunks: Any, content: str, where: str) -> int | list[str] | None:
+    if chunks is None:
+        return None
+    if isinstance(chunks, bool):
+        raise TypeError(f"{where}: chunks={chunks!r} is not valid; expected None, an int >= 1 or a list of str")
+    if isinstance(chunks, int):
+        if chunks < 1:
+            raise ValueError(f"{where}: chunks={chunks!r} must be >= 1 (the number of streamed pieces)")
+        return chunks
+    if isinstance(chunks, Sequence) and not isinstance(chunks, (str, bytes)):
+        pieces = list(chunks)
+        if not pieces or not all(isinstance(p, str) for p in pieces):
+            raise TypeError(f"{where}: chunks={chunks!r} must be a non-empty list of str")
+        if "".join(pieces) != content:
+            raise ValueError(
+                f"{where}: chunks={chunks!r} do not join to the content {content!r}; "
+                "the streamed pieces must concatenate to exactly the content"
+            )
+        return pieces
+    raise TypeError(
+        f"{where}: chunks={chunks!r} ({type(chunks).__name__}) is not valid; "
+        "expected None (one chunk per word), an int >= 1 (that many pieces) or a list of str"
+    )
+
+
+def _seconds(value: DurationLike | None, name: str) -> float:
+    return 0.0 if value is None else parse_duration(value, name=name)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
+def _check_host(host: Any) -> str:
+    if not isinstance(host, str):
+        raise TypeError(f"FakeLLMServer(host={host!r}): expected a str loopback address such as '127.0.0.1'")
+    if host == "localhost":
+        return "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        address = None
+    if address is None or not address.is_loopback:
+        raise ValueError(
+            f"FakeLLMServer(host={host!r}) refused: the fake LLM server binds only to a loopback "
+            "address ('127.0.0.1', another 127.x.y.z, '::1' or 'localhost')"
+        )
+    return str(address)
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One HTTP request the fake server received, in arrival order.
+
+    ``headers`` has lower-cased names; ``authorization``, ``x-api-key``, ``api-key``
+    (and other credential headers) are replaced by ``"***"``. ``json`` is the parsed
+    JSON body (``None`` when it was not JSON), ``body`` the raw text. ``served``
+    says what answered it: ``"respond"``, ``"fail"``, ``"hang"``, ``"malformed"``,
+    ``"fail_stream"``, ``"unscripted"`` (nothing scripted: HTTP 500) or
+    ``"not_found"`` (not a chat-completions path: HTTP 404, no script used);
+    ``script`` describes the script used.
+    """
+
+    index: int
+    method: str
+    path: str
+    headers: dict[str, str]
+    json: Any
+    body: str
+    stream: bool
+    served: str
+    script: str | None = None
+    time_ns: int = field(default=0, compare=False)
+
+    @property
+    def model(self) -> str | None:
+        """The ``model`` the client asked for (from the JSON body)."""
+        return self.json.get("model") if isinstance(self.json, dict) else None
+
+    @property
+    def messages(self) -> list[Any]:
+        """The chat ``messages`` the client sent (empty when absent)."""
+        msgs = self.json.get("messages") if isinstance(self.json, dict) else None
+        return list(msgs) if isinstance(msgs, list) else []
+
+
+# --------------------------------------------------------------------------- child
+
+
+class _Child:
+    """The child process and the line-oriented JSON RPC over its stdin/stdout."""
+
+    def __init__(self, host: str, port: int) -> None:
+        cmd = [
+            sys.executable,
+            "-I",  # isolated: no PYTHON* env, no user site, script dir not on sys.path
+            "-S",  # no site import: standard library only, fast start
+            "-u",
+            str(_CHILD_SCRIPT),
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--parent-pid",
+            str(os.getpid()),
+        ]
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            bufsize=1,
+            close_fds=True,
+        )
+        self.lines: queue.Queue[Any] = queue.Queue()
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=100)
+        self.lock = threading.Lock()
+        self.next_id = 0
+        self.threads = [
+            threading.Thread(target=self._read_stdout, name="fake-llm-stdout", daemon=True),
+            threading.Thread(target=self._read_stderr, name="fake-llm-stderr", daemon=True),
+        ]
+        for t in self.threads:
+            t.start()
+
+    def _read_stdout(self) -> None:
+        stream = self.proc.stdout
+        assert stream is not None
+        try:
+            for line in stream:
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    self.lines.put(json.loads(line))
+                except ValueError:
+                    self.stderr_tail.append(f"(stdout) {line}")
+        except (OSError, ValueError):
+            pass
+        self.lines.put(_EOF)
+
+    def _read_stderr(self) -> None:
+        stream = self.proc.stderr
+        assert stream is not None
+        try:
+            for line in stream:
+                self.stderr_tail.append(line.rstrip("\n"))
+        except (OSError, ValueError):
+            pass
+
+    def describe_death(self) -> str:
+        code = self.proc.poll()
+        state = "is not answering" if code is None else f"exited with status {code}"
+        tail = "\n".join(self.stderr_tail)
+        return f"the FakeLLMServer child process (pid {self.proc.pid}) {state}" + (f"; its stderr:\n{tail}" if tail else "")
+
+    def wait_ready(self, timeout: float) -> dict[str, Any]:
+        try:
+            msg = self.lines.get(timeout=timeout)
+        except queue.Empty:
+            raise RuntimeError(
+                f"FakeLLMServer did not start within startup_timeout={timeout}s; {self.describe_death()}"
+            ) from None
+        if msg is _EOF:
+            raise RuntimeError(f"FakeLLMServer failed to start: {self.describe_death()}")
+        if msg.get("event") != "ready":
+            raise RuntimeError(f"FakeLLMServer failed to start: {msg.get('error', msg)}")
+        return msg
+
+    def call(self, cmd: str, timeout: float, **payload: Any) -> Any:
+        with self.lock:
+            self.next_id += 1
+            ident = self.next_id
+            line = json.dumps({"id": ident, "cmd": cmd, **payload}) + "\n"
+            try:
+                assert self.proc.stdin is not None
+                self.proc.stdin.write(line)
+                self.proc.stdin.flush()
+            except (OSError, ValueError):
+                raise RuntimeError(f"FakeLLMServer command {cmd!r} failed: {self.describe_death()}") from None
+            while True:
+                try:
+                    msg = self.lines.get(timeout=timeout)
+                except queue.Empty:
+                    raise RuntimeError(
+                        f"FakeLLMServer command {cmd!r} got no answer within {timeout}s; {self.describe_death()}"
+                    ) from None
+                if msg is _EOF:
+                    self.lines.put(_EOF)
+                    raise RuntimeError(f"FakeLLMServer command {cmd!r} failed: {self.describe_death()}")
+                if msg.get("id") == ident:
+                    break
+        if not msg.get("ok"):
+            raise RuntimeError(f"FakeLLMServer command {cmd!r} failed in the child: {msg.get('error')}")
+        return msg.get("result")
+
+
+def _reap(proc: subprocess.Popen[str], grace: float = 2.0) -> None:
+    """Stop a child process for sure: close its stdin, then terminate, then kill."""
+    if proc.poll() is None:
+        try:
+            if proc.stdin is not None:
+                proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            proc.terminate()
+            try:
+                proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        try:
+            if stream is not None:
+                stream.close()
+        except OSError:
+            pass
+
+
+# --------------------------------------------------------------------------- server
+
+
+class FakeLLMServer:
+    """A scripted OpenAI chat-completions server on a loopback port, in a child process.
+
+    Use it as a context manager (started on enter, stopped on exit, also when the
+    block raises) or call :meth:`start`/:meth:`stop`. ``host`` must be a loopback
+    address (``ValueError`` otherwise); ``port=0`` picks a free ephemeral port.
+    The child process never outlives the server object, the test process, or a
+    crash of either: it is stopped by :meth:`stop`, by a finalizer at garbage
+    collection or interpreter exit, and it exits by itself when its parent dies.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        startup_timeout: DurationLike = 10.0,
+        command_timeout: DurationLike = 10.0,
+    ) -> None:
+        self._host = _check_host(host)
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"FakeLLMServer(port={port!r}): expected an int in 0..65535 (0 = a free ephemeral port)")
+        self._requested_port = port
+        self._startup_timeout = parse_duration(startup_timeout, name="startup_timeout")
+        self._command_timeout = parse_duration(command_timeout, name="command_timeout")
+        if self._startup_timeout <= 0 or self._command_timeout <= 0:
+            raise ValueError(
+                f"FakeLLMServer(startup_timeout={startup_timeout!r}, command_timeout={command_timeout!r}): "
+                "both must be positive durations"
+            )
+        self._port: int | None = None
+        self._child: _Child | None = None
+        self._finalizer: weakref.finalize | None = None
+        self._queued: list[dict[str, Any]] = []  # scripts added before start()
+        self._lock = threading.RLock()
+
+    # -- lifecycle ------------------------------------------------------------------
+
+    def start(self) -> FakeLLMServer:
+        """Start the child process and wait until it listens; returns ``self``."""
+        with self._lock:
+            if self._child is not None:
+                return self
+            child = _Child(self._host, self._requested_port)
+            self._finalizer = weakref.finalize(self, _reap, child.proc)
+            try:
+                ready = child.wait_ready(self._startup_timeout)
+                self._child = child
+                self._port = int(ready["port"])
+                queued, self._queued = self._queued, []
+                for script in queued:
+                    self._call("script", script=script)
+            except BaseException:
+                self._child = None
+                self._port = None
+                finalizer, self._finalizer = self._finalizer, None
+                finalizer()
+                raise
+            return self
+
+    def stop(self) -> None:
+        """Stop the child process (idempotent); waits until it is gone."""
+        with self._lock:
+            child, self._child = self._child, None
+            self._port = None
+            finalizer, self._finalizer = self._finalizer, None
+        if finalizer is not None:
+            finalizer()  # runs _reap once: stdin EOF -> exit, else terminate, else kill
+        if child is not None:
+            for t in child.threads:
+                t.join(timeout=2.0)
+
+    close = stop
+
+    def __enter__(self) -> FakeLLMServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        """Whether the child process is up."""
+        child = self._child
+        return child is not None and child.proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """The child process id while running, else ``None``."""
+        child = self._child
+        return child.proc.pid if child is not None else None
+
+    @property
+    def host(self) -> str:
+        """The loopback address the server binds."""
+        return self._host
+
+    @property
+    def port(self) -> int:
+        """The port the server listens on (``RuntimeError`` when not running)."""
+        self._require_running("port")
+        assert self._port is not None
+        return self._port
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` (no path)."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"http://{host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI-style base URL to give a client: ``http://host:port/v1``."""
+        return self.url + "/v1"
+
+    def _require_running(self, what: str) -> _Child:
+        child = self._child
+        if child is None:
+            raise RuntimeError(
+                f"FakeLLMServer.{what}: the server is not running; use `with FakeLLMServer() as server:` "
+                "or call server.start() first"
+            )
+        return child
+
+    def _call(self, cmd: str, **payload: Any) -> Any:
+        return self._require_running(cmd).call(cmd, self._command_timeout, **payload)
+
+    def __repr__(self) -> str:
+        state = f"running at {self.base_url}, pid {self.pid}" if self._child is not None else "stopped"
+        return f"<FakeLLMServer {state}>"
+
+    # -- scripting --------------------------------------------------------------------
+
+    def _add(self, script: dict[str, Any]) -> FakeLLMServer:
+        with self._lock:
+            if self._child is None:
+                self._queued.append(script)
+                return self
+        self._call("script", script=script)
+        return self
+
+    def respond(
+        self,
+        content: str | dict[str, Any] | list[Any],
+        *,
+        usage: UsageLike | None = None,
+        model: str | None = None,
+        latency: DurationLike | None = None,
+        chunks: int | Sequence[str] | None = None,
+        chunk_delay: DurationLike | None = None,
+        finish_reason: str = "stop",
+    ) -> FakeLLMServer:
+        """Script one successful completion whose message content is ``content``.
+
+        ``content`` is the raw text the model "says" (a dict/list is sent JSON-encoded).
+        Content that does not parse into the function's return type — e.g.
+        ``respond("not json at all")`` for a function returning a class — makes
+        baml-py raise ``BamlValidationError``.
+        ``usage``: see :func:`usage_to_openai`; ``None`` sends no ``usage`` field.
+        ``model``: the model name reported back (``None`` echoes the requested one).
+        ``latency``: slept before answering. For a streaming request the content is sent
+        in ``chunks`` (``None``: one per word; an int: that many pieces; a list of str
+        that joins to ``content``), ``chunk_delay`` apart, then a chunk with
+        ``finish_reason``, then the usage chunk (when usage is given), then ``[DONE]``.
+        Returns ``self`` so calls can be chained.
+        """
+        where = "FakeLLMServer.respond"
+        text = _content_text(content, where)
+        if model is not None and not isinstance(model, str):
+            raise TypeError(f"{where}: model={model!r} is not a str; expected a model name or None (echo the request)")
+        if not isinstance(finish_reason, str) or not finish_reason:
+            raise TypeError(f"{where}: finish_reason={finish_reason!r}: expected a non-empty str such as 'stop'")
+        openai_usage = usage_to_openai(usage)
+        script = {
+            "kind": "respond",
+            "content": text,
+            "usage": openai_usage,
+            "model": model,
+            "latency": _seconds(latency, "latency"),
+            "chunks": _chunks(chunks, text, where),
+            "chunk_delay": _seconds(chunk_delay, "chunk_delay"),
+            "finish_reason": finish_reason,
+            "describe": f"respond({_short(text)}, usage={openai_usage!r}, model={model!r})",
+        }
+        return self._add(script)
+
+    def fail(
+        self,
+        status_code: int,
+        *,
+        retry_after: DurationLike | int | None = None,
+        body: str | bytes | dict[str, Any] | list[Any] | None = None,
+        latency: DurationLike | None = None,
+    ) -> FakeLLMServer:
+        """Script one HTTP error with ``status_code`` (an int in 100..599).
+
+        ``retry_after`` (int seconds or a duration, rounded up to whole seconds) is sent
+        as the ``Retry-After`` header. ``body`` replaces the default OpenAI-style error
+        JSON (a str/bytes is sent as is, a dict/list JSON-encoded).
+        """
+        where = "FakeLLMServer.fail"
+        if isinstance(status_code, bool) or not isinstance(status_code, int):
+            raise TypeError(f"{where}: status_code={status_code!r} is not an int; expected an HTTP status in 100..599")
+        if not 100 <= status_code <= 599:
+            raise ValueError(f"{where}: status_code={status_code!r} is not an HTTP status; expected an int in 100..599")
+        retry: int | None = None
+        if retry_after is not None:
+            if isinstance(retry_after, int) and not isinstance(retry_after, bool):
+                if retry_after < 0:
+                    raise ValueError(f"{where}: retry_after={retry_after!r} is negative; expected seconds >= 0")
+                retry = retry_after
+            else:
+                retry = math.ceil(parse_duration_ns(retry_after, name="retry_after") / 1_000_000_000)
+        body_is_json = False
+        if isinstance(body, bytes):
+            body = body.decode("utf-8")
+        elif isinstance(body, (dict, list)):
+            body_is_json = True
+        elif body is not None and not isinstance(body, str):
+            raise TypeError(f"{where}: body={body!r} ({type(body).__name__}): expected str, bytes, dict, list or None")
+        script = {
+            "kind": "fail",
+            "status": status_code,
+            "retry_after": retry,
+            "body": body,
+            "body_is_json": body_is_json,
+            "latency": _seconds(latency, "latency"),
+            "describe": f"fail({status_code}" + (f", retry_after={retry}" if retry is not None else "") + ")",
+        }
+        return self._add(script)
+
+    def hang(self, seconds: DurationLike) -> FakeLLMServer:
+        """Script a request that gets no answer for ``seconds``, then a dropped connection.
+
+        Pair it with a client whose ``http { request_timeout_ms ... }`` is shorter to get
+        ``BamlTimeoutError`` (without one, baml-py waits up to 300 s).
+        :meth:`reset` and :meth:`stop` release a hanging request at once.
+        """
+        secs = parse_duration(seconds, name="seconds")
+        return self._add({"kind": "hang", "seconds": secs, "latency": 0.0, "describe": f"hang({secs:g}s)"})
+
+    def malformed(self, body: str = "this is not JSON {", *, latency: DurationLike | None = None) -> FakeLLMServer:
+        """Script an HTTP 200 whose body is not JSON (for a stream: an SSE event that is not JSON)."""
+        where = "FakeLLMServer.malformed"
+        if not isinstance(body, str):
+            raise TypeError(f"{where}: body={body!r} ({type(body).__name__}) is not a str")
+        try:
+            json.loads(body)
+        except ValueError:
+            pass
+        else:
+            raise ValueError(f"{where}: body={body!r} is valid JSON; a malformed body must not parse")
+        return self._add(
+            {"kind": "malformed", "body": body, "latency": _seconds(latency, "latency"), "describe": f"malformed({_short(body)})"}
+        )
+
+    def fail_stream(
+        self,
+        after_chunks: int = 1,
+        *,
+        content: str = "This stream is cut off before it ends",
+        chunks: int | Sequence[str] | None = None,
+        model: str | None = None,
+        latency: DurationLike | None = None,
+        chunk_delay: DurationLike | None = None,
+    ) -> FakeLLMServer:
+        """Script a stream that sends ``after_chunks`` content chunks, then breaks the connection.
+
+        The chunked SSE body is never terminated, so the client sees a broken stream.
+        A non-streaming request gets half of a JSON body before the connection drops.
+        """
+        where = "FakeLLMServer.fail_stream"
+        if isinstance(after_chunks, bool) or not isinstance(after_chunks, int) or after_chunks < 0:
+            raise ValueError(f"{where}: after_chunks={after_chunks!r}: expected an int >= 0")
+        text = _content_text(content, where)
+        if model is not None and not isinstance(model, str):
+            raise TypeError(f"{where}: model={model!r} is not a str")
+        script = {
+            "kind": "fail_stream",
+            "after_chunks": after_chunks,
+            "content": text,
+            "chunks": _chunks(chunks, text, where),
+            "model": model,
+            "latency": _seconds(latency, "latency"),
+            "chunk_delay": _seconds(chunk_delay, "chunk_delay"),
+            "describe": f"fail_stream(after_chunks={after_chunks})",
+        }
+        return self._add(script)
+
+    # -- inspection -------------------------------------------------------------------
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received so far, in arrival order (recorded before it is answered)."""
+        raw = self._call("requests")
+        return [
+            RecordedRequest(
+                index=r["index"],
+                method=r["method"],
+                path=r["path"],
+                headers=r["headers"],
+                json=r["json"],
+                body=r["body"],
+                stream=r["stream"],
+                served=r["served"],
+                script=r.get("script"),
+                time_ns=r.get("time_ns", 0),
+            )
+            for r in raw
+        ]
+
+    @property
+    def pending(self) -> list[str]:
+        """Descriptions of the scripts not used yet, in the order they will be served."""
+        with self._lock:
+            if self._child is None:
+                return [s["describe"] for s in self._queued]
+        return list(self._call("pending"))
+
+    def assert_all_used(self) -> None:
+        """Raise ``AssertionError`` listing the scripts that no request used."""
+        left = self.pending
+        if left:
+            raise AssertionError(
+                f"FakeLLMServer: {len(left)} scripted response(s) never requested: " + "; ".join(left)
+            )
+
+    def reset(self) -> None:
+        """Forget all scripts and recorded requests; release hanging requests."""
+        with self._lock:
+            self._queued.clear()
+            if self._child is None:
+                return
+        self._call("reset")
+
+    # -- pointing a real client at the server ------------------------------------
+
+    def client_options(
+        self,
+        *,
+        model: str = "gpt-4o-mini",
+        api_key: str = FAKE_API_KEY,
+        options: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Options for a baml ``openai`` client that talks to this server.
+
+        ``{"model": model, "api_key": api_key, "base_url": self.base_url, **options}``;
+        put timeouts in ``options={"http": {"request_timeout_ms": 500}}``.
+        """
+        if not isinstance(model, str) or not model:
+            raise TypeError(f"FakeLLMServer.client_options: model={model!r}: expected a non-empty str")
+        if not isinstance(api_key, str):
+            raise TypeError(f"FakeLLMServer.client_options: api_key={api_key!r}: expected a str")
+        if options is not None and not isinstance(options, Mapping):
+            raise TypeError(f"FakeLLMServer.client_options: options={options!r}: expected a mapping or None")
+        result: dict[str, Any] = {"model": model, "api_key": api_key, "base_url": self.base_url}
+        result.update(options or {})
+        return result
+
+    def client_registry(
+        self,
+        client_name: str,
+        *,
+        model: str = "gpt-4o-mini",
+        provider: str = "openai",
+        options: Mapping[str, Any] | None = None,
+        retry_policy: str | None = None,
+        registry: baml_py.ClientRegistry | None = None,
+        primary: bool = False,
+    ) -> baml_py.ClientRegistry:
+        """A ``baml_py.ClientRegistry`` whose client ``client_name`` talks to this server.
+
+        In baml-py 0.226 a registry entry added under the name of a client declared in
+        ``.baml`` replaces that client for every function that uses it (no
+        ``set_primary`` needed); pass it as ``b.with_options(client_registry=cr)``.
+        The replacement does not inherit the declared client's options: give its
+        ``retry_policy`` (the name of a ``retry_policy`` block) and ``http`` timeouts
+        again (``options={"http": {"request_timeout_ms": 500}}``).
+        ``registry`` adds to an existing registry (to override several clients);
+        ``primary=True`` also makes it the client of every function.
+        """
+        if not isinstance(client_name, str) or not client_name:
+            raise TypeError(f"FakeLLMServer.client_registry: client_name={client_name!r}: expected a non-empty str")
+        if provider not in SUPPORTED_PROVIDERS:
+            raise ValueError(
+                f"FakeLLMServer.client_registry: provider={provider!r} is not supported; the fake server speaks "
+                f"OpenAI chat completions: use one of {', '.join(SUPPORTED_PROVIDERS)}"
+            )
+        if retry_policy is not None and (not isinstance(retry_policy, str) or not retry_policy):
+            raise TypeError(
+                f"FakeLLMServer.client_registry: retry_policy={retry_policy!r}: expected the name of a retry_policy block"
+            )
+        import baml_py
+
+        if registry is None:
+            registry = baml_py.ClientRegistry()
+        elif not isinstance(registry, baml_py.ClientRegistry):
+            raise TypeError(
+                f"FakeLLMServer.client_registry: registry={registry!r}: expected a baml_py.ClientRegistry or None"
+            )
+        registry.add_llm_client(client_name, provider, self.client_options(model=model, options=options), retry_policy)
+        if primary:
+            registry.set_primary(client_name)
+        return registry
