@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Callable
 
 import pytest
@@ -12,6 +13,8 @@ from .clock import VirtualClock
 from .contract import DEFAULT_PREFIX
 
 _EVENTS_KEY = pytest.StashKey["tuple[EventCapture, dict[str, Any]]"]()
+_SESSION_KEY = pytest.StashKey["Any"]()
+_WORKER_KEY = "baml_telemetry"
 
 MARKERS = {
     "baml_events": (
@@ -56,25 +59,145 @@ def marker_options(node: pytest.Item, name: str, defaults: dict[str, Any]) -> di
     return merged
 
 
+_OPTIONS = (
+    # (option, ini key, help)
+    ("--baml-report", "baml_report", "show the BAML telemetry report (calls, latency, tokens, cost, budgets)"),
+    ("--baml-report-json", "baml_report_json", "write the BAML telemetry report as JSON to PATH"),
+    ("--baml-budgets", "baml_budgets", "TOML file of session budgets ([[budget]] tables)"),
+    ("--baml-prices", "baml_prices", 'TOML price table ([models."<model>"] with input_per_mtok, ...)'),
+)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("baml-telemetry", "BAML telemetry")
+    for option, ini, text in _OPTIONS:
+        if option == "--baml-report":
+            group.addoption(option, action="store_true", default=None, help=text)
+            parser.addini(ini, f"{text} (bool)", type="bool", default=False)
+        else:
+            group.addoption(option, metavar="PATH", default=None, help=text)
+            parser.addini(ini, f"{text} (path, relative to the ini file)", default="")
+
+
+def _option(config: pytest.Config, option: str, ini: str) -> tuple[Any, Path]:
+    """The command-line value (relative to the invocation dir) or the ini value (relative to the ini file)."""
+    value = config.getoption(ini)
+    if value is not None:
+        return value, Path(config.invocation_params.dir)
+    root = config.inipath.parent if config.inipath else config.rootpath
+    return config.getini(ini), root
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for name, doc in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {doc}")
+    from .budgets import BudgetConfigError
+    from .session import TelemetrySession
+
+    report, _ = _option(config, "--baml-report", "baml_report")
+    report_json, json_root = _option(config, "--baml-report-json", "baml_report_json")
+    budgets, budgets_root = _option(config, "--baml-budgets", "baml_budgets")
+    prices, prices_root = _option(config, "--baml-prices", "baml_prices")
+    is_worker = hasattr(config, "workerinput")
+    try:
+        session = TelemetrySession.from_options(
+            report=bool(report),
+            report_json=str(json_root / report_json) if report_json else None,
+            budgets_path=str(budgets_root / budgets) if budgets else None,
+            prices_path=str(prices_root / prices) if prices else None,
+            root=Path.cwd(),
+            is_worker=is_worker,
+        )
+    except BudgetConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    session.start()
+    config.stash[_SESSION_KEY] = session
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    session = config.stash.get(_SESSION_KEY, None)
+    if session is not None:
+        session.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: Any) -> Iterator[Any]:
+    session = item.config.stash.get(_SESSION_KEY, None)
+    if session is not None:
+        session.set_test(item.nodeid)
+    try:
+        return (yield)
+    finally:
+        if session is not None:
+            session.set_test(None)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    result = yield
+    session = item.config.stash.get(_SESSION_KEY, None)
+    markers = list(item.iter_markers("baml_budget"))
+    budgets: list[Any] = []
+    if markers and session is not None:
+        try:
+            budgets = session.test_budgets(markers)
+        except (TypeError, ValueError) as exc:
+            pytest.fail(f"invalid @pytest.mark.baml_budget on {item.nodeid}: {exc}", pytrace=False)
+    tracking = session.start_test_budget(item.nodeid) if budgets else None
+    try:
+        result = yield
+    finally:
+        budget_message = session.finish_test_budget(budgets, *tracking, item.nodeid) if tracking else None
+    message = None
     entry = item.stash.get(_EVENTS_KEY, None)
     if entry is not None:
         capture, options = entry
-        message = None
         try:
             capture.check(validate=options["validate"], allow_handler_failures=options["allow_handler_failures"])
         except AssertionError as exc:
             message = str(exc)
-        if message is not None:
-            pytest.fail(message, pytrace=False)
+    if budget_message:
+        message = f"{message}\n\n{budget_message}" if message else f"BAML budget exceeded:\n{budget_message}"
+    if message is not None:
+        pytest.fail(message, pytrace=False)
     return result
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    state = session.config.stash.get(_SESSION_KEY, None)
+    if state is None:
+        return
+    state.stop()
+    if state.is_worker:
+        session.config.workeroutput[_WORKER_KEY] = state.worker_payload()  # type: ignore[attr-defined]
+        return
+    state.evaluate_session()
+    if state.session_failed and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    state.write_json()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    state = node.config.stash.get(_SESSION_KEY, None)
+    payload = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
+    if state is not None and payload is not None:
+        state.merge_worker(payload)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(_SESSION_KEY, None)
+    if state is None or state.is_worker:
+        return
+    if state.report:
+        terminalreporter.section("BAML telemetry report")
+        for line in state.report_lines():
+            terminalreporter.write_line(line)
+    if state.session_failed:
+        from .budgets import failure_message
+
+        terminalreporter.section("BAML session budgets exceeded", red=True, bold=True)
+        for line in (failure_message(state.session_verdicts) or "").splitlines():
+            terminalreporter.write_line(line, red=True)
 
 
 @pytest.fixture

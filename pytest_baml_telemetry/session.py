@@ -1,0 +1,147 @@
+"""Session state of the plugin: the session aggregator, budgets, prices and the report.
+
+One :class:`TelemetrySession` lives on the pytest config. It records every call (when a
+report or session budget asks for it), runs per-test budgets, merges what pytest-xdist
+workers send home, evaluates session budgets on the controller and renders the report.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .budgets import Aggregator, Budget, BudgetConfigError, PriceTable, Verdict, budget_from_marker, evaluate, failure_message, load_budgets
+from .contract import CALL_EXCEPTION, CALL_STOP
+from .dispatcher import Dispatcher, default_dispatcher
+
+__all__ = ["TelemetrySession", "WORKER_KEY"]
+
+WORKER_KEY = "baml_telemetry"
+_ids = itertools.count(1)
+
+
+class TelemetrySession:
+    """Everything the plugin keeps across tests (one per pytest run, per process)."""
+
+    def __init__(
+        self,
+        *,
+        report: bool = False,
+        report_json: Path | None = None,
+        budgets: Sequence[Budget] = (),
+        prices: PriceTable | None = None,
+        is_worker: bool = False,
+        dispatcher: Dispatcher | None = None,
+    ) -> None:
+        self.report = report
+        self.report_json = report_json
+        self.budgets = list(budgets)
+        self.prices = prices
+        self.is_worker = is_worker
+        self.dispatcher = dispatcher or default_dispatcher
+        self.aggregator = Aggregator()
+        self.test_verdicts: list[Verdict] = []
+        self.session_verdicts: list[Verdict] = []
+        self.handler_id = f"pytest-baml-telemetry-session-{next(_ids)}"
+        self.recording = bool(report or report_json or self.budgets)
+        self.evaluated = False
+
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        report: bool,
+        report_json: str | None,
+        budgets_path: str | None,
+        prices_path: str | None,
+        root: Path,
+        is_worker: bool,
+    ) -> "TelemetrySession":
+        """Build from option values; raise ``BudgetConfigError`` naming a bad file or path."""
+        json_path = None
+        if report_json:
+            json_path = (root / report_json).resolve()
+            if not json_path.parent.is_dir():
+                raise BudgetConfigError(
+                    f"--baml-report-json={report_json!r}: the directory {str(json_path.parent)!r} does not exist"
+                )
+        budgets = load_budgets(root / budgets_path) if budgets_path else []
+        prices = PriceTable.load(root / prices_path) if prices_path else None
+        return cls(report=report, report_json=json_path, budgets=budgets, prices=prices, is_worker=is_worker)
+
+    # ------------------------------------------------------------------ recording
+
+    def start(self) -> None:
+        if self.recording:
+            self.dispatcher.attach_many(self.handler_id, [CALL_STOP, CALL_EXCEPTION], self.aggregator.handle)
+
+    def stop(self) -> None:
+        self.dispatcher.detach(self.handler_id)
+
+    def set_test(self, nodeid: str | None) -> None:
+        self.aggregator.current_test_id = nodeid
+
+    # ------------------------------------------------------------------ per-test budgets
+
+    def test_budgets(self, markers: Sequence[Any]) -> list[Budget]:
+        """Budgets of the ``baml_budget`` markers (``TypeError``/``ValueError`` on bad ones)."""
+        return [budget_from_marker(mark) for mark in markers]
+
+    def start_test_budget(self, nodeid: str) -> tuple[Aggregator, str]:
+        agg = Aggregator()
+        agg.current_test_id = nodeid
+        handler_id = f"pytest-baml-telemetry-test-{next(_ids)}"
+        self.dispatcher.attach_many(handler_id, [CALL_STOP, CALL_EXCEPTION], agg.handle)
+        return agg, handler_id
+
+    def finish_test_budget(self, budgets: Sequence[Budget], agg: Aggregator, handler_id: str, nodeid: str) -> str | None:
+        """Evaluate a test's budgets; return the failure message, or ``None`` when all pass."""
+        self.dispatcher.detach(handler_id)
+        verdicts: list[Verdict] = []
+        for budget in budgets:
+            verdicts.extend(evaluate(budget, agg, self.prices, scope=nodeid))
+        self.test_verdicts.extend(verdicts)
+        return failure_message(verdicts)
+
+    # ------------------------------------------------------------------ xdist
+
+    def worker_payload(self) -> dict[str, Any]:
+        return {
+            "agg": self.aggregator.to_payload(),
+            "verdicts": [v.to_dict() for v in self.test_verdicts],
+        }
+
+    def merge_worker(self, payload: dict[str, Any]) -> None:
+        self.aggregator.merge(Aggregator.from_payload(payload["agg"]))
+        self.test_verdicts.extend(Verdict.from_dict(v) for v in payload["verdicts"])
+
+    # ------------------------------------------------------------------ session end
+
+    def evaluate_session(self) -> list[Verdict]:
+        if not self.evaluated:
+            self.evaluated = True
+            for budget in self.budgets:
+                self.session_verdicts.extend(evaluate(budget, self.aggregator, self.prices, scope="session"))
+        return self.session_verdicts
+
+    @property
+    def session_failed(self) -> bool:
+        return any(not v.passed for v in self.session_verdicts)
+
+    def report_data(self) -> dict[str, Any]:
+        from .report import build_report
+
+        return build_report(self.aggregator, self.prices, [*self.session_verdicts, *self.test_verdicts])
+
+    def report_lines(self) -> list[str]:
+        from .report import render_terminal
+
+        return render_terminal(self.report_data())
+
+    def write_json(self) -> None:
+        from .report import write_json
+
+        if self.report_json is not None:
+            write_json(self.report_data(), self.report_json)
