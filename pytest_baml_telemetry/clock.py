@@ -104,13 +104,13 @@ def parse_duration(value: DurationLike, *, name: str = "duration") -> float:
 
 
 def format_duration_ns(ns: int | float) -> str:
-    """Format nanoseconds for humans: ``"850.0ms"``, ``"2.00s"``, ``"12.3us"``."""
+    """Format nanoseconds for humans: ``"850ms"``, ``"2s"``, ``"1.25s"``, ``"12.3us"``."""
     if ns >= 1_000_000_000:
-        return f"{ns / 1_000_000_000:.2f}s"
+        return f"{ns / 1_000_000_000:.4g}s"
     if ns >= 1_000_000:
-        return f"{ns / 1_000_000:.1f}ms"
+        return f"{ns / 1_000_000:.4g}ms"
     if ns >= 1_000:
-        return f"{ns / 1_000:.1f}us"
+        return f"{ns / 1_000:.4g}us"
     return f"{int(ns)}ns"
 
 

@@ -138,10 +138,13 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     markers = list(item.iter_markers("baml_budget"))
     budgets: list[Any] = []
     if markers and session is not None:
+        error = None
         try:
             budgets = session.test_budgets(markers)
         except (TypeError, ValueError) as exc:
-            pytest.fail(f"invalid @pytest.mark.baml_budget on {item.nodeid}: {exc}", pytrace=False)
+            error = f"invalid @pytest.mark.baml_budget on {item.nodeid}:\n  {exc}"
+        if error is not None:
+            pytest.fail(error, pytrace=False)
     tracking = session.start_test_budget(item.nodeid) if budgets else None
     try:
         result = yield

@@ -157,9 +157,9 @@ def test_render_terminal_table():
     assert "unpriced models in prices.toml: claude-x" in lines
     assert "budgets: 2 checked, 1 failed" in lines
     fail = next(line for line in lines if line.startswith("  FAIL"))
-    assert fail == "  FAIL session: budget 'fast' [all calls]: p95 = 98.0ms exceeds the limit 50.0ms over 103 calls"
+    assert fail == "  FAIL session: budget 'fast' [all calls]: p95 = 98ms exceeds the limit 50ms over 103 calls"
     assert any(line.startswith("  PASS session: budget [all calls]: max_calls: 103 calls <=") for line in lines)
-    assert any("30.00s  Classify [no model]  error" in line for line in lines)
+    assert any("30s  Classify [no model]  error" in line for line in lines)
 
 
 def test_empty_report():
