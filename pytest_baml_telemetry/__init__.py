@@ -37,11 +37,42 @@ from .emitter import Emitter
 __version__ = "0.1.0"
 
 _LAZY = {
-    # name: module that defines it
+    # name: module that defines it (imported on first use)
+    "FakeBamlClient": ".fake",
+    "AsyncFakeBamlClient": ".fake",
+    "NothingScriptedError": ".fake",
+    "faults": ".fake",
+    "FakeLLMServer": ".fake.server",
+    "instrument": ".instrument",
+    "EventCapture": ".capture",
+    "expect": ".capture",
+    "Budget": ".budgets",
+    "PriceTable": ".budgets",
+    "Aggregator": ".budgets",
+    "CostTracker": ".trackers",
+    "SlowCallTracker": ".trackers",
+    "LatencyTracker": ".trackers",
+    "LoggingHandler": ".trackers",
+    "log_calls": ".trackers",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    pass
+    from .fake import faults as faults
+    from .budgets import Aggregator as Aggregator
+    from .budgets import Budget as Budget
+    from .budgets import PriceTable as PriceTable
+    from .capture import EventCapture as EventCapture
+    from .capture import expect as expect
+    from .fake import AsyncFakeBamlClient as AsyncFakeBamlClient
+    from .fake import FakeBamlClient as FakeBamlClient
+    from .fake import NothingScriptedError as NothingScriptedError
+    from .fake.server import FakeLLMServer as FakeLLMServer
+    from .instrument import instrument as instrument
+    from .trackers import CostTracker as CostTracker
+    from .trackers import LatencyTracker as LatencyTracker
+    from .trackers import LoggingHandler as LoggingHandler
+    from .trackers import SlowCallTracker as SlowCallTracker
+    from .trackers import log_calls as log_calls
 
 
 def __getattr__(name: str) -> Any:

@@ -32,6 +32,7 @@ MARKERS = {
 }
 
 _EVENTS_DEFAULTS = {"validate": True, "allow_handler_failures": False, "context": False}
+_FAKE_DEFAULTS = {"assert_all_used": True, "real_sleep": False}
 
 
 def marker_options(node: pytest.Item, name: str, defaults: dict[str, Any]) -> dict[str, Any]:
@@ -252,8 +253,76 @@ def baml_capture(request: pytest.FixtureRequest) -> Iterator[Callable[..., Event
 
 
 @pytest.fixture
-def baml_clock() -> "VirtualClock":
-    """A :class:`VirtualClock` for this test: scripted latency advances it, nothing sleeps."""
-    from .clock import VirtualClock
+def baml_clock(request: pytest.FixtureRequest) -> VirtualClock:
+    """A :class:`VirtualClock` for this test: scripted latency advances it, nothing sleeps.
 
-    return VirtualClock()
+    ``@pytest.mark.baml_fake(real_sleep=True)`` makes the fakes also sleep for real.
+    """
+    options = marker_options(request.node, "baml_fake", _FAKE_DEFAULTS)
+    return VirtualClock(real_sleep=options["real_sleep"])
+
+
+@pytest.fixture
+def baml_fake(request: pytest.FixtureRequest, baml_clock: VirtualClock) -> Iterator[Any]:
+    """A :class:`~pytest_baml_telemetry.fake.FakeBamlClient` on the virtual ``baml_clock``.
+
+    Its calls emit the contract through an emitter on the default dispatcher (so
+    ``baml_events`` sees them). ``fake.as_async()`` is its async twin. At teardown, scripted
+    outcomes that were never used fail the test unless
+    ``@pytest.mark.baml_fake(assert_all_used=False)`` is set at any scope.
+    """
+    from .emitter import Emitter
+    from .fake import FakeBamlClient
+
+    options = marker_options(request.node, "baml_fake", _FAKE_DEFAULTS)
+    fake = FakeBamlClient(emitter=Emitter(clock=baml_clock), clock=baml_clock, real_sleep=options["real_sleep"])
+    yield fake
+    if options["assert_all_used"] and not _failed(request.node):
+        message = None
+        try:
+            fake.assert_all_used()
+        except AssertionError as exc:
+            message = str(exc)
+        if message is not None:
+            pytest.fail(message, pytrace=False)
+
+
+@pytest.fixture
+def baml_llm_server() -> Iterator[Any]:
+    """A :class:`~pytest_baml_telemetry.fake.server.FakeLLMServer` running for this test.
+
+    Point a real generated client at it with ``server.client_registry("MyClient")`` or its
+    ``base_url``. Always stopped at teardown (no process is left behind).
+    """
+    from .fake.server import FakeLLMServer
+
+    with FakeLLMServer() as server:
+        yield server
+
+
+@pytest.fixture
+def baml_metrics() -> Iterator[Any]:
+    """A factory of in-memory metric reporters: ``reporter = baml_metrics([definitions...])``.
+
+    Each reporter is attached for this test and detached at teardown;
+    ``reporter.value(metric_name, **tags)`` reads a metric.
+    """
+    from .metrics.memory import make_metrics_fixture
+
+    yield from make_metrics_fixture()
+
+
+_CALL_REPORT_KEY = pytest.StashKey["pytest.TestReport"]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[Any]:
+    report = yield
+    if report.when == "call":
+        item.stash[_CALL_REPORT_KEY] = report
+    return report
+
+
+def _failed(node: Any) -> bool:
+    report = node.stash.get(_CALL_REPORT_KEY, None)
+    return report is not None and report.failed

@@ -2,7 +2,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import baml_py  # noqa: F401  - loaded once here: pytester's in-process runs must not re-import the
+import baml_py.errors  # noqa: F401  PyO3 extension, which can be initialised only once per process
 import pytest
+
+import importlib
+import pkgutil
+
+import pytest_baml_telemetry
+
+# Import every module of the package now, so that pytester's in-process sessions (which
+# drop the modules they imported when they end) never mix two copies of one class.
+for _module in pkgutil.walk_packages(pytest_baml_telemetry.__path__, "pytest_baml_telemetry."):
+    if not _module.name.endswith("_server_child"):
+        try:
+            importlib.import_module(_module.name)
+        except ImportError:  # an optional extra that is not installed
+            pass
 
 BAML_SRC = Path(__file__).parent / "baml_src"
 

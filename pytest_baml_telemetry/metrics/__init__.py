@@ -1,0 +1,63 @@
+"""Metrics over the call events, with the semantics of Elixir's ``Telemetry.Metrics``.
+
+Definitions: :func:`counter`, :func:`sum`, :func:`last_value`, :func:`summary`,
+:func:`distribution`. Reporters: :class:`InMemoryReporter` (for tests; also the
+``baml_metrics`` fixture), :class:`PrometheusReporter` (needs ``prometheus-client``) and
+:class:`OpenTelemetryReporter` (needs ``opentelemetry-sdk``; records the GenAI semantic
+conventions' metrics directly from the call events). The optional dependencies are
+imported only when those reporters are used.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+from .definitions import (
+    METRIC_TYPES,
+    Metric,
+    MetricsReporter,
+    Observation,
+    Skip,
+    UnknownMetricError,
+    counter,
+    distribution,
+    last_value,
+    sum,
+    summary,
+)
+from .memory import InMemoryReporter, MetricStats, make_metrics_fixture
+
+_LAZY = {
+    "PrometheusReporter": ".prometheus",
+    "OpenTelemetryReporter": ".opentelemetry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pytest_baml_telemetry.metrics' has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = [
+    "METRIC_TYPES",
+    "InMemoryReporter",
+    "Metric",
+    "MetricStats",
+    "MetricsReporter",
+    "Observation",
+    "OpenTelemetryReporter",
+    "PrometheusReporter",
+    "Skip",
+    "UnknownMetricError",
+    "counter",
+    "distribution",
+    "last_value",
+    "make_metrics_fixture",
+    "sum",
+    "summary",
+]

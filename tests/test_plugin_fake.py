@@ -1,0 +1,184 @@
+"""The baml_fake / baml_clock / baml_llm_server fixtures in real pytest sessions."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+HEADER = textwrap.dedent(
+    """
+    import asyncio
+    import pytest
+    from baml_py.errors import BamlClientHttpError, BamlTimeoutError
+    from pytest_baml_telemetry import faults, Usage
+    """
+)
+
+
+@pytest.fixture(autouse=True)
+def _ini(pytester: pytest.Pytester) -> None:
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
+
+
+def make(pytester: pytest.Pytester, body: str) -> None:
+    pytester.makepyfile(test_user=HEADER + textwrap.dedent(body))
+
+
+def match(result: pytest.RunResult, lines: list[str]) -> None:
+    result.stdout.fnmatch_lines([line.replace("[", "[[]") for line in lines])
+
+
+def test_fake_calls_are_captured_with_virtual_durations(pytester: pytest.Pytester) -> None:
+    make(
+        pytester,
+        """
+        def test_it(baml_fake, baml_events, baml_clock):
+            baml_fake.respond("ExtractResume", {"name": "Ada"}, usage=Usage(100, 20), model="gpt-4o-mini", latency="1.5s")
+            baml_fake.fail("ExtractResume", faults.timeout(after="30s"))
+            assert baml_fake.ExtractResume(resume="Ada") == {"name": "Ada"}
+            with pytest.raises(BamlTimeoutError):
+                baml_fake.ExtractResume(resume="Bob")
+            baml_events.assert_call("ExtractResume", ok=True, duration=1_500_000_000, total_tokens=120)
+            baml_events.assert_call("ExtractResume", ok=False, duration=30_000_000_000, error=BamlTimeoutError)
+            assert baml_clock.elapsed_ns == 31_500_000_000
+            assert baml_events.as_dicts()[1]["measurements"]["duration"] == 1_500_000_000  # virtual: kept
+        """,
+    )
+    result = pytester.runpytest("--strict-markers")
+    result.assert_outcomes(passed=1)
+
+
+def test_unused_scripts_fail_at_teardown(pytester: pytest.Pytester) -> None:
+    make(
+        pytester,
+        """
+        def test_unused(baml_fake):
+            baml_fake.respond("ExtractResume", {"name": "Ada"})
+            baml_fake.respond("Summarize", "short")
+            baml_fake.fail("Summarize", faults.rate_limited(retry_after="2s"))
+            baml_fake.Summarize(text="x")
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, errors=1)
+    match(
+        result,
+        [
+            "*FakeBamlClient: 2 scripted outcome(s) were never used:",
+            "*ExtractResume*",
+            "*Summarize*rate_limited*",
+            "*Remove them, or allow this with @pytest.mark.baml_fake(assert_all_used=False).",
+        ],
+    )
+
+
+def test_unused_scripts_not_reported_when_the_test_already_failed(pytester: pytest.Pytester) -> None:
+    make(
+        pytester,
+        """
+        def test_fails(baml_fake):
+            baml_fake.respond("ExtractResume", {"name": "Ada"})
+            assert False, "the real problem"
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    result.stdout.no_fnmatch_line("*never used*")
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        """
+        @pytest.mark.baml_fake(assert_all_used=False)
+        def test_relaxed(baml_fake):
+            baml_fake.respond("ExtractResume", {"name": "Ada"})
+        """,
+        """
+        @pytest.mark.baml_fake(assert_all_used=False)
+        class TestRelaxed:
+            def test_relaxed(self, baml_fake):
+                baml_fake.respond("ExtractResume", {"name": "Ada"})
+        """,
+        """
+        pytestmark = pytest.mark.baml_fake(assert_all_used=False)
+        def test_relaxed(baml_fake):
+            baml_fake.respond("ExtractResume", {"name": "Ada"})
+        """,
+    ],
+    ids=["function", "class", "module"],
+)
+def test_assert_all_used_relaxed_at_each_scope(pytester: pytest.Pytester, code: str) -> None:
+    make(pytester, code)
+    result = pytester.runpytest("--strict-markers")
+    result.assert_outcomes(passed=1)
+
+
+def test_nothing_scripted_is_a_clear_error(pytester: pytest.Pytester) -> None:
+    make(
+        pytester,
+        """
+        def test_it(baml_fake, baml_events):
+            baml_fake.respond("Summarize", "short")
+            baml_fake.ExtractResume(resume="Ada")
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    match(result, ["*ExtractResume*", "*Summarize*"])
+    assert "INTERNALERROR" not in result.stdout.str()
+
+
+def test_async_fake_with_pytest_asyncio(pytester: pytest.Pytester) -> None:
+    make(
+        pytester,
+        """
+        @pytest.mark.asyncio
+        async def test_it(baml_fake, baml_events):
+            baml_fake.respond("Summarize", "short", latency="200ms", reusable=True)
+            b = baml_fake.as_async()
+            results = await asyncio.gather(*(b.Summarize(text=str(i)) for i in range(50)))
+            assert results == ["short"] * 50
+            assert len(baml_events.calls) == 50
+            assert {c.duration for c in baml_events.calls} == {200_000_000}
+        """,
+    )
+    result = pytester.runpytest("-p", "asyncio")
+    result.assert_outcomes(passed=1)
+
+
+def test_real_sleep_option(pytester: pytest.Pytester) -> None:
+    make(
+        pytester,
+        """
+        import time
+
+        @pytest.mark.baml_fake(real_sleep=True)
+        def test_it(baml_fake, baml_clock):
+            baml_fake.respond("Summarize", "short", latency="50ms")
+            t0 = time.monotonic()
+            baml_fake.Summarize(text="x")
+            assert time.monotonic() - t0 >= 0.045
+            assert baml_clock.elapsed_ns == 50_000_000
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1)
+
+
+def test_fake_under_xdist(pytester: pytest.Pytester) -> None:
+    make(
+        pytester,
+        """
+        @pytest.mark.parametrize("i", range(6))
+        def test_it(baml_fake, baml_events, i):
+            baml_fake.respond("ExtractResume", {"i": i}, latency=f"{i}s")
+            assert baml_fake.ExtractResume(resume="x") == {"i": i}
+            baml_events.assert_call("ExtractResume", duration=i * 1_000_000_000)
+        """,
+    )
+    result = pytester.runpytest_subprocess("-p", "xdist", "-n", "2")
+    result.assert_outcomes(passed=6)
