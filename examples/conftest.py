@@ -1,0 +1,83 @@
+"""Fixtures for the examples that drive the REAL generated baml-py client, offline.
+
+* ``real_baml_client`` (session): the example app's ``baml_client``, generated from
+  ``examples/real_client/baml_src`` with the installed ``baml-cli`` into a temporary
+  directory (never written into the source tree, never committed; its version always
+  matches the installed baml-py). ``.b`` is the sync client, ``.async_b`` the async one,
+  ``.types`` the generated types.
+* ``llm_server``: a :class:`FakeLLMServer` (one child process per session, reset before
+  each test) speaking the OpenAI chat-completions API on 127.0.0.1.
+* ``llm_registry``: a ``baml_py.ClientRegistry`` overriding the app's clients ``Smart``
+  and ``Fast`` by name so that they talk to ``llm_server`` (same models, same retry policy).
+* ``real_b`` / ``real_async_b``: ``instrument(b).with_options(client_registry=llm_registry)``:
+  the real client, emitting the call events to the default dispatcher (which the
+  ``baml_events`` fixture captures), pointed at the fake server.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+REAL_CLIENT_SRC = Path(__file__).parent / "real_client" / "baml_src"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quiet_baml() -> Iterator[None]:
+    """baml-py prints a ``[BAML INFO]`` block per call on stdout unless ``BAML_LOG=off``."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BAML_LOG", "off")
+        yield
+
+
+@pytest.fixture(scope="session")
+def real_baml_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from pytest_baml_telemetry.baml_gen import generate_client, import_generated
+
+    out = generate_client(REAL_CLIENT_SRC, tmp_path_factory.mktemp("example_baml_client"))
+    return import_generated(out)
+
+
+@pytest.fixture(scope="session")
+def _session_llm_server() -> Iterator[Any]:
+    from pytest_baml_telemetry.fake.server import FakeLLMServer
+
+    with FakeLLMServer() as server:
+        yield server
+
+
+@pytest.fixture
+def llm_server(_session_llm_server: Any) -> Iterator[Any]:
+    """The fake OpenAI server, with no script and no recorded request left from other tests."""
+    _session_llm_server.reset()
+    yield _session_llm_server
+    _session_llm_server.reset()
+
+
+@pytest.fixture
+def llm_registry(llm_server: Any) -> Any:
+    # A registry entry named like a .baml client replaces it for every function that uses
+    # it, but does not inherit its retry_policy or http options: give them again.
+    registry = llm_server.client_registry(
+        "Smart", model="gpt-4o", retry_policy="TwoRetries", options={"http": {"request_timeout_ms": 5000}}
+    )
+    llm_server.client_registry("Fast", model="gpt-4o-mini", registry=registry, options={"http": {"request_timeout_ms": 5000}})
+    return registry
+
+
+@pytest.fixture
+def real_b(real_baml_client: Any, llm_registry: Any) -> Any:
+    """The real sync client, instrumented, talking to ``llm_server``."""
+    from pytest_baml_telemetry.instrument import instrument
+
+    return instrument(real_baml_client.b).with_options(client_registry=llm_registry)
+
+
+@pytest.fixture
+def real_async_b(real_baml_client: Any, llm_registry: Any) -> Any:
+    """The real async client, instrumented, talking to ``llm_server``."""
+    from pytest_baml_telemetry.instrument import instrument
+
+    return instrument(real_baml_client.async_b).with_options(client_registry=llm_registry)
