@@ -81,3 +81,29 @@ def real_async_b(real_baml_client: Any, llm_registry: Any) -> Any:
     from pytest_baml_telemetry.instrument import instrument
 
     return instrument(real_baml_client.async_b).with_options(client_registry=llm_registry)
+
+
+@pytest.fixture
+def fake_b(request: pytest.FixtureRequest, real_baml_client: Any, baml_clock: Any) -> Iterator[Any]:
+    """A :class:`FakeBamlClient` spec'd on the example's generated client, on ``baml_clock``.
+
+    Like the plugin's ``baml_fake`` fixture, but built with ``spec=b``: calling a function the
+    ``.baml`` files do not define, or passing a wrong argument name, fails as it would on the
+    real client, and positional arguments work (``fake_b.ExtractResume(text)``). Scripted
+    latency advances the test's virtual ``baml_clock``. ``fake_b.as_async()`` is the async twin.
+    At teardown, scripted outcomes no call used fail the test (unless it already failed).
+    """
+    from pytest_baml_telemetry import Emitter
+    from pytest_baml_telemetry.fake import FakeBamlClient
+
+    fake = FakeBamlClient(spec=real_baml_client.b, emitter=Emitter(clock=baml_clock), clock=baml_clock)
+    failed_before = request.session.testsfailed
+    yield fake
+    if request.session.testsfailed == failed_before:
+        unused = None
+        try:
+            fake.assert_all_used()
+        except AssertionError as exc:
+            unused = str(exc)
+        if unused is not None:
+            pytest.fail(unused, pytrace=False)
