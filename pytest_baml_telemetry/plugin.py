@@ -263,19 +263,32 @@ def baml_clock(request: pytest.FixtureRequest) -> VirtualClock:
 
 
 @pytest.fixture
-def baml_fake(request: pytest.FixtureRequest, baml_clock: VirtualClock) -> Iterator[Any]:
+def baml_fake_spec() -> Any:
+    """The real generated client ``baml_fake`` is spec'd against (``None``: any function name).
+
+    Override it in your ``conftest.py`` to return your ``baml_client.b`` (or the module), so
+    unknown functions and wrong argument names fail as they would for real.
+    """
+    return None
+
+
+@pytest.fixture
+def baml_fake(request: pytest.FixtureRequest, baml_clock: VirtualClock, baml_fake_spec: Any) -> Iterator[Any]:
     """A :class:`~pytest_baml_telemetry.fake.FakeBamlClient` on the virtual ``baml_clock``.
 
     Its calls emit the contract through an emitter on the default dispatcher (so
-    ``baml_events`` sees them). ``fake.as_async()`` is its async twin. At teardown, scripted
-    outcomes that were never used fail the test unless
-    ``@pytest.mark.baml_fake(assert_all_used=False)`` is set at any scope.
+    ``baml_events`` sees them). ``fake.as_async()`` is its async twin. It is spec'd against
+    ``baml_fake_spec`` (override that fixture). At teardown, scripted outcomes that were
+    never used fail the test unless ``@pytest.mark.baml_fake(assert_all_used=False)`` is set
+    at any scope.
     """
     from .emitter import Emitter
     from .fake import FakeBamlClient
 
     options = marker_options(request.node, "baml_fake", _FAKE_DEFAULTS)
-    fake = FakeBamlClient(emitter=Emitter(clock=baml_clock), clock=baml_clock, real_sleep=options["real_sleep"])
+    fake = FakeBamlClient(
+        emitter=Emitter(clock=baml_clock), clock=baml_clock, spec=baml_fake_spec, real_sleep=options["real_sleep"]
+    )
     yield fake
     if options["assert_all_used"] and not _failed(request.node):
         message = None

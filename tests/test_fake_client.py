@@ -957,3 +957,23 @@ def test_two_hundred_asyncio_tasks_on_one_fake(events):
     assert len(afake.calls) == 200
     check_durations(afake, events)
     assert max_overlap(events) > 100  # the calls really overlapped
+
+
+def test_concurrent_async_calls_overlap_in_virtual_time() -> None:
+    from pytest_baml_telemetry import Dispatcher, Emitter, VirtualClock
+    from pytest_baml_telemetry.capture import EventCapture
+
+    dispatcher = Dispatcher()
+    clock = VirtualClock()
+    fake = FakeBamlClient(emitter=Emitter(dispatcher=dispatcher, clock=clock), clock=clock).as_async()
+    for seconds in (2, 1, 3, 1):
+        fake.respond("Summarize", "ok", latency=f"{seconds}s")
+
+    async def main() -> None:
+        await asyncio.gather(*(fake.Summarize(text="x") for _ in range(4)))
+
+    with EventCapture(dispatcher=dispatcher) as capture:
+        asyncio.run(main())
+    assert clock.elapsed_ns == 3_000_000_000  # the longest call, not the sum
+    assert sorted(c.duration for c in capture.calls) == [1_000_000_000, 1_000_000_000, 2_000_000_000, 3_000_000_000]
+    assert len({e.measurements["monotonic_time"] for e in capture.starts}) == 1  # all started together

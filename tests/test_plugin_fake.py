@@ -182,3 +182,33 @@ def test_fake_under_xdist(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest_subprocess("-p", "xdist", "-n", "2")
     result.assert_outcomes(passed=6)
+
+
+def test_baml_fake_spec_fixture_override(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import pytest
+
+        class Client:
+            def ExtractResume(self, resume: str) -> dict: ...
+
+        @pytest.fixture
+        def baml_fake_spec():
+            return Client()
+        """
+    )
+    make(
+        pytester,
+        """
+        def test_unknown_function(baml_fake):
+            baml_fake.ExtractResum(resume="x")
+
+        def test_wrong_argument(baml_fake):
+            baml_fake.respond("ExtractResume", {})
+            baml_fake.ExtractResume(text="x")
+        """,
+    )
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(failed=2)
+    match(result, ["*ExtractResum*ExtractResume*"])
+    match(result, ["*text*"])
