@@ -33,6 +33,7 @@ from .dispatcher import (
     span,
 )
 from .emitter import Emitter
+from .instrument import instrument  # eager: the function must win over the submodule of the same name
 
 __version__ = "0.1.0"
 
@@ -43,7 +44,6 @@ _LAZY = {
     "NothingScriptedError": ".fake",
     "faults": ".fake",
     "FakeLLMServer": ".fake.server",
-    "instrument": ".instrument",
     "EventCapture": ".capture",
     "expect": ".capture",
     "Budget": ".budgets",
@@ -67,7 +67,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .fake import FakeBamlClient as FakeBamlClient
     from .fake import NothingScriptedError as NothingScriptedError
     from .fake.server import FakeLLMServer as FakeLLMServer
-    from .instrument import instrument as instrument
     from .trackers import CostTracker as CostTracker
     from .trackers import LatencyTracker as LatencyTracker
     from .trackers import LoggingHandler as LoggingHandler
@@ -101,6 +100,7 @@ __all__ = [
     "convert_time_unit",
     "detach",
     "execute",
+    "instrument",
     "list_handlers",
     "span",
     "validate_event",

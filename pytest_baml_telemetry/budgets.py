@@ -399,8 +399,13 @@ class Aggregator:
         """
         if isinstance(event_name, str):
             kind = event_name.rsplit(".", 1)[-1]
-        else:
+        elif isinstance(event_name, (tuple, list)):
             kind = event_name[-1] if event_name else None
+        else:
+            raise TypeError(
+                f"event_name={event_name!r} is not an event name; expected a tuple of str such as "
+                "('ash_baml', 'call', 'stop') or a dotted str"
+            )
         if kind == "stop":
             ok = True
         elif kind == "exception":
@@ -413,12 +418,22 @@ class Aggregator:
             raise ValueError(
                 f"{event_name!r} event has no 'duration' measurement; measurements={dict(measurements)!r}"
             ) from None
+        except TypeError:
+            raise TypeError(
+                f"{event_name!r} event: measurements={measurements!r} is not a mapping; expected a dict "
+                "with 'duration' and the token counts"
+            ) from None
         try:
             function_name = metadata["function_name"]
         except KeyError:
             raise ValueError(
                 f"{event_name!r} event has no 'function_name' in its metadata; "
                 f"metadata keys={sorted(map(str, metadata))!r}"
+            ) from None
+        except TypeError:
+            raise TypeError(
+                f"{event_name!r} event: metadata={metadata!r} is not a mapping; expected a dict with "
+                "'function_name' and 'model'"
             ) from None
         get = measurements.get
         self.record(

@@ -326,6 +326,9 @@ class EventCapture:
                 raise ValueError("EventCapture(event_names=[]): expected at least one event name")
         if dispatcher is not None and not isinstance(dispatcher, Dispatcher):
             raise TypeError(f"EventCapture(dispatcher={dispatcher!r}): expected a Dispatcher or None")
+        for option, value in (("context", context), ("virtual_clock", virtual_clock)):
+            if not isinstance(value, bool):
+                raise TypeError(f"EventCapture({option}={value!r}): expected True or False")
         self.event_names: tuple[EventName, ...] = tuple(names)
         self.dispatcher = dispatcher if dispatcher is not None else default_dispatcher
         self.virtual_clock = virtual_clock

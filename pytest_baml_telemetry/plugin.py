@@ -115,6 +115,20 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_SESSION_KEY] = session
 
 
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Check the options of every ``baml_events``/``baml_fake`` marker, used by a fixture or not."""
+    message = None
+    for name, defaults in (("baml_events", _EVENTS_DEFAULTS), ("baml_fake", _FAKE_DEFAULTS)):
+        if item.get_closest_marker(name) is not None:
+            try:
+                marker_options(item, name, defaults)
+            except TypeError as exc:
+                message = str(exc)
+                break
+    if message is not None:
+        pytest.fail(message, pytrace=False)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(_SESSION_KEY, None)
     if session is not None:

@@ -63,9 +63,14 @@ class TelemetrySession:
         json_path = None
         if report_json:
             json_path = (root / report_json).resolve()
-            if not json_path.parent.is_dir():
+            if json_path.is_dir():
                 raise BudgetConfigError(
-                    f"--baml-report-json={report_json!r}: the directory {str(json_path.parent)!r} does not exist"
+                    f"--baml-report-json={report_json!r}: {str(json_path)!r} is a directory; expected a file path"
+                )
+            if not json_path.parent.is_dir():
+                what = "is not a directory" if json_path.parent.exists() else "does not exist"
+                raise BudgetConfigError(
+                    f"--baml-report-json={report_json!r}: the directory {str(json_path.parent)!r} {what}"
                 )
         budgets = load_budgets(root / budgets_path) if budgets_path else []
         prices = PriceTable.load(root / prices_path) if prices_path else None

@@ -40,6 +40,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import http
+import inspect
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -518,8 +519,18 @@ def make(name: str, *args: Any, **kwargs: Any) -> Fault:
     builder = FAULTS.get(name)
     if builder is None:
         close = difflib.get_close_matches(name, FAULTS, n=3)
-        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
+        hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else "."
         raise ValueError(f"unknown fault {name!r}{hint} Known faults: {', '.join(sorted(FAULTS))}")
+    try:
+        inspect.signature(builder).bind(*args, **kwargs)
+    except TypeError as exc:
+        required = [
+            p.name
+            for p in inspect.signature(builder).parameters.values()
+            if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+        ]
+        needs = f"; it needs {', '.join(required)} (build it with faults.{name}(...))" if required else ""
+        raise TypeError(f"fault {name!r} cannot be built from these arguments: {exc}{needs}") from None
     return builder(*args, **kwargs)
 
 
@@ -571,8 +582,8 @@ def coerce_error(error: Any, *, name: str = "error") -> Fault:
     if isinstance(error, str):
         try:
             return make(error)
-        except ValueError as exc:
-            raise ValueError(f"{name}={error!r}: {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"{name}={error!r}: {exc}") from None
     if isinstance(error, type) and issubclass(error, BaseException):
         return _class_fault(error)
     if isinstance(error, BaseException):
