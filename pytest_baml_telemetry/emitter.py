@@ -28,7 +28,7 @@ from .contract import (
     _check_token,
     check_event_name,
 )
-from .dispatcher import Dispatcher, default_dispatcher, new_span_context
+from .dispatcher import Dispatcher, _span_ids, default_dispatcher
 
 __all__ = ["Emitter", "Call", "SyncStream", "AsyncStream", "EVENT_KINDS"]
 
@@ -40,9 +40,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _EMPTY_STACK = traceback.StackSummary.from_list([])
 
-
-def _kind_of(exc: BaseException) -> str:
-    return "error" if isinstance(exc, Exception) else "exit"
+_OWNED_KEYS = frozenset(
+    {
+        "resource",
+        "action",
+        "function_name",
+        "arguments",
+        "client_module",
+        "streaming",
+        "result",
+        "kind",
+        "reason",
+        "stacktrace",
+        "telemetry_span_context",
+    }
+)
+"""Metadata keys the emitter builds itself; ``Call.set`` refuses them (``model`` goes to ``set_model``)."""
 
 
 class Emitter:
@@ -73,7 +86,9 @@ class Emitter:
         if dispatcher is not None and not isinstance(dispatcher, Dispatcher):
             raise TypeError(f"Emitter(dispatcher={dispatcher!r}): expected a Dispatcher or None")
         self.dispatcher = dispatcher if dispatcher is not None else default_dispatcher
-        self.enabled = bool(enabled)
+        if not isinstance(enabled, bool):
+            raise TypeError(f"Emitter(enabled={enabled!r}): expected True or False")
+        self.enabled = enabled
         if isinstance(events, str):
             raise TypeError(
                 f"Emitter(events={events!r}): expected a collection of event kinds such as "
@@ -137,10 +152,19 @@ class Emitter:
         if redact is None:
             return value
         try:
-            return redact(key, value)
+            out = redact(key, value)
         except Exception as exc:  # a broken redactor must not break the call, nor leak the value
             logger.error("redact(%r, ...) failed: %r; the value is replaced by a placeholder", key, exc)
-            return f"<redaction failed: {type(exc).__name__}>"
+            failed = f"<redaction failed: {type(exc).__name__}>"
+            # ``arguments`` must stay a mapping (the contract), even when the redactor breaks
+            return {"<redacted>": failed} if key == "arguments" else failed
+        if key == "arguments" and not isinstance(out, Mapping):
+            logger.error(
+                "redact('arguments', ...) returned a %s, not a mapping; the arguments are replaced by a placeholder",
+                type(out).__name__,
+            )
+            return {"<redacted>": f"<redaction failed: redact returned a {type(out).__name__}, expected a mapping>"}
+        return out
 
     # ------------------------------------------------------------------ call forms
 
@@ -183,9 +207,12 @@ class Emitter:
             )
         if not callable(function):
             raise TypeError(f"Emitter.wrap({function!r}): expected a function or a coroutine function")
-        name = function_name or getattr(function, "__name__", None)
+        name = function_name if function_name is not None else getattr(function, "__name__", None)
         if not isinstance(name, str) or not name:
-            raise TypeError(f"Emitter.wrap({function!r}): cannot tell the function name; pass function_name=")
+            raise TypeError(
+                f"Emitter.wrap({function!r}, function_name={name!r}): cannot tell the function name; "
+                "pass function_name= a non-empty str"
+            )
         module = client_module if client_module is not None else getattr(function, "__module__", None)
         try:
             signature: inspect.Signature | None = inspect.signature(function)
@@ -240,19 +267,31 @@ class Emitter:
         is called with the call object and the error (or ``None``) just before stop or
         exception is emitted, to set usage and model.
         """
-        call = Call(self, function_name, arguments, resource, action, client_module, True)
+        if before_end is not None and not callable(before_end):
+            raise TypeError(
+                f"Emitter.stream(before_end={before_end!r}): expected a callable (call, error) -> None, or None"
+            )
         if hasattr(stream, "__aiter__") or inspect.iscoroutinefunction(getattr(stream, "get_final_response", None)):
-            return AsyncStream(call, stream, before_end)
-        if hasattr(stream, "__iter__") or hasattr(stream, "get_final_response"):
-            return SyncStream(call, stream, before_end)
-        raise TypeError(
-            f"Emitter.stream({stream!r}): expected a stream with iteration over partials and "
-            "get_final_response(), as baml-py's BamlSyncStream / BamlStream"
-        )
+            wrapper: type[SyncStream[Any]] | type[AsyncStream[Any]] = AsyncStream
+        elif hasattr(stream, "__iter__") or hasattr(stream, "get_final_response"):
+            wrapper = SyncStream
+        else:
+            raise TypeError(
+                f"Emitter.stream({stream!r}): expected a stream with iteration over partials and "
+                "get_final_response(), as baml-py's BamlSyncStream / BamlStream"
+            )
+        # checked first, so that a refused stream neither samples nor emits
+        call = Call(self, function_name, arguments, resource, action, client_module, True)
+        return wrapper(call, stream, before_end)
 
 
 class Call:
-    """One call in flight: set its result, usage, model and extra metadata before it ends."""
+    """One call in flight: set its result, usage, model and extra metadata before it ends.
+
+    A call object is used once: :meth:`start` (done by ``with``) emits start, then exactly
+    one of :meth:`stop` / :meth:`exception` ends it. Starting it twice, or ending it before
+    it started, raises ``RuntimeError`` (either would break the start/end pairing).
+    """
 
     __slots__ = (
         "emitter",
@@ -271,6 +310,7 @@ class Call:
         "model",
         "extra",
         "ended",
+        "started",
     )
 
     def __init__(
@@ -285,7 +325,7 @@ class Call:
     ) -> None:
         if not isinstance(function_name, str) or not function_name:
             raise TypeError(f"function_name={function_name!r}: expected the BAML function's name, a non-empty str")
-        if arguments is not None and not isinstance(arguments, Mapping):
+        if arguments is not None and type(arguments) is not dict and not isinstance(arguments, Mapping):
             raise TypeError(f"{function_name}: arguments={arguments!r} is not a mapping; expected a dict or None")
         if action is not None and not isinstance(action, str):
             raise TypeError(f"{function_name}: action={action!r}: expected a str or None")
@@ -297,8 +337,13 @@ class Call:
         self.resource = resource
         self.action = action
         self.client_module = client_module
-        self.streaming = bool(streaming)
-        self.sampled = emitter._sampled()
+        self.streaming = True if streaming else False
+        # sampling, decided once per call (Emitter._sampled, inlined: this runs on every call)
+        if emitter.enabled:
+            rate = emitter.sample_rate
+            self.sampled = rate >= 1.0 or (rate > 0.0 and emitter._random() < rate)
+        else:
+            self.sampled = False
         self.span_context: Hashable | None = None
         self.start_monotonic = 0
         self.first_chunk_monotonic: int | None = None
@@ -307,6 +352,7 @@ class Call:
         self.model: str | None = None
         self.extra: dict[str, Any] | None = None
         self.ended = False
+        self.started = False
 
     def __repr__(self) -> str:
         state = "ended" if self.ended else "open"
@@ -341,7 +387,21 @@ class Call:
         self.model = model
 
     def set(self, **extra_metadata: Any) -> None:
-        """Extra metadata for the stop / exception event (``provider``, ``client_name``, ...)."""
+        """Extra metadata for the stop / exception event (``provider``, ``client_name``, ...).
+
+        Keys the emitter builds itself (``function_name``, ``streaming``, ``result``,
+        ``kind``, ``telemetry_span_context``, ...) are refused with ``ValueError``;
+        ``model=`` is passed to :meth:`set_model`.
+        """
+        owned = _OWNED_KEYS.intersection(extra_metadata)
+        if owned:
+            raise ValueError(
+                f"{self.function_name}: set({', '.join(f'{k}=...' for k in sorted(owned))}): "
+                f"{sorted(owned)!r} are set by the emitter itself; use set_result() for the result, "
+                "and set() for extra metadata such as provider, client_name, num_attempts, request_id"
+            )
+        if "model" in extra_metadata:
+            self.set_model(extra_metadata.pop("model"))
         if self.extra is None:
             self.extra = extra_metadata
         else:
@@ -356,42 +416,60 @@ class Call:
 
     def start(self) -> "Call":
         """Emit the start event (done by ``with``; call it yourself for other shapes)."""
+        if self.started:
+            raise RuntimeError(
+                f"{self!r} was already started; a call object is used for one call "
+                "(create a new one with emitter.call(...))"
+            )
+        self.started = True
         emitter = self.emitter
-        self.start_monotonic = now = emitter.clock.monotonic_ns()
+        clock = emitter.clock
+        self.start_monotonic = now = clock.monotonic_ns()
         if not self.sampled:
             return self
-        self.span_context = new_span_context()
+        self.span_context = span = next(_span_ids)
         if "start" in emitter.events:
             args = self.arguments
             args = {} if args is None else dict(args)
+            if emitter.redact is not None:
+                args = emitter._redacted("arguments", args)
             emitter.dispatcher.execute(
                 emitter.start_event,
-                {"system_time": emitter.clock.time_ns(), "monotonic_time": now},
+                {"system_time": clock.time_ns(), "monotonic_time": now},
                 {
                     "resource": self.resource,
                     "action": self.action,
                     "function_name": self.function_name,
-                    "arguments": emitter._redacted("arguments", args),
+                    "arguments": args,
                     "client_module": self.client_module,
                     "streaming": self.streaming,
-                    "telemetry_span_context": self.span_context,
+                    "telemetry_span_context": span,
                 },
             )
         return self
+
+    def _not_started(self, what: str) -> RuntimeError:
+        return RuntimeError(
+            f"{self!r}: {what}() on a call that was never started; use `with emitter.call(...)` "
+            "or call start() first"
+        )
 
     def stop(self) -> None:
         """Emit the stop event (once)."""
         if self.ended:
             return
+        if not self.started:
+            raise self._not_started("stop")
         self.ended = True
         emitter = self.emitter
         if not self.sampled or "stop" not in emitter.events:
             return
         now = emitter.clock.monotonic_ns()
+        start = self.start_monotonic
         usage = self.usage
         if usage is None:
             measurements: dict[str, Any] = {
-                "duration": now - self.start_monotonic,
+                "duration": now - start,
                 "monotonic_time": now,
                 "input_tokens": None,
                 "output_tokens": None,
@@ -399,17 +477,22 @@ class Call:
                 "cached_input_tokens": None,
             }
         else:
+            i = usage.input_tokens
+            o = usage.output_tokens
             measurements = {
-                "duration": now - self.start_monotonic,
+                "duration": now - start,
                 "monotonic_time": now,
-                "input_tokens": usage.input_tokens,
-                "output_tokens": usage.output_tokens,
-                "total_tokens": usage.total_tokens,
+                "input_tokens": i,
+                "output_tokens": o,
+                "total_tokens": None if i is None or o is None else i + o,
                 "cached_input_tokens": usage.cached_input_tokens,
             }
         if self.streaming:
             first = self.first_chunk_monotonic
-            measurements["time_to_first_chunk"] = None if first is None else first - self.start_monotonic
+            measurements["time_to_first_chunk"] = None if first is None else first - start
+        result = self.result
+        if emitter.redact is not None:
+            result = emitter._redacted("result", result)
         metadata = {
             "resource": self.resource,
             "action": self.action,
@@ -417,7 +500,7 @@ class Call:
             "client_module": self.client_module,
             "streaming": self.streaming,
             "model": self.model,
-            "result": emitter._redacted("result", self.result),
+            "result": result,
             "telemetry_span_context": self.span_context,
         }
         if self.extra:
@@ -429,6 +512,8 @@ class Call:
         """Emit the exception event for ``exc`` (once); the caller re-raises it."""
         if self.ended:
             return
+        if not self.started:
+            raise self._not_started("exception")
         self.ended = True
         emitter = self.emitter
         if not self.sampled or "exception" not in emitter.events:
@@ -442,7 +527,7 @@ class Call:
             "function_name": self.function_name,
             "client_module": self.client_module,
             "streaming": self.streaming,
-            "kind": _kind_of(exc),
+            "kind": "error" if isinstance(exc, Exception) else "exit",
             "reason": exc,
             "stacktrace": stacktrace,
             "telemetry_span_context": self.span_context,
@@ -458,8 +543,7 @@ class Call:
 
     # ------------------------------------------------------------------ context managers
 
-    def __enter__(self) -> "Call":
-        return self.start()
+    __enter__ = start
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
         if exc is None:
@@ -500,16 +584,18 @@ class _StreamBase:
             call = self._call
             if call.ended:
                 return
-            if self._before_end is not None:
-                try:
-                    self._before_end(call, error)
-                except Exception as exc:  # reading usage must not break the stream
-                    logger.error("reading usage for %s failed: %r", call.function_name, exc)
-            if error is None:
-                call.set_result(result)
-                call.stop()
-            else:
-                call.exception(error)
+            try:
+                if self._before_end is not None:
+                    try:
+                        self._before_end(call, error)
+                    except Exception as exc:  # reading usage must not break the stream
+                        logger.error("reading usage for %s failed: %r", call.function_name, exc)
+            finally:  # an interrupt in before_end still ends the call, then propagates
+                if error is None:
+                    call.set_result(result)
+                    call.stop()
+                else:
+                    call.exception(error)
 
     def _abandon(self, detail: str) -> None:
         if not self._call.ended:
