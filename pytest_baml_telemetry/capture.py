@@ -8,7 +8,6 @@ literal, a type, a predicate, a nested mapping (matched partially) or any object
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import itertools
 import threading
@@ -666,6 +665,8 @@ class EventCapture:
     ) -> list[CapturedEvent]:
         """The asyncio form of :meth:`wait_for`: yields to the event loop while waiting."""
         __tracebackhide__ = True
+        import asyncio
+
         matcher = self._matcher(event, measurements, metadata)
         seconds = self._wait_args(timeout, count)
         loop = asyncio.get_running_loop()

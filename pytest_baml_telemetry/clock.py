@@ -137,10 +137,12 @@ class VirtualClock:
         for label, v in (("start_time", start_time), ("start_monotonic", start_monotonic)):
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ValueError(f"VirtualClock({label}={v!r}): expected a non-negative int of nanoseconds")
+        if not isinstance(real_sleep, bool):
+            raise TypeError(f"VirtualClock(real_sleep={real_sleep!r}): expected True or False")
         self._offset = 0
         self._start_time = start_time
         self._start_monotonic = start_monotonic
-        self.real_sleep = bool(real_sleep)
+        self.real_sleep = real_sleep
         self._lock = threading.Lock()
 
     def time_ns(self) -> int:

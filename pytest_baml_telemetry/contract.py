@@ -355,13 +355,15 @@ def validate_event(event_name: Any, measurements: Any, metadata: Any) -> None:
     try:
         event_name = check_event_name(event_name)
     except (TypeError, ValueError) as exc:
-        raise ContractViolation(str(exc), event_name=event_name) from None
+        raise ContractViolation(str(exc), event_name=event_name, key="event_name", value=event_name) from None
     kind = event_kind(event_name)
     if kind is None:
         raise ContractViolation(
             f"{format_event_name(event_name)}: not a contract event; expected a name ending in "
             '("call","start"), ("call","stop"), ("call","exception"), or ("telemetry","handler","failure")',
             event_name=event_name,
+            key="event_name",
+            value=event_name,
         )
     spec = EVENT_SPECS[kind]
     for where, data in (("measurements", measurements), ("metadata", metadata)):
@@ -429,6 +431,11 @@ def validate_stream(events: Iterable[EventLike]) -> None:
     ``telemetry_span_context``, of the same prefix, with the same ``function_name`` and
     ``streaming``; no stop or exception may come without its start.
     """
+    if isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Iterable):
+        raise TypeError(
+            f"validate_stream(events={_short(events)}): expected an iterable of (event_name, measurements, "
+            "metadata) triples or captured events"
+        )
     open_spans: dict[Any, tuple[int, EventName, Mapping[str, Any]]] = {}
     closed: set[Any] = set()
     for index, item in enumerate(events):
@@ -527,7 +534,7 @@ class Usage:
             unknown = set(value) - {"input_tokens", "output_tokens", "cached_input_tokens"}
             if unknown:
                 raise TypeError(
-                    f"{name}={value!r} has unknown keys {sorted(unknown)}; expected input_tokens, "
+                    f"{name}={value!r} has unknown keys [{', '.join(sorted(map(repr, unknown)))}]; expected input_tokens, "
                     "output_tokens, cached_input_tokens"
                 )
             return cls(**value)

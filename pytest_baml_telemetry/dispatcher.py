@@ -21,9 +21,9 @@ Rules (each one tested, following Erlang telemetry's own suite):
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import logging
+import sys
 import threading
 import time
 import traceback
@@ -70,7 +70,12 @@ class _Handler(NamedTuple):
     config: Any
 
 
-_INTERRUPTS = (KeyboardInterrupt, SystemExit, asyncio.CancelledError)
+def _is_interrupt(exc: BaseException) -> bool:
+    """KeyboardInterrupt, SystemExit or asyncio.CancelledError (without importing asyncio)."""
+    if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+        return True
+    asyncio = sys.modules.get("asyncio")
+    return asyncio is not None and isinstance(exc, asyncio.CancelledError)
 
 
 def _check_payload(event_name: Any, measurements: Any, metadata: Any) -> None:
@@ -267,7 +272,7 @@ class Dispatcher:
                     "stacktrace": traceback.extract_tb(exc.__traceback__),
                 },
             )
-        if isinstance(exc, _INTERRUPTS):
+        if _is_interrupt(exc):
             raise exc
 
     # ------------------------------------------------------------------ span

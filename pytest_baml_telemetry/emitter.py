@@ -331,13 +331,15 @@ class Call:
             raise TypeError(f"{function_name}: action={action!r}: expected a str or None")
         if client_module is not None and not isinstance(client_module, str):
             raise TypeError(f"{function_name}: client_module={client_module!r}: expected a str or None")
+        if streaming is not True and streaming is not False:
+            raise TypeError(f"{function_name}: streaming={streaming!r}: expected True or False")
         self.emitter = emitter
         self.function_name = function_name
         self.arguments = arguments
         self.resource = resource
         self.action = action
         self.client_module = client_module
-        self.streaming = True if streaming else False
+        self.streaming = streaming
         # sampling, decided once per call (Emitter._sampled, inlined: this runs on every call)
         if emitter.enabled:
             rate = emitter.sample_rate
