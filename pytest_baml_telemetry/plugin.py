@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import pytest
 
-from .capture import EventCapture
+if TYPE_CHECKING:
+    from .capture import EventCapture
 from .clock import VirtualClock
 from .contract import DEFAULT_PREFIX
 
-_EVENTS_KEY = pytest.StashKey["tuple[EventCapture, dict[str, Any]]"]()
+_EVENTS_KEY = pytest.StashKey["tuple[Any, dict[str, Any]]"]()
 _SESSION_KEY = pytest.StashKey["Any"]()
 _WORKER_KEY = "baml_telemetry"
 
@@ -92,14 +93,15 @@ def _option(config: pytest.Config, option: str, ini: str) -> tuple[Any, Path]:
 def pytest_configure(config: pytest.Config) -> None:
     for name, doc in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {doc}")
-    from .budgets import BudgetConfigError
-    from .session import TelemetrySession
-
     report, _ = _option(config, "--baml-report", "baml_report")
     report_json, json_root = _option(config, "--baml-report-json", "baml_report_json")
     budgets, budgets_root = _option(config, "--baml-budgets", "baml_budgets")
     prices, prices_root = _option(config, "--baml-prices", "baml_prices")
-    is_worker = hasattr(config, "workerinput")
+    if not (report or report_json or budgets or prices):
+        return  # nothing to record: the session state is made on first use (a baml_budget marker)
+    from .budgets import BudgetConfigError
+    from .session import TelemetrySession
+
     try:
         session = TelemetrySession.from_options(
             report=bool(report),
@@ -107,26 +109,25 @@ def pytest_configure(config: pytest.Config) -> None:
             budgets_path=str(budgets_root / budgets) if budgets else None,
             prices_path=str(prices_root / prices) if prices else None,
             root=Path.cwd(),
-            is_worker=is_worker,
+            is_worker=hasattr(config, "workerinput"),
         )
     except BudgetConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     session.start()
     config.stash[_SESSION_KEY] = session
+    if session.recording:
+        config.pluginmanager.register(_RecordingHooks(session), "baml_telemetry_recording")
 
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    """Check the options of every ``baml_events``/``baml_fake`` marker, used by a fixture or not."""
-    message = None
-    for name, defaults in (("baml_events", _EVENTS_DEFAULTS), ("baml_fake", _FAKE_DEFAULTS)):
-        if item.get_closest_marker(name) is not None:
-            try:
-                marker_options(item, name, defaults)
-            except TypeError as exc:
-                message = str(exc)
-                break
-    if message is not None:
-        pytest.fail(message, pytrace=False)
+def _session(config: pytest.Config) -> Any:
+    """The run's :class:`~pytest_baml_telemetry.session.TelemetrySession`, made on first use."""
+    session = config.stash.get(_SESSION_KEY, None)
+    if session is None:
+        from .session import TelemetrySession
+
+        session = TelemetrySession(is_worker=hasattr(config, "workerinput"))
+        config.stash[_SESSION_KEY] = session
+    return session
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -135,49 +136,91 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         session.stop()
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_protocol(item: pytest.Item, nextitem: Any) -> Iterator[Any]:
-    session = item.config.stash.get(_SESSION_KEY, None)
-    if session is not None:
-        session.set_test(item.nodeid)
-    try:
-        return (yield)
-    finally:
-        if session is not None:
-            session.set_test(None)
+class _RecordingHooks:
+    """Registered only when the session records calls: labels calls with the running test."""
+
+    def __init__(self, session: Any) -> None:
+        self.session = session
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(self, item: pytest.Item, nextitem: Any) -> Iterator[Any]:
+        self.session.set_test(item.nodeid)
+        try:
+            return (yield)
+        finally:
+            self.session.set_test(None)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
-    session = item.config.stash.get(_SESSION_KEY, None)
-    markers = list(item.iter_markers("baml_budget"))
-    budgets: list[Any] = []
-    if markers and session is not None:
-        error = None
+_FIXTURES = frozenset({"baml_events", "baml_fake"})
+_MARKERS = ("baml_budget", "baml_events", "baml_fake")
+
+
+def _uses_plugin(item: pytest.Item) -> bool:
+    names = getattr(item, "fixturenames", ())
+    return any(n in _FIXTURES for n in names) or any(item.get_closest_marker(m) is not None for m in _MARKERS)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Register the per-test hooks only when some collected test uses the plugin."""
+    if not config.pluginmanager.has_plugin("baml_telemetry_items") and any(_uses_plugin(i) for i in items):
+        config.pluginmanager.register(_ItemHooks(), "baml_telemetry_items")
+
+
+class _ItemHooks:
+    """Per-test checks: marker options, ``baml_events`` validation, ``baml_budget`` budgets."""
+
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        """Check the options of every ``baml_events``/``baml_fake`` marker, used by a fixture or not."""
+        message = None
+        for name, defaults in (("baml_events", _EVENTS_DEFAULTS), ("baml_fake", _FAKE_DEFAULTS)):
+            if item.get_closest_marker(name) is not None:
+                try:
+                    marker_options(item, name, defaults)
+                except TypeError as exc:
+                    message = str(exc)
+                    break
+        if message is not None:
+            pytest.fail(message, pytrace=False)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
+        markers = list(item.iter_markers("baml_budget"))
+        budgets: list[Any] = []
+        session = None
+        if markers:
+            session = _session(item.config)
+            error = None
+            try:
+                budgets = session.test_budgets(markers)
+            except (TypeError, ValueError) as exc:
+                error = f"invalid @pytest.mark.baml_budget on {item.nodeid}:\n  {exc}"
+            if error is not None:
+                pytest.fail(error, pytrace=False)
+        tracking = session.start_test_budget(item.nodeid) if budgets else None
         try:
-            budgets = session.test_budgets(markers)
-        except (TypeError, ValueError) as exc:
-            error = f"invalid @pytest.mark.baml_budget on {item.nodeid}:\n  {exc}"
-        if error is not None:
-            pytest.fail(error, pytrace=False)
-    tracking = session.start_test_budget(item.nodeid) if budgets else None
-    try:
-        result = yield
-    finally:
-        budget_message = session.finish_test_budget(budgets, *tracking, item.nodeid) if tracking else None
-    message = None
-    entry = item.stash.get(_EVENTS_KEY, None)
-    if entry is not None:
-        capture, options = entry
-        try:
-            capture.check(validate=options["validate"], allow_handler_failures=options["allow_handler_failures"])
-        except AssertionError as exc:
-            message = str(exc)
-    if budget_message:
-        message = f"{message}\n\n{budget_message}" if message else f"BAML budget exceeded:\n{budget_message}"
-    if message is not None:
-        pytest.fail(message, pytrace=False)
-    return result
+            result = yield
+        except BaseException:
+            item.stash[_CALL_FAILED_KEY] = True
+            raise
+        finally:
+            budget_message = session.finish_test_budget(budgets, *tracking, item.nodeid) if tracking else None
+        message = None
+        entry = item.stash.get(_EVENTS_KEY, None)
+        if entry is not None:
+            capture, options = entry
+            try:
+                capture.check(validate=options["validate"], allow_handler_failures=options["allow_handler_failures"])
+            except AssertionError as exc:
+                message = str(exc)
+        if budget_message:
+            message = f"{message}\n\n{budget_message}" if message else f"BAML budget exceeded:\n{budget_message}"
+        if message is not None:
+            pytest.fail(message, pytrace=False)
+        return result
+
+
+_CALL_FAILED_KEY = pytest.StashKey[bool]()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -227,6 +270,8 @@ def baml_events(request: pytest.FixtureRequest) -> Iterator[EventCapture]:
     unless ``@pytest.mark.baml_events(validate=False)`` /
     ``(allow_handler_failures=True)`` relaxes it.
     """
+    from .capture import EventCapture
+
     options = marker_options(request.node, "baml_events", _EVENTS_DEFAULTS)
     capture = EventCapture(
         prefix=DEFAULT_PREFIX,
@@ -250,6 +295,8 @@ def baml_capture(request: pytest.FixtureRequest) -> Iterator[Callable[..., Event
     ``"start"``/``"stop"``/``"exception"``), or to the call events of ``prefix``; every
     capture is detached at teardown, also when the test fails.
     """
+    from .capture import EventCapture
+
     made: list[EventCapture] = []
     virtual = "baml_clock" in request.fixturenames
 
@@ -339,17 +386,6 @@ def baml_metrics() -> Iterator[Any]:
     yield from make_metrics_fixture()
 
 
-_CALL_REPORT_KEY = pytest.StashKey["pytest.TestReport"]()
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: Any) -> Iterator[Any]:
-    report = yield
-    if report.when == "call":
-        item.stash[_CALL_REPORT_KEY] = report
-    return report
-
-
 def _failed(node: Any) -> bool:
-    report = node.stash.get(_CALL_REPORT_KEY, None)
-    return report is not None and report.failed
+    """Whether the test body of ``node`` raised (set by the per-test hooks)."""
+    return node.stash.get(_CALL_FAILED_KEY, False)

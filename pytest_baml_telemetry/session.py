@@ -146,7 +146,7 @@ class TelemetrySession:
         return render_terminal(self.report_data())
 
     def write_json(self) -> None:
-        from .report import write_json
-
         if self.report_json is not None:
+            from .report import write_json
+
             write_json(self.report_data(), self.report_json)
