@@ -206,6 +206,17 @@ class Dispatcher:
             if rec.event_name[:n] == prefix
         ]
 
+    def has_handlers(self, event_name: EventName) -> bool:
+        """Whether a handler is attached to exactly ``event_name`` (a tuple of strings), in O(1).
+
+        Meant for emitters that can skip gathering what nobody would receive. A name that
+        is not a tuple (or was never attached to) gives ``False``; it is not validated.
+        """
+        try:
+            return bool(self._routes.get(event_name))
+        except TypeError:  # unhashable: certainly not an attached event name
+            return False
+
     def clear(self) -> None:
         """Detach every handler."""
         with self._lock:
@@ -234,6 +245,27 @@ class Dispatcher:
                     self._handler_failed(handler, event_name, exc)
         elif type(measurements) is not dict or (metadata is not None and type(metadata) is not dict):
             _check_payload(event_name, measurements, metadata)
+
+    def has_handlers(self, event_name: EventName) -> bool:
+        """Whether any handler is attached to exactly ``event_name`` (O(1), no validation)."""
+        try:
+            return bool(self._routes.get(event_name))
+        except TypeError:
+            return False
+
+    def _run(
+        self,
+        event_name: EventName,
+        handlers: tuple[_Handler, ...],
+        measurements: Mapping[str, Any],
+        metadata: Mapping[str, Any],
+    ) -> None:
+        """Call ``handlers`` with an event already known to be well formed (the emitter's path)."""
+        for handler in handlers:
+            try:
+                handler.function(event_name, measurements, metadata, handler.config)
+            except BaseException as exc:  # noqa: BLE001 - a handler must never break the caller
+                self._handler_failed(handler, event_name, exc)
 
     def _lookup_slow(self, event_name: Any) -> tuple[EventName, tuple[_Handler, ...]]:
         name = check_event_name(event_name)

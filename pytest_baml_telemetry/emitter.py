@@ -40,6 +40,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _EMPTY_STACK = traceback.StackSummary.from_list([])
 
+
+def _stack_of(tb: Any) -> traceback.StackSummary:
+    """The stack of a traceback; source lines are read only when someone looks at them."""
+    if tb is None:
+        return _EMPTY_STACK
+    return traceback.StackSummary.extract(traceback.walk_tb(tb), lookup_lines=False)
+
 _OWNED_KEYS = frozenset(
     {
         "resource",
@@ -102,6 +109,9 @@ class Emitter:
             if kind not in EVENT_KINDS:
                 raise ValueError(f"Emitter(events=...): unknown event kind {kind!r}; expected some of {EVENT_KINDS}")
         self.events = frozenset(chosen)
+        self._emit_start = "start" in self.events
+        self._emit_stop = "stop" in self.events
+        self._emit_exception = "exception" in self.events
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float)):
             raise TypeError(f"Emitter(sample_rate={sample_rate!r}): expected a number between 0.0 and 1.0")
         if not 0.0 <= sample_rate <= 1.0:
@@ -118,13 +128,24 @@ class Emitter:
         clock = SYSTEM_CLOCK if clock is None else clock
         if not (callable(getattr(clock, "time_ns", None)) and callable(getattr(clock, "monotonic_ns", None))):
             raise TypeError(f"Emitter(clock={clock!r}): expected an object with time_ns() and monotonic_ns()")
-        self.clock = clock
+        self.clock = clock  # also caches its bound methods (see the property)
         if redact is not None and not callable(redact):
             raise TypeError(f"Emitter(redact={redact!r}): expected a callable (key, value) -> value, or None")
         self.redact = redact
         self.start_event: EventName = self.prefix + ("call", "start")
         self.stop_event: EventName = self.prefix + ("call", "stop")
         self.exception_event: EventName = self.prefix + ("call", "exception")
+
+    @property
+    def clock(self) -> Clock:
+        """The clock events are timed with (``time_ns()`` and ``monotonic_ns()``)."""
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        self._clock = clock
+        self._time_ns = clock.time_ns
+        self._monotonic_ns = clock.monotonic_ns
 
     def __repr__(self) -> str:
         return (
@@ -412,7 +433,7 @@ class Call:
     def mark_first_chunk(self) -> None:
         """Record the arrival of a stream's first chunk (later calls are ignored)."""
         if self.first_chunk_monotonic is None:
-            self.first_chunk_monotonic = self.emitter.clock.monotonic_ns()
+            self.first_chunk_monotonic = self.emitter._monotonic_ns()
 
     # ------------------------------------------------------------------ events
 
@@ -425,20 +446,21 @@ class Call:
             )
         self.started = True
         emitter = self.emitter
-        clock = emitter.clock
-        self.start_monotonic = now = clock.monotonic_ns()
+        self.start_monotonic = now = emitter._monotonic_ns()
         if not self.sampled:
             return self
         self.span_context = span = next(_span_ids)
-        if "start" in emitter.events:
-            args = self.arguments
-            args = {} if args is None else dict(args)
-            if emitter.redact is not None:
-                args = emitter._redacted("arguments", args)
-            emitter.dispatcher.execute(
-                emitter.start_event,
-                {"system_time": clock.time_ns(), "monotonic_time": now},
-                {
+        if emitter._emit_start:
+            dispatcher = emitter.dispatcher
+            handlers = dispatcher._routes.get(emitter.start_event)
+            if handlers:  # nobody listening: build nothing
+                args = self.arguments
+                args = {} if args is None else dict(args)
+                if emitter.redact is not None:
+                    args = emitter._redacted("arguments", args)
+                name = emitter.start_event
+                measurements = {"system_time": emitter._time_ns(), "monotonic_time": now}
+                metadata = {
                     "resource": self.resource,
                     "action": self.action,
                     "function_name": self.function_name,
@@ -446,8 +468,12 @@ class Call:
                     "client_module": self.client_module,
                     "streaming": self.streaming,
                     "telemetry_span_context": span,
-                },
-            )
+                }
+                for handler in handlers:  # Dispatcher._run, inlined: this runs on every call
+                    try:
+                        handler.function(name, measurements, metadata, handler.config)
+                    except BaseException as exc:  # noqa: BLE001 - a handler must never break the call
+                        dispatcher._handler_failed(handler, name, exc)
         return self
 
     def _not_started(self, what: str) -> RuntimeError:
@@ -464,9 +490,13 @@ class Call:
             raise self._not_started("stop")
         self.ended = True
         emitter = self.emitter
-        if not self.sampled or "stop" not in emitter.events:
+        if not self.sampled or not emitter._emit_stop:
             return
-        now = emitter.clock.monotonic_ns()
+        dispatcher = emitter.dispatcher
+        handlers = dispatcher._routes.get(emitter.stop_event)
+        if not handlers:  # nobody listening: build nothing
+            return
+        now = emitter._monotonic_ns()
         start = self.start_monotonic
         usage = self.usage
         if usage is None:
@@ -508,7 +538,12 @@ class Call:
         if self.extra:
             metadata.update(self.extra)
             metadata["telemetry_span_context"] = self.span_context
-        emitter.dispatcher.execute(emitter.stop_event, measurements, metadata)
+        name = emitter.stop_event
+        for handler in handlers:  # Dispatcher._run, inlined: this runs on every call
+            try:
+                handler.function(name, measurements, metadata, handler.config)
+            except BaseException as exc:  # noqa: BLE001 - a handler must never break the call
+                dispatcher._handler_failed(handler, name, exc)
 
     def exception(self, exc: BaseException, stacktrace: traceback.StackSummary | None = None) -> None:
         """Emit the exception event for ``exc`` (once); the caller re-raises it."""
@@ -518,11 +553,15 @@ class Call:
             raise self._not_started("exception")
         self.ended = True
         emitter = self.emitter
-        if not self.sampled or "exception" not in emitter.events:
+        if not self.sampled or not emitter._emit_exception:
             return
-        now = emitter.clock.monotonic_ns()
+        dispatcher = emitter.dispatcher
+        handlers = dispatcher._routes.get(emitter.exception_event)
+        if not handlers:  # nobody listening: build nothing
+            return
+        now = emitter._monotonic_ns()
         if stacktrace is None:
-            stacktrace = traceback.extract_tb(exc.__traceback__) if exc.__traceback__ else _EMPTY_STACK
+            stacktrace = _stack_of(exc.__traceback__)
         metadata = {
             "resource": self.resource,
             "action": self.action,
@@ -539,8 +578,8 @@ class Call:
         if self.extra:
             metadata.update(self.extra)
             metadata["telemetry_span_context"] = self.span_context
-        emitter.dispatcher.execute(
-            emitter.exception_event, {"duration": now - self.start_monotonic, "monotonic_time": now}, metadata
+        dispatcher._run(
+            emitter.exception_event, handlers, {"duration": now - self.start_monotonic, "monotonic_time": now}, metadata
         )
 
     # ------------------------------------------------------------------ context managers
@@ -551,7 +590,7 @@ class Call:
         if exc is None:
             self.stop()
         else:
-            self.exception(exc, traceback.extract_tb(tb) if tb is not None else None)
+            self.exception(exc, _stack_of(tb))
         return False
 
     async def __aenter__(self) -> "Call":

@@ -890,10 +890,18 @@ class TestRedact:
     def test_exception_events_have_no_result_to_redact(self, dispatcher: Dispatcher) -> None:
         keys: list[str] = []
         emitter = Emitter(dispatcher=dispatcher, redact=lambda k, v: keys.append(k) or v)
+        dispatcher.attach_many("listener", list(emitter.event_names), lambda *a: None)
         with pytest.raises(ValueError):
             with emitter.call("F"):
                 raise ValueError
         assert keys == ["arguments"]
+
+    def test_nothing_is_built_or_redacted_when_nobody_listens(self, dispatcher: Dispatcher) -> None:
+        keys: list[str] = []
+        emitter = Emitter(dispatcher=dispatcher, redact=lambda k, v: keys.append(k) or v)
+        with emitter.call("F", arguments={"a": 1}) as call:
+            call.set_result("r")
+        assert keys == []
 
     def test_wrap_and_stream_are_redacted(self, dispatcher: Dispatcher, clock: VirtualClock) -> None:
         emitter = Emitter(
