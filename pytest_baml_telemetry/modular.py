@@ -76,14 +76,9 @@ _ERROR_TYPES = {
 
 
 def _content_text(content: Any, where: str) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, (dict, list)):
-        return json.dumps(content)
-    raise TypeError(
-        f"{where}: content={content!r} ({type(content).__name__}) is not text; expected a str "
-        "(or a dict/list, sent JSON-encoded)"
-    )
+    from .fake.server import _content_text as content_text  # one rule for both fakes
+
+    return content_text(content, where)
 
 
 def _usage(usage: Any) -> dict[str, Any] | None:
