@@ -206,17 +206,6 @@ class Dispatcher:
             if rec.event_name[:n] == prefix
         ]
 
-    def has_handlers(self, event_name: EventName) -> bool:
-        """Whether a handler is attached to exactly ``event_name`` (a tuple of strings), in O(1).
-
-        Meant for emitters that can skip gathering what nobody would receive. A name that
-        is not a tuple (or was never attached to) gives ``False``; it is not validated.
-        """
-        try:
-            return bool(self._routes.get(event_name))
-        except TypeError:  # unhashable: certainly not an attached event name
-            return False
-
     def clear(self) -> None:
         """Detach every handler."""
         with self._lock:

@@ -8,7 +8,8 @@ Everything else (``b.request``, ``b.parse``, ``b.stream_request``, ``b.parse_str
 type builders, ...) is passed through to the original client untouched.
 
 How the numbers are read. Each call gets a fresh ``baml_py.Collector`` *beside* the
-collectors the user passes, and the stop (or exception) event is filled from its log:
+collectors the user passes (when someone listens: see "Cost" below), and the stop (or
+exception) event is filled from its log:
 
 * ``input_tokens``/``output_tokens``/``cached_input_tokens``: the log's usage, ``None``
   when the provider sent no usage (never a made-up 0);
@@ -38,12 +39,25 @@ re-instruments the underlying original with the new arguments, so a call emits o
 start and one stop/exception however often ``instrument`` was applied. The original
 ``b`` is never modified (two proxies of the same ``b`` each emit for their own calls);
 ``proxy.__wrapped__`` is the original.
+
+Cost. When no handler is attached to the emitter's stop or exception event (among
+the kinds it emits) at the time a call (or stream) begins, nobody could see what the
+Collector holds: the call then gets no Collector of ours (its arguments and options go
+to the generated function untouched) and only its start and stop (or exception) events
+are emitted, without usage, model or extra metadata. A handler attached while such a
+call is in flight therefore gets a stop event without them. Otherwise the log is read
+once, attribute by attribute, and only for what is emitted: the request and response
+bodies are scanned for their top-level ``"model"``/``"id"`` strings instead of being
+parsed as JSON (see :func:`top_level_strings`), usage is taken from baml's counts as
+they are, and the arguments are bound by a small function compiled once per generated
+function (so that binding is done by the interpreter).
 """
 
 from __future__ import annotations
 
 import inspect
 import json
+import keyword
 import logging
 import re
 import types
@@ -51,6 +65,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
+from .contract import Usage
 from .emitter import Call, Emitter
 
 __all__ = ["instrument", "InstrumentedClient", "is_instrumented", "read_collector_log", "top_level_strings"]
@@ -72,7 +87,7 @@ _MISSING = object()
 class _FunctionSpec:
     """What is needed to call one generated BAML function: its parameters and sync-ness."""
 
-    __slots__ = ("name", "signature", "is_async", "names", "name_set", "defaults", "simple")
+    __slots__ = ("name", "signature", "is_async", "names", "name_set", "defaults", "simple", "binder")
 
     def __init__(self, name: str, function: Callable[..., Any]) -> None:
         self.name = name
@@ -85,6 +100,7 @@ class _FunctionSpec:
         self.defaults = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
         # generated functions take plain (positional-or-keyword) parameters: bind them by hand
         self.simple = all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD for p in params)
+        self.binder = _compile_binder(params) if self.simple else None
 
     def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any] | None:
         """The call's arguments by name (defaults applied), or ``None`` when they do not fit."""
@@ -113,6 +129,30 @@ class _FunctionSpec:
                         return None
                     values[key] = defaults[key]
         return values
+
+
+def _compile_binder(params: list[inspect.Parameter]) -> Callable[..., tuple[dict[str, Any], Any]] | None:
+    """A function with the generated function's parameters that returns ``(arguments, baml_options)``.
+
+    ``arguments`` maps every parameter but ``baml_options`` to its value (defaults
+    applied, in parameter order). Binding is then done by the interpreter itself; a call
+    that does not fit raises ``TypeError`` (the wrapper then calls the generated function
+    as it was called, so that the user sees its own error). ``None`` when the parameters
+    cannot be expressed that way (no ``baml_options``, or names that are not plain
+    identifiers).
+    """
+    names = [p.name for p in params]
+    if "baml_options" not in names or not all(n.isidentifier() and not keyword.iskeyword(n) for n in names):
+        return None
+    entries = ", ".join(f"{n!r}: {n}" for n in names if n != "baml_options")
+    source = f"def bind({', '.join(names)}):\n    return {{{entries}}}, baml_options\n"
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<pytest_baml_telemetry binder>", "exec"), namespace)  # noqa: S102 - names checked above
+    binder = namespace["bind"]
+    defaults = tuple(p.default for p in params if p.default is not inspect.Parameter.empty)
+    if defaults:
+        binder.__defaults__ = defaults
+    return binder
 
 
 _specs_cache: dict[type, dict[str, _FunctionSpec]] = {}
@@ -180,19 +220,37 @@ def _client_module_of(client: Any) -> str | None:
 
 
 def _selected_or_last(log: Any) -> tuple[Any, int]:
-    calls = list(log.calls or ())
+    """The attempt whose response was used (the latest one when none was), and the number of attempts."""
+    calls = log.calls
+    attempts = len(calls) if calls else 0
+    if attempts == 1:  # the only attempt: selected_call would be it (or None when it failed)
+        return calls[0], 1
     selected = log.selected_call
-    if selected is None and calls:
+    if selected is None and attempts:
+        calls = list(calls)
         try:
             selected = max(calls, key=lambda c: c.timing.start_time_utc_ms)
         except Exception:
             selected = calls[-1]
-    return selected, len(calls)
+    return selected, attempts
 
 
-_STRING_FIELDS = {
-    key: re.compile(r'"%s"\s*:\s*"([^"\\]*)"' % key) for key in ("id", "model")
+_PATTERNS: dict[str, tuple[str, str]] = {
+    key: (f'"{key}":"', f'"{key}": "') for key in ("id", "model")
 }
+
+
+def _key_patterns(key: str) -> tuple[str, str]:
+    """``'"key":"'`` and ``'"key": "'``: how compact and spaced JSON writers lay out a string value."""
+    patterns = _PATTERNS.get(key)
+    if patterns is None:
+        if not isinstance(key, str):
+            raise TypeError(f"top_level_strings(keys=...): key {key!r} is not a str; expected JSON object keys")
+        quoted = json.dumps(key)
+        patterns = (quoted + ':"', quoted + ': "')
+        if len(_PATTERNS) < 64:
+            _PATTERNS[key] = patterns
+    return patterns
 
 
 def top_level_strings(text: str, keys: tuple[str, ...]) -> dict[str, str]:
@@ -200,27 +258,37 @@ def top_level_strings(text: str, keys: tuple[str, ...]) -> dict[str, str]:
 
     Fast path for the common layout where they come before any nested value (OpenAI's
     ``{"id": ..., "model": ..., "choices": [...]}``, baml's ``{"model": ..., "messages":
-    [...]}``): a key pattern can only match a real key, since quotes inside JSON strings
-    are escaped. Anything else (a key after a nested value, escapes) is read with
-    :func:`json.loads`. Keys that are absent or not strings are left out; text that is
-    not a JSON object gives ``{}``.
+    [...]}``), found with plain substring searches: the part of ``text`` before the first
+    ``[`` or nested ``{`` is all top level, and when it holds no backslash every quote in
+    it delimits a string, so ``"key":"`` or ``"key": "`` there can only be that key.
+    Anything else (a key after a nested value, other spacing, escapes, a value that is not
+    a string) is read with :func:`json.loads`. Keys that are absent or not strings are
+    left out; text that is not a JSON object gives ``{}``.
     """
-    cut = len(text)
-    bracket = text.find("[")
-    if bracket >= 0:
-        cut = bracket
-    brace = text.find("{", text.find("{") + 1)
-    if 0 <= brace < cut:
+    cut = text.find("[")
+    if cut < 0:
+        cut = len(text)
+    brace = text.find("{", text.find("{") + 1, cut)
+    if brace >= 0:
         cut = brace
-    head = text[:cut]
-    found: dict[str, str] = {}
-    for key in keys:
-        match = _STRING_FIELDS[key].search(head)
-        if match is None:  # absent, after a nested value, or with escapes: parse it all
-            break
-        found[key] = match.group(1)
-    else:
-        return found
+    if text.find("\\", 0, cut) < 0:
+        found: dict[str, str] = {}
+        for key in keys:
+            compact, spaced = _key_patterns(key)
+            at = text.find(compact, 0, cut)
+            if at >= 0:
+                start = at + len(compact)
+            else:
+                at = text.find(spaced, 0, cut)
+                if at < 0:
+                    break  # absent, not a string, laid out otherwise: parse it all
+                start = at + len(spaced)
+            end = text.find('"', start, cut)
+            if end < 0:
+                break
+            found[key] = text[start:end]
+        else:
+            return found
     try:
         data = json.loads(text)
     except ValueError:
@@ -230,56 +298,120 @@ def top_level_strings(text: str, keys: tuple[str, ...]) -> dict[str, str]:
     return {key: data[key] for key in keys if isinstance(data.get(key), str)}
 
 
-def _body_strings(body: Any, keys: tuple[str, ...]) -> dict[str, str]:
-    try:
-        text = body.text()
-    except Exception:
-        return {}
-    return top_level_strings(text, keys) if isinstance(text, str) else {}
+_ID_AND_MODEL = ("id", "model")
+_MODEL = ("model",)
+_REQUEST_HEAD = '{"model":"'  # how baml lays out the bodies of the requests it sends
+_REQUEST_HEAD_LEN = len(_REQUEST_HEAD)
+_COLONS = (":", ": ")  # what separates a key from its string value in compact and spaced JSON
+_new_object = object.__new__
+_set_frozen = object.__setattr__
 
 
 def read_collector_log(log: Any, call: Call) -> None:
     """Fill ``call`` (usage, model and extra metadata) from a ``baml_py.FunctionLog``.
 
-    Sets usage (``None`` counts stay ``None``), ``model`` (requested), and the extra
-    metadata ``provider``, ``client_name``, ``num_attempts``, ``request_id`` and, when
-    the provider reported one, ``response_model``. Missing parts are skipped.
+    Sets usage (``None`` counts stay ``None``), ``model`` (the model the request asked
+    for), and the extra metadata ``num_attempts``, ``provider``, ``client_name``,
+    ``response_model`` (when the provider reported one) and ``request_id`` (the provider's
+    response id, else baml's ``"breq_..."`` request id). Missing parts are skipped.
+
+    Each part of the log is read once, and only what is emitted. This runs right after
+    the HTTP exchange, when little of it is in the CPU caches: it is written as one
+    function with inline fast paths for the layouts baml and OpenAI-style providers use
+    (see :func:`top_level_strings` for the general case they fall back to).
     """
     usage = log.usage
     if usage is not None:
-        call.set_usage(usage.input_tokens, usage.output_tokens, usage.cached_input_tokens)
-    selected, attempts = _selected_or_last(log)
-    extra: dict[str, Any] = {"num_attempts": attempts}
-    if selected is not None:
-        extra["provider"] = selected.provider
-        extra["client_name"] = selected.client_name
+        i, o, c = usage.input_tokens, usage.output_tokens, usage.cached_input_tokens
+        if (
+            (i is None or (type(i) is int and i >= 0))
+            and (o is None or (type(o) is int and o >= 0))
+            and (c is None or (type(c) is int and c >= 0))
+        ):  # baml's counts are plain ints: build the Usage without validating them again
+            counts = _new_object(Usage)
+            _set_frozen(counts, "input_tokens", i)
+            _set_frozen(counts, "output_tokens", o)
+            _set_frozen(counts, "cached_input_tokens", c)
+        else:
+            counts = Usage(i, o, c)  # raises, naming the bad count
+        call.usage = counts
+    calls = log.calls
+    if calls and len(calls) == 1:  # the only attempt: it is the selected one (or the one that failed)
+        selected, attempts = calls[0], 1
+    else:
+        selected, attempts = _selected_or_last(log)
+    if selected is None:
+        extra: dict[str, Any] = {"num_attempts": attempts}
+    else:
+        extra = {"num_attempts": attempts, "provider": selected.provider, "client_name": selected.client_name}
         request = selected.http_request
-        request_id = None
         if request is not None:
-            model = _body_strings(request.body, ("model",)).get("model")
-            if model is not None:
-                call.set_model(model)
-            request_id = request.id
-        served: Any = None
+            try:
+                text = request.body.text()
+            except Exception:
+                text = None
+            if type(text) is str:
+                # baml writes {"model":"<name>","messages":[...]}: no need to look further
+                end = text.find('"', _REQUEST_HEAD_LEN) if text.startswith(_REQUEST_HEAD) else -1
+                if end >= 0 and "\\" not in (model := text[_REQUEST_HEAD_LEN:end]):
+                    call.model = model
+                else:
+                    model = top_level_strings(text, _MODEL).get("model")
+                    if model is not None:
+                        call.model = model
+        text = None
         response = getattr(selected, "http_response", None)
         if response is not None:
-            served = _body_strings(response.body, ("id", "model"))
-        elif hasattr(selected, "sse_responses"):
+            try:
+                text = response.body.text()
+            except Exception:
+                text = None
+        elif hasattr(selected, "sse_responses"):  # a stream: the first chunk has the id and model
             try:
                 sse = selected.sse_responses()
             except Exception:
                 sse = None
             if sse:
-                first = sse[0].text
-                first = first() if callable(first) else first
-                served = top_level_strings(first, ("id", "model")) if isinstance(first, str) else None
-        if served:
-            if served.get("id"):
-                request_id = served["id"]
-            if "model" in served:
-                extra["response_model"] = served["model"]
+                text = sse[0].text
+                text = text() if callable(text) else text
+        request_id = None
+        if type(text) is str:
+            # OpenAI's layout, {"id": "...", "object": ..., "model": "...", "choices": [...]}:
+            # before the first "[", with no backslash and no other "{", all is top level and
+            # every quote delimits a string, so the strings are the odd items of a split
+            cut = text.find("[")
+            head = text[:cut] if cut >= 0 else text
+            parts = head.split('"')
+            try:
+                k = parts.index("id")
+                m = parts.index("model")
+            except ValueError:
+                k = m = 0
+            last = len(parts) - 3  # a string at index i < last is closed in the head
+            if (
+                k & m & 1
+                and k < last
+                and m < last
+                and parts[k + 1] in _COLONS
+                and parts[m + 1] in _COLONS
+                and parts[0] == "{"
+                and "\\" not in head
+                and head.find("{", 1) < 0
+            ):
+                request_id = parts[k + 2] or None
+                extra["response_model"] = parts[m + 2]
+            else:
+                served = top_level_strings(text, _ID_AND_MODEL)
+                request_id = served.get("id") or None
+                if "model" in served:
+                    extra["response_model"] = served["model"]
+        if request_id is None and request is not None:
+            request_id = request.id  # no response id: baml's own request id ("breq_...")
         extra["request_id"] = request_id
-    call.set(**extra)
+    if call.extra is None:
+        call.extra = extra
+    else:
+        call.extra.update(extra)
 
 
 def _read_collector(collector: Any, call: Call) -> None:
@@ -289,6 +421,15 @@ def _read_collector(collector: Any, call: Call) -> None:
             read_collector_log(log, call)
     except Exception as exc:  # reading telemetry must never break the user's call
         logger.error("reading the baml Collector for %s failed: %r", call.function_name, exc)
+
+
+def _listened(emitter: Emitter) -> bool:
+    """Whether a handler would receive this emitter's stop or exception event (checked per call)."""
+    has = emitter.dispatcher.has_handlers
+    events = emitter.events
+    return (has(emitter.stop_event) and "stop" in events) or (
+        has(emitter.exception_event) and "exception" in events
+    )
 
 
 # --------------------------------------------------------------------------- settings
@@ -317,53 +458,77 @@ def _arguments_of(bound: dict[str, Any] | None, args: tuple[Any, ...], kwargs: d
     return arguments
 
 
-def _with_our_collector(bound: dict[str, Any], base_collectors: list[Any], ours: Any) -> dict[str, Any] | None:
-    """The call's keyword arguments with ``collector=[*user collectors, ours]`` in ``baml_options``."""
-    options = bound.get("baml_options")
+def _bind(spec: _FunctionSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """``(arguments, baml_options)`` of a call; ``baml_options`` is ``_MISSING`` when the call
+    is to go to the generated function unchanged (arguments that do not fit, unusual signature)."""
+    binder = spec.binder
+    if binder is not None:
+        try:
+            return binder(*args, **kwargs)
+        except TypeError:
+            return _arguments_of(None, args, kwargs), _MISSING
+    return _arguments_of(spec.bind(args, kwargs), args, kwargs), _MISSING
+
+
+def _call_options(options: Any, base_collectors: list[Any], ours: Any) -> dict[str, Any] | None:
+    """The call's ``baml_options`` with ``collector=[*user collectors, ours]``; ``None`` when
+    ``options`` is not a mapping (the generated code then complains about it, unchanged)."""
     if options is None:
         options = {}
-    if not isinstance(options, Mapping):
-        return None  # let the generated code complain about it, unchanged
-    if "collector" in options:
-        theirs = _as_collector_list(options["collector"])
-    else:
-        theirs = base_collectors
-    prepared = dict(bound)
-    prepared["baml_options"] = {**options, "collector": [*theirs, ours]}
-    return prepared
+    elif not isinstance(options, Mapping):
+        return None
+    theirs = _as_collector_list(options["collector"]) if "collector" in options else base_collectors
+    return {**options, "collector": [*theirs, ours]}
 
 
 def _function_wrapper(
     settings: _Settings, spec: _FunctionSpec, function: Callable[..., Any], base_collectors: list[Any]
 ) -> Callable[..., Any]:
     name = spec.name
+    binder = spec.binder
+    resource, action, client_module = settings.resource, settings.action, settings.client_module
+    collector_type = settings.collector_type
 
     if spec.is_async:
 
         async def async_call(*args: Any, **kwargs: Any) -> Any:
             emitter = settings.emitter
-            bound = spec.bind(args, kwargs)
-            call = emitter.call(
-                name,
-                arguments=_arguments_of(bound, args, kwargs),
-                resource=settings.resource,
-                action=settings.action,
-                client_module=settings.client_module,
-            )
+            if binder is not None:
+                try:
+                    arguments, options = binder(*args, **kwargs)
+                except TypeError:  # does not fit: the generated function raises it, unchanged
+                    arguments, options = _arguments_of(None, args, kwargs), _MISSING
+            else:
+                arguments, options = _bind(spec, args, kwargs)
+            call = Call(emitter, name, arguments, resource, action, client_module, False)
             if not call.sampled:
                 return await function(*args, **kwargs)
-            collector = settings.collector_type(_COLLECTOR_NAME)
-            prepared = None if bound is None or not spec.simple else _with_our_collector(bound, base_collectors, collector)
+            collector = call_options = None
+            if options is not _MISSING:  # _listened(emitter) and _call_options(...), inlined: this is per call
+                has = emitter.dispatcher.has_handlers
+                events = emitter.events
+                if (has(emitter.stop_event) and "stop" in events) or (
+                    has(emitter.exception_event) and "exception" in events
+                ):
+                    collector = collector_type(_COLLECTOR_NAME)
+                    if type(options) is dict and "collector" not in options:
+                        call_options = {**options, "collector": [*base_collectors, collector]}
+                    else:
+                        call_options = _call_options(options, base_collectors, collector)
+                        if call_options is None:
+                            collector = None
             async with call:
                 try:
-                    if prepared is None:
+                    if collector is None:
                         result = await function(*args, **kwargs)
                     else:
-                        result = await function(**prepared)
+                        result = await function(**arguments, baml_options=call_options)
                 except BaseException:
-                    _read_collector(collector, call)
+                    if collector is not None:
+                        _read_collector(collector, call)
                     raise
-                _read_collector(collector, call)
+                if collector is not None:
+                    _read_collector(collector, call)
                 call.set_result(result)
                 return result
 
@@ -374,28 +539,42 @@ def _function_wrapper(
 
     def sync_call(*args: Any, **kwargs: Any) -> Any:
         emitter = settings.emitter
-        bound = spec.bind(args, kwargs)
-        call = emitter.call(
-            name,
-            arguments=_arguments_of(bound, args, kwargs),
-            resource=settings.resource,
-            action=settings.action,
-            client_module=settings.client_module,
-        )
+        if binder is not None:
+            try:
+                arguments, options = binder(*args, **kwargs)
+            except TypeError:  # does not fit: the generated function raises it, unchanged
+                arguments, options = _arguments_of(None, args, kwargs), _MISSING
+        else:
+            arguments, options = _bind(spec, args, kwargs)
+        call = Call(emitter, name, arguments, resource, action, client_module, False)
         if not call.sampled:
             return function(*args, **kwargs)
-        collector = settings.collector_type(_COLLECTOR_NAME)
-        prepared = None if bound is None or not spec.simple else _with_our_collector(bound, base_collectors, collector)
+        collector = call_options = None
+        if options is not _MISSING:  # _listened(emitter) and _call_options(...), inlined: this is per call
+            has = emitter.dispatcher.has_handlers
+            events = emitter.events
+            if (has(emitter.stop_event) and "stop" in events) or (
+                has(emitter.exception_event) and "exception" in events
+            ):
+                collector = collector_type(_COLLECTOR_NAME)
+                if type(options) is dict and "collector" not in options:
+                    call_options = {**options, "collector": [*base_collectors, collector]}
+                else:
+                    call_options = _call_options(options, base_collectors, collector)
+                    if call_options is None:
+                        collector = None
         with call:
             try:
-                if prepared is None:
+                if collector is None:
                     result = function(*args, **kwargs)
                 else:
-                    result = function(**prepared)
+                    result = function(**arguments, baml_options=call_options)
             except BaseException:
-                _read_collector(collector, call)
+                if collector is not None:
+                    _read_collector(collector, call)
                 raise
-            _read_collector(collector, call)
+            if collector is not None:
+                _read_collector(collector, call)
             call.set_result(result)
             return result
 
@@ -409,41 +588,43 @@ def _stream_wrapper(
     settings: _Settings, spec: _FunctionSpec, function: Callable[..., Any], base_collectors: list[Any]
 ) -> Callable[..., Any]:
     name = spec.name
+    resource, action, client_module = settings.resource, settings.action, settings.client_module
+    collector_type = settings.collector_type
 
     def stream_call(*args: Any, **kwargs: Any) -> Any:
         emitter = settings.emitter
-        bound = spec.bind(args, kwargs)
-        arguments = _arguments_of(bound, args, kwargs)
-        collector = settings.collector_type(_COLLECTOR_NAME)
-        prepared = None if bound is None or not spec.simple else _with_our_collector(bound, base_collectors, collector)
+        arguments, options = _bind(spec, args, kwargs)
+        collector = call_options = None
+        if options is not _MISSING and _listened(emitter):
+            collector = collector_type(_COLLECTOR_NAME)
+            call_options = _call_options(options, base_collectors, collector)
+            if call_options is None:
+                collector = None
         try:
-            if prepared is None:
+            if collector is None:
                 raw = function(*args, **kwargs)
             else:
-                raw = function(**prepared)
+                raw = function(**arguments, baml_options=call_options)
         except BaseException:
             # the stream could not even be created: still one start and one exception
-            with emitter.call(
-                name,
-                arguments=arguments,
-                resource=settings.resource,
-                action=settings.action,
-                client_module=settings.client_module,
-                streaming=True,
-            ) as call:
-                _read_collector(collector, call)
+            with Call(emitter, name, arguments, resource, action, client_module, True) as call:
+                if collector is not None:
+                    _read_collector(collector, call)
                 raise
 
-        def before_end(call: Call, error: BaseException | None) -> None:
-            _read_collector(collector, call)
+        before_end = None
+        if collector is not None:
+
+            def before_end(call: Call, error: BaseException | None) -> None:
+                _read_collector(collector, call)
 
         return emitter.stream(
             raw,
             name,
             arguments=arguments,
-            resource=settings.resource,
-            action=settings.action,
-            client_module=settings.client_module,
+            resource=resource,
+            action=action,
+            client_module=client_module,
             before_end=before_end,
         )
 

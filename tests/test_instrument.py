@@ -429,3 +429,402 @@ def test_top_level_strings_reads_only_top_level_keys(text, expected):
     from pytest_baml_telemetry.instrument import top_level_strings
 
     assert top_level_strings(text, ("id", "model")) == expected
+
+
+# ------------------------------------------------------------------ the cheap paths
+# Nobody listening: no Collector of ours; somebody listening: the log is read with fast
+# paths that must give what a full JSON parse gives.
+
+
+def _counting_collectors(client) -> list:
+    """Make ``client`` (an instrumented proxy, before any call) count the Collectors it creates."""
+    import baml_py
+
+    made: list = []
+    settings = object.__getattribute__(client, "_pbt_settings")
+
+    def factory(name):
+        collector = baml_py.Collector(name)
+        made.append(collector)
+        return collector
+
+    settings.collector_type = factory
+    return made
+
+
+def test_dispatcher_has_handlers_is_exact_and_cheap_to_ask():
+    d = Dispatcher()
+    assert d.has_handlers(("a", "b")) is False
+    d.attach("h", ("a", "b"), lambda *a: None)
+    assert d.has_handlers(("a", "b")) is True
+    assert d.has_handlers(("a",)) is False and d.has_handlers(("a", "b", "c")) is False
+    d.execute(("x",), {})  # a name executed without handlers is cached with no handler
+    assert d.has_handlers(("x",)) is False
+    assert d.has_handlers(["a", "b"]) is False and d.has_handlers("a.b") is False  # not names
+    d.detach("h")
+    assert d.has_handlers(("a", "b")) is False
+
+
+def test_without_a_stop_or_exception_handler_no_collector_is_attached(generated_client, server):
+    import baml_py
+
+    dispatcher = Dispatcher()
+    starts: list = []
+    dispatcher.attach("starts-only", ("ash_baml", "call", "start"), lambda e, m, md, c: starts.append(md))
+    b = instrument(generated_client.b, emitter=Emitter(dispatcher=dispatcher)).with_options(
+        client_registry=server.client_registry("TestClient")
+    )
+    made = _counting_collectors(b)
+    mine = baml_py.Collector("mine")
+    server.respond("a", usage=(1, 2)).respond("b", usage=(3, 4))
+    assert b.SayHello("x", baml_options={"collector": mine}) == "a"
+    assert made == [] and len(mine.logs) == 1  # the user's options went through as they were
+    assert [s["arguments"] for s in starts] == [{"name": "x"}]
+
+    stops = EventCapture(dispatcher=dispatcher).attach()  # now somebody listens to stop
+    assert b.SayHello(name="y") == "b"
+    assert len(made) == 1 and len(made[0].logs) == 1
+    (call,) = stops.calls
+    assert (call.input_tokens, call.output_tokens, call.model) == (3, 4, "gpt-4o-mini")
+    assert call.arguments == {"name": "y"}
+    stops.detach()
+
+
+def test_no_handler_still_pairs_start_with_stop_and_exception(generated_client, server, errors):
+    dispatcher = Dispatcher()
+    seen: list = []
+    dispatcher.attach("start", ("ash_baml", "call", "start"), lambda e, m, md, c: seen.append(e[-1]))
+    emitter = Emitter(dispatcher=dispatcher)
+    registry = server.client_registry("TestClient")
+    b = instrument(generated_client.b, emitter=emitter).with_options(client_registry=registry)
+    made = _counting_collectors(b)
+    server.respond("ok").fail(500)
+    assert b.SayHello("x") == "ok"
+    with pytest.raises(errors.BamlClientHttpError):
+        b.SayHello("y")
+    assert seen == ["start", "start"] and made == []
+    # what nobody received was still emitted in pairs: a late listener sees a valid stream
+    capture = EventCapture(dispatcher=dispatcher).attach()
+    server.respond("late", usage=(2, 2))
+    assert b.SayHello("z") == "late"
+    _valid(capture)
+    capture.detach()
+
+
+@pytest.mark.asyncio
+async def test_async_calls_attach_a_collector_only_when_listened_to(generated_client, server):
+    dispatcher = Dispatcher()
+    b = instrument(generated_client.async_b, emitter=Emitter(dispatcher=dispatcher)).with_options(
+        client_registry=server.client_registry("TestClient")
+    )
+    made = _counting_collectors(b)
+    server.respond("quiet", usage=(1, 1)).respond("heard", usage=(4, 3))
+    assert await b.SayHello("x") == "quiet"
+    assert made == []
+    capture = EventCapture(dispatcher=dispatcher).attach()
+    assert await b.SayHello("y") == "heard"
+    _valid(capture)
+    (call,) = capture.calls
+    assert len(made) == 1 and (call.input_tokens, call.output_tokens, call.model) == (4, 3, "gpt-4o-mini")
+    capture.detach()
+
+
+def test_an_exception_only_handler_gets_what_the_collector_knows(generated_client, server, errors):
+    dispatcher = Dispatcher()
+    failures: list = []
+    dispatcher.attach("exc", ("ash_baml", "call", "exception"), lambda e, m, md, c: failures.append(md))
+    b = instrument(generated_client.b, emitter=Emitter(dispatcher=dispatcher)).with_options(
+        client_registry=server.client_registry("TestClient")
+    )
+    server.fail(500)
+    with pytest.raises(errors.BamlClientHttpError):
+        b.SayHello("x")
+    (md,) = failures
+    assert (md["model"], md["num_attempts"], md["client_name"]) == ("gpt-4o-mini", 1, "TestClient")
+    assert md["request_id"].startswith("breq_")
+
+
+def test_an_emitter_that_emits_no_stop_or_exception_reads_nothing(generated_client, server, tel):
+    _, capture = tel
+    starts_only = Emitter(dispatcher=capture.dispatcher, events=("start",))
+    registry = server.client_registry("TestClient")
+    b = instrument(generated_client.b, emitter=starts_only).with_options(client_registry=registry)
+    made = _counting_collectors(b)  # calls and streams of b share its settings
+    server.respond("hi")
+    assert b.SayHello("x") == "hi"
+    server.respond("one two")
+    assert list(b.stream.SayHello("y"))[-1] == "one two"
+    assert made == [] and len(capture.starts) == 2 and capture.stops == []
+
+
+def test_streams_read_the_collector_only_when_listened_to(generated_client, server):
+    dispatcher = Dispatcher()
+    b = instrument(generated_client.b, emitter=Emitter(dispatcher=dispatcher)).with_options(
+        client_registry=server.client_registry("TestClient")
+    )
+    made = _counting_collectors(b)
+    server.respond("quiet stream", usage=(1, 1), chunks=2).respond("heard stream", usage=(6, 2), chunks=2)
+    assert b.stream.SayHello("x").get_final_response() == "quiet stream"
+    assert made == []
+    capture = EventCapture(dispatcher=dispatcher).attach()
+    assert b.stream.SayHello("y").get_final_response() == "heard stream"
+    _valid(capture)
+    (call,) = capture.calls
+    assert len(made) == 1 and (call.input_tokens, call.output_tokens, call.model) == (6, 2, "gpt-4o-mini")
+    assert call.end.metadata["request_id"].startswith("chatcmpl-fake")
+    capture.detach()
+
+
+# ------------------------------------------------------------------ the compiled binder
+
+
+def _spec_of(function):
+    from pytest_baml_telemetry.instrument import _FunctionSpec
+
+    return _FunctionSpec(function.__name__, function)
+
+
+def _generated_like(self, resume, tags=None, limit=3, baml_options={}):  # noqa: B006 - as generated
+    raise AssertionError("never called")
+
+
+@pytest.mark.parametrize(
+    "args, kwargs",
+    [
+        (("r",), {}),
+        (("r", {"t": "1"}), {}),
+        (("r",), {"limit": 5}),
+        ((), {"resume": "r", "baml_options": {"tags": {}}}),
+        (("r", None, 1, {"client": "X"}), {}),
+        ((), {}),  # missing resume
+        (("r",), {"resume": "again"}),  # given twice
+        (("r",), {"nope": 1}),  # unknown keyword
+        (("r", 1, 2, {}, 5), {}),  # too many
+    ],
+)
+def test_binder_agrees_with_the_reference_binding(args, kwargs):
+    spec = _spec_of(_generated_like)
+    expected = spec.bind(args, kwargs)  # the hand-written reference
+    if expected is None:
+        with pytest.raises(TypeError):
+            spec.binder(*args, **kwargs)
+        return
+    arguments, options = spec.binder(*args, **kwargs)
+    assert list(arguments) == ["resume", "tags", "limit"]  # parameter order, defaults applied
+    assert {**arguments, "baml_options": options} == expected
+
+
+def test_binder_is_only_made_for_plain_signatures():
+    def no_options(self, a):
+        pass
+
+    def keyword_only(self, a, *, baml_options={}):  # noqa: B006
+        pass
+
+    assert _spec_of(no_options).binder is None
+    assert _spec_of(keyword_only).binder is None and _spec_of(keyword_only).simple is False
+    assert _spec_of(_generated_like).binder is not None
+
+
+# ------------------------------------------------------------------ reading a FunctionLog
+
+
+class _Body:
+    def __init__(self, text):
+        self._text = text
+
+    def text(self):
+        if isinstance(self._text, Exception):
+            raise self._text
+        return self._text
+
+
+def _attempt(request_text, response_text=None, *, sse=None, start=0, client="C", request_id="breq_1"):
+    from types import SimpleNamespace
+
+    attempt = SimpleNamespace(
+        provider="openai",
+        client_name=client,
+        http_request=SimpleNamespace(body=_Body(request_text), id=request_id),
+        http_response=None if response_text is None else SimpleNamespace(body=_Body(response_text)),
+        timing=SimpleNamespace(start_time_utc_ms=start),
+    )
+    if sse is not None:
+        attempt.sse_responses = lambda: [SimpleNamespace(text=t) for t in sse]
+    return attempt
+
+
+def _log(*attempts, usage=(10, 5, None), selected="only"):
+    from types import SimpleNamespace
+
+    if selected == "only":
+        selected = attempts[0] if len(attempts) == 1 else None
+    counts = None
+    if usage is not None:
+        counts = SimpleNamespace(input_tokens=usage[0], output_tokens=usage[1], cached_input_tokens=usage[2])
+    return SimpleNamespace(usage=counts, calls=list(attempts), selected_call=selected)
+
+
+def _read(log):
+    from pytest_baml_telemetry.instrument import read_collector_log
+
+    call = Emitter(dispatcher=Dispatcher()).call("F")
+    read_collector_log(log, call)
+    return call
+
+
+def _expected_served(text):
+    import json
+
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        return None, False, None
+    model = data.get("model")
+    ident = data.get("id")
+    return (ident if isinstance(ident, str) and ident else None), isinstance(model, str), model
+
+
+REQUESTS = [
+    '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"x"}]}',
+    '{"model":"a\\"b","messages":[]}',
+    '{"messages":[{"model":"inner"}],"model":"outer"}',
+    '{"model": "spaced", "messages": []}',
+    '{"messages":[]}',
+    '{"model":7,"messages":[]}',
+    "not json",
+    '{"model":"m[1]","stream":true}',
+]
+
+RESPONSES = [
+    '{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o","choices":[{"id":"in"}]}',
+    '{"id": "chatcmpl-2", "object": "chat.completion", "created": 1, "model": "gpt-4o", "choices": []}',
+    '{"choices": [{"id": "inner", "model": "inner"}], "id": "outer", "model": "m"}',
+    '{"meta": {"id": "inner"}, "id": "outer", "model": "m"}',
+    '{"id": "a\\"b", "model": "m", "choices": []}',
+    '{"id": 7, "model": null}',
+    '{"object": "id", "id": "x", "model": "model", "choices": []}',
+    '{"object": "model", "model": "m", "id": "x"}',
+    '{"a\\"b\\"id": "fake", "x\\"y\\"model": "fake", "id": "real", "model": "m"}',
+    '{"model": "m", "id": "a[b"}',
+    '{"id": "a[b", "model": "m", "choices": []}',
+    '{"id": "", "model": "m"}',
+    '{\n  "id": "pretty",\n  "model": "m"\n}',
+    '{"id":"no-model","choices":[]}',
+    '{"error": {"message": "rate limited", "type": "x"}}',
+    '{"id" : "odd-spacing", "model" : "m"}',
+    "not json",
+    "",
+]
+
+
+@pytest.mark.parametrize("request_text", REQUESTS)
+def test_requested_model_is_what_a_json_parse_gives(request_text):
+    import json
+
+    try:
+        data = json.loads(request_text)
+    except ValueError:
+        data = {}
+    model = data.get("model") if isinstance(data, dict) and isinstance(data.get("model"), str) else None
+    assert _read(_log(_attempt(request_text))).model == model
+
+
+@pytest.mark.parametrize("response_text", RESPONSES)
+def test_response_id_and_model_are_what_a_json_parse_gives(response_text):
+    ident, has_model, model = _expected_served(response_text)
+    for log in (
+        _log(_attempt(REQUESTS[0], response_text)),
+        _log(_attempt(REQUESTS[0], sse=[response_text, "[DONE]"])),  # a stream: the first chunk
+    ):
+        call = _read(log)
+        assert call.extra["request_id"] == (ident or "breq_1")
+        assert ("response_model" in call.extra) is has_model
+        if has_model:
+            assert call.extra["response_model"] == model
+        assert call.model == "gpt-4o-mini"
+        assert list(call.extra) == ["num_attempts", "provider", "client_name"] + (
+            ["response_model"] if has_model else []
+        ) + ["request_id"]
+
+
+def test_usage_is_read_as_baml_reports_it_and_still_checked():
+    from pytest_baml_telemetry import Usage
+
+    call = _read(_log(_attempt(REQUESTS[0]), usage=(120, 30, 20)))
+    assert call.usage == Usage(120, 30, 20) and call.usage.total_tokens == 150
+    assert type(call.usage) is Usage and hash(call.usage) == hash(Usage(120, 30, 20))
+    assert _read(_log(_attempt(REQUESTS[0]), usage=(None, None, None))).usage == Usage()
+    assert _read(_log(_attempt(REQUESTS[0]), usage=None)).usage is None
+    with pytest.raises(ValueError, match="input_tokens=-1"):
+        _read(_log(_attempt(REQUESTS[0]), usage=(-1, 2, None)))
+    with pytest.raises(TypeError, match="output_tokens=True"):
+        _read(_log(_attempt(REQUESTS[0]), usage=(1, True, None)))
+
+
+def test_attempts_without_a_selected_one_report_the_latest():
+    early = _attempt(REQUESTS[0], start=1, client="A", request_id="breq_a")
+    late = _attempt(REQUESTS[0], start=9, client="B", request_id="breq_b")
+    middle = _attempt(REQUESTS[0], start=5, client="M", request_id="breq_m")
+    call = _read(_log(early, late, middle))
+    assert (call.extra["num_attempts"], call.extra["client_name"], call.extra["request_id"]) == (3, "B", "breq_b")
+    chosen = _read(_log(early, late, selected=early))
+    assert (chosen.extra["num_attempts"], chosen.extra["client_name"]) == (2, "A")
+    empty = _read(_log(usage=None, selected=None))
+    assert empty.extra == {"num_attempts": 0} and empty.model is None
+
+
+def test_unreadable_bodies_are_skipped():
+    call = _read(_log(_attempt(RuntimeError("gone"), RuntimeError("gone"))))
+    assert call.model is None and call.extra["request_id"] == "breq_1" and "response_model" not in call.extra
+
+
+def test_a_broken_log_is_logged_not_raised(caplog):
+    from types import SimpleNamespace
+
+    from pytest_baml_telemetry.instrument import _read_collector
+
+    call = Emitter(dispatcher=Dispatcher()).call("F")
+    bad_usage = SimpleNamespace(input_tokens=-5, output_tokens=1, cached_input_tokens=None)
+    broken = SimpleNamespace(last=SimpleNamespace(usage=bad_usage))
+    with caplog.at_level("ERROR", logger="pytest_baml_telemetry"):
+        _read_collector(broken, call)
+    assert "reading the baml Collector for F failed" in caplog.text and "input_tokens=-5" in caplog.text
+
+
+def _json_objects():
+    from hypothesis import strategies as st
+
+    fragments = list('ab"\\[]{}:, \n\u00e9') + ["id", "model", '"id": "', '"model":"']
+    text = st.lists(st.sampled_from(fragments), max_size=6).map("".join)
+    scalars = st.none() | st.booleans() | st.integers(-5, 5) | text
+    values = st.recursive(
+        scalars, lambda inner: st.lists(inner, max_size=2) | st.dictionaries(text, inner, max_size=2), max_leaves=4
+    )
+    keys = st.sampled_from(["id", "model", "object", "choices", "x", 'i"d', "model ", 'a"b"id', 'a"b"model'])
+    return st.dictionaries(keys, values, max_size=5)
+
+
+def test_fast_paths_agree_with_json_on_generated_bodies():
+    import json
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from pytest_baml_telemetry.instrument import top_level_strings
+
+    @settings(max_examples=300, deadline=None, database=None)
+    @given(_json_objects(), st.sampled_from([(",", ":"), (", ", ": "), (",", ": ")]), st.booleans())
+    def check(obj, separators, ascii_only):
+        text = json.dumps(obj, separators=separators, ensure_ascii=ascii_only)
+        expected = {k: obj[k] for k in ("id", "model") if isinstance(obj.get(k), str)}
+        assert top_level_strings(text, ("id", "model")) == expected
+        call = _read(_log(_attempt(text, text)))
+        assert call.model == expected.get("model")
+        assert call.extra["request_id"] == (expected.get("id") or "breq_1")
+        assert call.extra.get("response_model") == expected.get("model")
+        assert ("response_model" in call.extra) is ("model" in expected)
+
+    check()
