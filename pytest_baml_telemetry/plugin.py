@@ -160,11 +160,16 @@ def _uses_plugin(item: pytest.Item) -> bool:
     return any(n in _FIXTURES for n in names) or any(item.get_closest_marker(m) is not None for m in _MARKERS)
 
 
+def _ensure_item_hooks(config: pytest.Config) -> None:
+    if not config.pluginmanager.has_plugin("baml_telemetry_items"):
+        config.pluginmanager.register(_ItemHooks(), "baml_telemetry_items")
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Register the per-test hooks only when some collected test uses the plugin."""
-    if not config.pluginmanager.has_plugin("baml_telemetry_items") and any(_uses_plugin(i) for i in items):
-        config.pluginmanager.register(_ItemHooks(), "baml_telemetry_items")
+    if any(_uses_plugin(i) for i in items):
+        _ensure_item_hooks(config)
 
 
 class _ItemHooks:
@@ -208,6 +213,7 @@ class _ItemHooks:
         message = None
         entry = item.stash.get(_EVENTS_KEY, None)
         if entry is not None:
+            item.stash[_CHECKED_KEY] = True
             capture, options = entry
             try:
                 capture.check(validate=options["validate"], allow_handler_failures=options["allow_handler_failures"])
@@ -221,6 +227,7 @@ class _ItemHooks:
 
 
 _CALL_FAILED_KEY = pytest.StashKey[bool]()
+_CHECKED_KEY = pytest.StashKey[bool]()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -272,6 +279,7 @@ def baml_events(request: pytest.FixtureRequest) -> Iterator[EventCapture]:
     """
     from .capture import EventCapture
 
+    _ensure_item_hooks(request.config)  # also when requested dynamically (getfixturevalue)
     options = marker_options(request.node, "baml_events", _EVENTS_DEFAULTS)
     capture = EventCapture(
         prefix=DEFAULT_PREFIX,
@@ -280,10 +288,20 @@ def baml_events(request: pytest.FixtureRequest) -> Iterator[EventCapture]:
     )
     capture.attach()
     request.node.stash[_EVENTS_KEY] = (capture, options)
+    failed_before = request.session.testsfailed
     try:
         yield capture
     finally:
         capture.detach()
+    if not request.node.stash.get(_CHECKED_KEY, False) and request.session.testsfailed == failed_before:
+        # requested after the test body started (getfixturevalue): check at teardown instead
+        message = None
+        try:
+            capture.check(validate=options["validate"], allow_handler_failures=options["allow_handler_failures"])
+        except AssertionError as exc:
+            message = str(exc)
+        if message is not None:
+            pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture
@@ -346,6 +364,7 @@ def baml_fake(request: pytest.FixtureRequest, baml_clock: VirtualClock, baml_fak
     from .emitter import Emitter
     from .fake import FakeBamlClient
 
+    _ensure_item_hooks(request.config)  # also when requested dynamically (getfixturevalue)
     options = marker_options(request.node, "baml_fake", _FAKE_DEFAULTS)
     fake = FakeBamlClient(
         emitter=Emitter(clock=baml_clock), clock=baml_clock, spec=baml_fake_spec, real_sleep=options["real_sleep"]

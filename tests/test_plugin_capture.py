@@ -542,3 +542,18 @@ def test_plugin_under_xdist(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("-p", "xdist", "-n", "2", "--strict-markers")
     result.assert_outcomes(passed=8, failed=1)
     match(result, ["*has no stop or exception*"])
+
+
+def test_baml_events_requested_dynamically_is_still_validated(pytester: pytest.Pytester) -> None:
+    make(
+        pytester,
+        """
+        def test_dynamic(request):
+            events = request.getfixturevalue("baml_events")
+            unpaired_start()
+            assert len(events.starts) == 1
+        """,
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=1, errors=1)  # checked at teardown: the call hook had already run
+    match(result, ["*has no stop or exception*"])
