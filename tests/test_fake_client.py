@@ -977,3 +977,27 @@ def test_concurrent_async_calls_overlap_in_virtual_time() -> None:
     assert clock.elapsed_ns == 3_000_000_000  # the longest call, not the sum
     assert sorted(c.duration for c in capture.calls) == [1_000_000_000, 1_000_000_000, 2_000_000_000, 3_000_000_000]
     assert len({e.measurements["monotonic_time"] for e in capture.starts}) == 1  # all started together
+
+
+def test_resource_and_action_reach_every_event() -> None:
+    from pytest_baml_telemetry.capture import EventCapture
+
+    dispatcher = Dispatcher()
+    clock = VirtualClock()
+
+    class ResumeService:
+        pass
+
+    fake = FakeBamlClient(
+        emitter=Emitter(dispatcher=dispatcher, clock=clock), clock=clock, resource=ResumeService, action="screen"
+    )
+    fake.respond("ExtractResume", {"name": "Ada"})
+    fake.respond("Summarize", "short", partials=["sh"])
+    with EventCapture(dispatcher=dispatcher) as capture:
+        fake.ExtractResume(resume="x")
+        stream = fake.stream.Summarize(text="x")
+        list(stream)
+        stream.get_final_response()
+    assert {(e.metadata["resource"], e.metadata["action"]) for e in capture.events} == {(ResumeService, "screen")}
+    with pytest.raises(TypeError, match=r"action=5"):
+        FakeBamlClient(action=5)

@@ -389,6 +389,8 @@ class _Shared:
         self.spec = spec
         self.client_module = client_module
         self.real_sleep = real_sleep
+        self.resource: Any = None
+        self.action: str | None = None
         self.lock = threading.Lock()
         self.clock_lock = threading.Lock()
         self.queues: dict[str, list[ScriptedOutcome]] = {}
@@ -515,6 +517,8 @@ class _FakeBase:
         spec: Any = None,
         client_module: str | None = "baml_client",
         real_sleep: bool = False,
+        resource: Any = None,
+        action: str | None = None,
     ) -> None:
         owner = type(self).__name__
         if emitter is None:
@@ -532,7 +536,11 @@ class _FakeBase:
             raise TypeError(f"{owner}(client_module={client_module!r}): expected a str or None")
         if not isinstance(real_sleep, bool):
             raise TypeError(f"{owner}(real_sleep={real_sleep!r}): expected True or False")
+        if action is not None and not isinstance(action, str):
+            raise TypeError(f"{owner}(action={action!r}): expected a str or None")
         self._shared = _Shared(emitter, clock, None if spec is None else _Spec(spec), client_module, real_sleep)
+        self._shared.resource = resource
+        self._shared.action = action
         self._options: dict[str, Any] = {}
 
     @classmethod
@@ -886,6 +894,8 @@ class _FakeBase:
         return self._emitter_for(cc).call(
             record.function,
             arguments=record.arguments,
+            resource=self._shared.resource,
+            action=self._shared.action,
             client_module=self._shared.client_module,
             streaming=False,
         )
@@ -959,6 +969,8 @@ class _FakeBase:
             source,
             name,
             arguments=record.arguments,
+            resource=shared.resource,
+            action=shared.action,
             client_module=shared.client_module,
             before_end=before_end,
         )
@@ -973,8 +985,10 @@ class FakeBamlClient(_FakeBase):
     call's events, stamped with the fake's clock (the emitter's own clock is not used).
     ``clock`` (default: a new :class:`VirtualClock`) is advanced by scripted latency.
     ``spec`` (a generated client ``b``, its class, or the ``baml_client`` module) makes
-    unknown functions and wrong arguments fail as on the real client. ``client_module``
-    is the events' ``client_module``. ``real_sleep=True`` also sleeps for real.
+    unknown functions and wrong arguments fail as on the real client. ``client_module``,
+    ``resource`` and ``action`` are put in every event's metadata (who the call is made
+    for, as with ``instrument(b, resource=..., action=...)``). ``real_sleep=True`` also
+    sleeps for real.
 
     Calling ``fake.SomeFunction(**arguments)`` returns the scripted result (or raises the
     scripted error); positional arguments need a ``spec``. ``baml_options=`` is accepted
