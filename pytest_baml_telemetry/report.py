@@ -194,8 +194,12 @@ def build_report(
 
 
 def _group_order(item: tuple[tuple[str, Budget], list[Verdict]]) -> tuple:
+    """Session budgets first, in file order; then per-test ones by test id (stable under xdist)."""
     scope, b = item[0]
-    return (scope != "session", scope, b.label, json.dumps(b.to_mapping(), sort_keys=True))
+    source = b.source or ""
+    number = source.rsplit("#", 1)[-1] if "#" in source else ""
+    position = (source.rsplit("#", 1)[0], int(number)) if number.isdigit() else (source, 0)
+    return (scope != "session", scope, position, b.label, json.dumps(b.to_mapping(), sort_keys=True))
 
 
 def _verdict_json(v: Verdict) -> dict[str, Any]:

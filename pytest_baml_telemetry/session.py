@@ -22,6 +22,14 @@ WORKER_KEY = "baml_telemetry"
 _ids = itertools.count(1)
 
 
+def _shown(path: Path) -> Path:
+    """``path`` relative to the current directory when it is below it (shorter messages)."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
+
+
 class TelemetrySession:
     """Everything the plugin keeps across tests (one per pytest run, per process)."""
 
@@ -72,8 +80,8 @@ class TelemetrySession:
                 raise BudgetConfigError(
                     f"--baml-report-json={report_json!r}: the directory {str(json_path.parent)!r} {what}"
                 )
-        budgets = load_budgets(root / budgets_path) if budgets_path else []
-        prices = PriceTable.load(root / prices_path) if prices_path else None
+        budgets = load_budgets(_shown(root / budgets_path)) if budgets_path else []
+        prices = PriceTable.load(_shown(root / prices_path)) if prices_path else None
         return cls(report=report, report_json=json_path, budgets=budgets, prices=prices, is_worker=is_worker)
 
     # ------------------------------------------------------------------ recording
