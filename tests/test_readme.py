@@ -1,0 +1,32 @@
+"""README.md's two commands are the ones CI and newcomers run: keep them true."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _commands() -> list[str]:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    return re.findall(r"```bash\n(.+?)\n```", text, flags=re.S)[:2]
+
+
+def test_ci_runs_exactly_the_readme_test_command() -> None:
+    example, tests = _commands()
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
+    assert ci[-1] == tests
+
+
+def test_readme_example_command_runs_the_examples_with_the_report_and_budgets() -> None:
+    example, _ = _commands()
+    assert "pytest examples" in example and "--baml-report" in example
+    for path in re.findall(r"--baml-(?:budgets|prices)=(\S+)", example):
+        assert (ROOT / path).is_file(), path
+
+
+def test_every_example_file_named_in_the_readme_exists() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    for path in set(re.findall(r"`(examples/[\w./]+\.(?:py|toml))`", text)):
+        assert (ROOT / path).is_file(), path
