@@ -280,7 +280,7 @@ def generate_client(
 # ------------------------------------------------------------------------- import
 
 
-class GeneratedClient(tuple):  # type: ignore[type-arg]
+class GeneratedClient(tuple):
     """``(b, async_b)`` of an imported generated client, with more as attributes.
 
     ``module`` (the package), ``async_module`` (its ``async_client``), ``types``

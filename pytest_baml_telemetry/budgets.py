@@ -397,6 +397,7 @@ class Aggregator:
         is ignored. Returns whether a call was recorded. Raises ``ValueError`` naming the
         key when a stop/exception event lacks ``duration`` or ``function_name``.
         """
+        kind: str | None
         if isinstance(event_name, str):
             kind = event_name.rsplit(".", 1)[-1]
         elif isinstance(event_name, (tuple, list)):
@@ -941,10 +942,10 @@ class CallStats:
 
 
 def _load_toml(path: StrPath, what: str) -> tuple[Path, dict[str, Any]]:
-    try:
+    if sys.version_info >= (3, 11):
         import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
+    else:  # Python 3.10
+        import tomli as tomllib
     if not isinstance(path, (str, PathLike)):
         raise TypeError(f"{what} path {path!r} is not a str or path")
     p = Path(path)

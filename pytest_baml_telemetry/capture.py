@@ -13,9 +13,9 @@ import itertools
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple, TypeGuard, Union
 
 from .clock import DurationLike, parse_duration
 from .contract import (
@@ -174,9 +174,13 @@ class CapturedEvent(NamedTuple):
 
 @dataclass(frozen=True)
 class CapturedCall:
-    """A start paired with its stop or exception (``ok`` is ``None`` while still running)."""
+    """A start paired with its stop or exception (``ok`` is ``None`` while still running).
 
-    function_name: str
+    ``function_name`` is ``None`` only for a start event whose metadata has none (an
+    event outside the contract).
+    """
+
+    function_name: str | None
     ok: bool | None
     streaming: bool
     duration: int | None
@@ -303,7 +307,7 @@ class EventCapture:
 
     def __init__(
         self,
-        event_names: Iterable[EventSpec] | None = None,
+        event_names: EventSpec | Iterable[EventSpec] | None = None,
         *,
         prefix: EventName = DEFAULT_PREFIX,
         dispatcher: Dispatcher | None = None,
@@ -583,7 +587,7 @@ class EventCapture:
                     break
             else:
                 lines = [f"expected {len(matchers)} events in order; matched the first {k}:"]
-                for (i, ev), m in zip(matched, matchers):
+                for i, ev in matched:  # the first k matchers matched
                     lines.append(f"  ok  #{i} {ev.summary()}")
                 lines.append(f"  missing: {matcher.describe()}" + (f" after event #{pos - 1}" if pos else ""))
                 rest = events[pos:]
@@ -748,7 +752,7 @@ class EventCapture:
             )
 
 
-def _is_single_name(value: Any) -> bool:
+def _is_single_name(value: Any) -> TypeGuard[EventName]:
     """``("my_app", "call", "stop")`` is one name; ``("start", "stop")`` is two."""
     return (
         isinstance(value, tuple)

@@ -17,7 +17,7 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from .clock import SYSTEM_CLOCK, Clock
 from .contract import (
@@ -586,7 +586,7 @@ class Call:
 
     __enter__ = start
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         if exc is None:
             self.stop()
         else:
@@ -596,7 +596,7 @@ class Call:
     async def __aenter__(self) -> "Call":
         return self.start()
 
-    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         return self.__exit__(exc_type, exc, tb)
 
 

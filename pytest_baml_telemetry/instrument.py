@@ -63,7 +63,7 @@ import re
 import types
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from .contract import Usage
 from .emitter import Call, Emitter
@@ -356,9 +356,9 @@ def read_collector_log(log: Any, call: Call) -> None:
                 if end >= 0 and "\\" not in (model := text[_REQUEST_HEAD_LEN:end]):
                     call.model = model
                 else:
-                    model = top_level_strings(text, _MODEL).get("model")
-                    if model is not None:
-                        call.model = model
+                    scanned = top_level_strings(text, _MODEL).get("model")
+                    if scanned is not None:
+                        call.model = scanned
         text = None
         response = getattr(selected, "http_response", None)
         if response is not None:
@@ -773,7 +773,7 @@ def instrument(
     See the module documentation for what is read from baml-py's ``Collector``.
     """
     if isinstance(client, InstrumentedClient) or type(client) is InstrumentedClient:
-        client = client.__wrapped__
+        client = cast(Any, client).__wrapped__  # mypy keeps `client: T` here (no narrowing of a TypeVar)
     _check_client(client)
     if emitter is None:
         emitter = Emitter()

@@ -10,11 +10,12 @@ import pytest
 
 if TYPE_CHECKING:
     from .capture import EventCapture
+    from .session import TelemetrySession
 from .clock import VirtualClock
 from .contract import DEFAULT_PREFIX
 
 _EVENTS_KEY = pytest.StashKey["tuple[Any, dict[str, Any]]"]()
-_SESSION_KEY = pytest.StashKey["Any"]()
+_SESSION_KEY = pytest.StashKey["TelemetrySession"]()
 _WORKER_KEY = "baml_telemetry"
 
 MARKERS = {
@@ -119,7 +120,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_RecordingHooks(session), "baml_telemetry_recording")
 
 
-def _session(config: pytest.Config) -> Any:
+def _session(config: pytest.Config) -> TelemetrySession:
     """The run's :class:`~pytest_baml_telemetry.session.TelemetrySession`, made on first use."""
     session = config.stash.get(_SESSION_KEY, None)
     if session is None:
@@ -192,7 +193,7 @@ class _ItemHooks:
     def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
         markers = list(item.iter_markers("baml_budget"))
         budgets: list[Any] = []
-        session = None
+        session: TelemetrySession | None = None
         if markers:
             session = _session(item.config)
             error = None
@@ -202,14 +203,17 @@ class _ItemHooks:
                 error = f"invalid @pytest.mark.baml_budget on {item.nodeid}:\n  {exc}"
             if error is not None:
                 pytest.fail(error, pytrace=False)
-        tracking = session.start_test_budget(item.nodeid) if budgets else None
+        # budgets only come from markers, so there is a session whenever there are budgets
+        tracking = session.start_test_budget(item.nodeid) if budgets and session is not None else None
         try:
             result = yield
         except BaseException:
             item.stash[_CALL_FAILED_KEY] = True
             raise
         finally:
-            budget_message = session.finish_test_budget(budgets, *tracking, item.nodeid) if tracking else None
+            budget_message = (
+                session.finish_test_budget(budgets, *tracking, item.nodeid) if tracking and session is not None else None
+            )
         message = None
         entry = item.stash.get(_EVENTS_KEY, None)
         if entry is not None:

@@ -55,7 +55,7 @@ import string
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple, TypeVar, cast
 
 from hypothesis import assume
 from hypothesis import strategies as st
@@ -661,7 +661,7 @@ def outcomes(
     model_s = _as_strategy(model, models())
     fault_s = _faults_strategy(fault_names)
     results = st.one_of(_JSON, st.builds(dict, name=st.text(max_size=12), score=st.integers(0, 100)))
-    partial_values = st.one_of(st.none(), st.text(max_size=12), st.builds(dict, name=st.text(max_size=8)))
+    partial_values: SearchStrategy[Any] = st.one_of(st.none(), st.text(max_size=12), st.builds(dict, name=st.text(max_size=8)))
 
     @st.composite
     def draw_outcome(draw: st.DrawFn) -> Outcome:
@@ -980,8 +980,9 @@ def event_streams(
                     )
             if handler_failures and draw(st.integers(0, 3), label="handler failure here") == 0:
                 failure = draw(failure_s, label="handler failure")
-                failure.measurements.update({"system_time": wall, "monotonic_time": now})
-                failure.metadata["event_name"] = out[-1].name
+                # handler_failure_events() builds fresh dicts: give them this stream's times and event
+                cast("dict[str, Any]", failure.measurements).update({"system_time": wall, "monotonic_time": now})
+                cast("dict[str, Any]", failure.metadata)["event_name"] = out[-1].name
                 out.append(failure)
         return out
 
@@ -1199,7 +1200,7 @@ class InvalidStream(NamedTuple):
     defect: str
     broken_key: str
     reason: str
-    index: int
+    index: int  # type: ignore[assignment]  # a public field name that shadows tuple.index()
 
 
 def _ends(stream: Sequence[Event]) -> dict[Any, int]:

@@ -28,7 +28,7 @@ from collections import Counter, deque
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from numbers import Real
-from typing import Any
+from typing import Any, TypeGuard
 
 from .clock import DurationLike, format_duration_ns, parse_duration_ns
 from .contract import DEFAULT_PREFIX, EventName, check_event_name, event_kind
@@ -52,11 +52,11 @@ _log = logging.getLogger("pytest_baml_telemetry.trackers")
 _handler_ids = itertools.count(1)
 
 
-def _is_count(value: Any) -> bool:
+def _is_count(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[Real]:
     return isinstance(value, Real) and not isinstance(value, bool)
 
 

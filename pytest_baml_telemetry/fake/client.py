@@ -98,7 +98,7 @@ def _short(value: Any, limit: int = 60) -> str:
 
 def _where() -> str | None:
     """``file:line`` of the first caller outside this module (where a script was written)."""
-    frame = sys._getframe(2)
+    frame: types.FrameType | None = sys._getframe(2)
     while frame is not None:
         filename = frame.f_code.co_filename
         if os.path.normcase(os.path.abspath(filename)) != _THIS_FILE:
@@ -869,7 +869,7 @@ class _FakeBase:
             )
         owner = f"fail({outcome.function!r}, {_short(error)})"
         try:
-            produced = error(**arguments)  # type: ignore[misc, operator]
+            produced = error(**arguments)  # type: ignore[misc]
         except Exception as exc:  # the callable raising is the scripted failure, as with respx
             return _Plan(error=exc, total_ns=outcome._explicit_latency or 0)
         if produced is None:

@@ -203,24 +203,24 @@ def _build_http(cls: type[BaseException], a: dict[str, Any]) -> BaseException:
     retry_after = a.get("retry_after")
     if retry_after is not None:
         detailed += f"\nRetry-After: {math.ceil(retry_after)}"
-    exc = cls(a["client_name"], a["message"], code, detailed)  # type: ignore[call-arg]
+    exc = cls(a["client_name"], a["message"], code, detailed)
     if retry_after is not None:
         exc.retry_after = retry_after  # type: ignore[attr-defined]
     return exc
 
 
 def _build_timeout(cls: type[BaseException], a: dict[str, Any]) -> BaseException:
-    return cls(a["client_name"], a["message"])  # type: ignore[call-arg]
+    return cls(a["client_name"], a["message"])
 
 
 def _build_validation(cls: type[BaseException], a: dict[str, Any]) -> BaseException:
     detailed = f"Parsing error: {a['message']}\nPrompt: {a['prompt']}\nRaw Response: {a['raw_output']}"
-    return cls(a["prompt"], a["message"], a["raw_output"], detailed)  # type: ignore[call-arg]
+    return cls(a["prompt"], a["message"], a["raw_output"], detailed)
 
 
 def _build_finish_reason(cls: type[BaseException], a: dict[str, Any]) -> BaseException:
     detailed = f"Finish reason error: {a['message']}\nPrompt: {a['prompt']}\nRaw Response: {a['raw_output']}"
-    return cls(a["prompt"], a["message"], a["raw_output"], a["finish_reason"], detailed)  # type: ignore[call-arg]
+    return cls(a["prompt"], a["message"], a["raw_output"], a["finish_reason"], detailed)
 
 
 def _build_message_only(cls: type[BaseException], a: dict[str, Any]) -> BaseException:

@@ -47,7 +47,7 @@ import types
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from numbers import Real
-from typing import Any, NamedTuple, Union
+from typing import Any, NamedTuple, TypeGuard, Union, final
 
 from ..trackers import AttachableHandler
 
@@ -91,6 +91,7 @@ class Observation(NamedTuple):
     tags: tuple[Any, ...]
 
 
+@final  # so ``type(outcome) is Skip`` narrows (MetricsReporter.handle)
 class Skip(NamedTuple):
     """An event the metric could not use, and why (e.g. ``"measurement 'input_tokens' is None"``)."""
 
@@ -172,7 +173,7 @@ def _describe_exc(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[Real]:
     return isinstance(value, Real) and not isinstance(value, bool)
 
 
@@ -196,7 +197,7 @@ def _unit_ratio(unit: Any) -> tuple[str | None, tuple[str, str] | None, int, int
         for label, u in (("from", src), ("to", dst)):
             if not isinstance(u, str):
                 raise TypeError(f"unit={unit!r}: the {label} unit {u!r} is not a str")
-        for table, kind in ((_TIME_UNITS, "time"), (_BYTE_UNITS, "byte")):
+        for table in (_TIME_UNITS, _BYTE_UNITS):
             if src in table and dst in table:
                 a, b = table[src], table[dst]
                 # Telemetry.Metrics: ratio = convert(1, from, to), or 1 / convert(1, to, from) when that is 0

@@ -28,9 +28,9 @@ from __future__ import annotations
 import bisect
 import itertools
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from .definitions import Metric, MetricName, MetricsReporter, Observation
 
@@ -207,7 +207,7 @@ class InMemoryReporter(MetricsReporter):
             if series.buckets is not None:
                 series.buckets[bisect.bisect_left(metric.buckets or (), value)] += 1
 
-    def record(self, metric_name: MetricName, value: Any = 1, **tags: Any) -> None:
+    def record(self, metric_name: MetricName | Metric, value: Any = 1, **tags: Any) -> None:
         """Record a value by hand (for tests of reporters themselves); ``tags`` must name every tag."""
         metric = self.metric(metric_name)
         missing = [t for t in metric.tags if t not in tags]
@@ -217,7 +217,9 @@ class InMemoryReporter(MetricsReporter):
                 f"record({metric.dotted_name!r}): expected exactly the tags {list(metric.tags)!r}; "
                 f"missing {missing!r}, unexpected {extra!r}"
             )
-        self._record(metric, Observation(metric.convert(value), tuple(tags[t] for t in metric.tags)))
+        # every tag is a key of ``tags`` now (so a str): read them by the metric's Hashable tags
+        given = cast("dict[Hashable, Any]", tags)
+        self._record(metric, Observation(metric.convert(value), tuple(given[t] for t in metric.tags)))
 
     # ------------------------------------------------------------------ reading
 
@@ -268,19 +270,19 @@ class InMemoryReporter(MetricsReporter):
             values=values,
         )
 
-    def value(self, metric_name: MetricName, **tags: Any) -> Any:
+    def value(self, metric_name: MetricName | Metric, **tags: Any) -> Any:
         """The metric's value over the series matching ``tags`` (see the module docstring)."""
         metric = self.metric(metric_name)
         with self._lock:
             return self._combine(metric, [s for _, s in self._select(metric, tags)])
 
-    def count(self, metric_name: MetricName, **tags: Any) -> int:
+    def count(self, metric_name: MetricName | Metric, **tags: Any) -> int:
         """How many events the metric recorded (any metric type) over the matching series."""
         metric = self.metric(metric_name)
         with self._lock:
             return sum(s.count for _, s in self._select(metric, tags))
 
-    def values(self, metric_name: MetricName) -> list[tuple[dict[Any, Any], Any]]:
+    def values(self, metric_name: MetricName | Metric) -> list[tuple[dict[Any, Any], Any]]:
         """``[(tags, value), ...]`` for every tag combination seen, in order of first appearance."""
         metric = self.metric(metric_name)
         with self._lock:
@@ -289,7 +291,7 @@ class InMemoryReporter(MetricsReporter):
                 for key, s in self._series[metric.name].items()
             ]
 
-    def tag_sets(self, metric_name: MetricName) -> list[dict[Any, Any]]:
+    def tag_sets(self, metric_name: MetricName | Metric) -> list[dict[Any, Any]]:
         """The tag combinations seen, in order of first appearance."""
         metric = self.metric(metric_name)
         with self._lock:
@@ -353,7 +355,7 @@ class InMemoryReporter(MetricsReporter):
 
     # ------------------------------------------------------------------ misc
 
-    def metric(self, name: MetricName | Metric) -> Metric:  # type: ignore[override]
+    def metric(self, name: MetricName | Metric) -> Metric:
         if isinstance(name, Metric):
             name = name.name
         return super().metric(name)
