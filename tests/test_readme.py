@@ -30,3 +30,11 @@ def test_every_example_file_named_in_the_readme_exists() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     for path in set(re.findall(r"`(examples/[\w./]+\.(?:py|toml))`", text)):
         assert (ROOT / path).is_file(), path
+
+
+def test_the_readme_first_test_passes(pytester) -> None:  # type: ignore[no-untyped-def]
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.findall(r"A first test.*?```python\n(.*?)```", text, flags=re.S)[0]
+    pytester.makepyfile(test_first=block)
+    result = pytester.runpytest("-p", "no:randomly")
+    result.assert_outcomes(passed=1)
