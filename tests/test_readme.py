@@ -35,6 +35,7 @@ def test_every_example_file_named_in_the_readme_exists() -> None:
 def test_the_readme_first_test_passes(pytester) -> None:  # type: ignore[no-untyped-def]
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     block = re.findall(r"A first test.*?```python\n(.*?)```", text, flags=re.S)[0]
+    pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makepyfile(test_first=block)
     result = pytester.runpytest("-p", "no:randomly")
     result.assert_outcomes(passed=1)
