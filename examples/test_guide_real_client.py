@@ -43,8 +43,9 @@ from pytest_baml_telemetry import (
     attach_many,
     convert_time_unit,
     detach,
+    metrics,
+    trackers,
 )
-from pytest_baml_telemetry import metrics, trackers
 from pytest_baml_telemetry.instrument import instrument
 
 ANN = "Ann Lee, ann@example.com. Ten years of Rust and SQL."

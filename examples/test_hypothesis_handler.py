@@ -22,7 +22,13 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pytest_baml_telemetry import CALL_STOP, HANDLER_FAILURE, Dispatcher, Emitter, validate_stream
+from pytest_baml_telemetry import (
+    CALL_STOP,
+    HANDLER_FAILURE,
+    Dispatcher,
+    Emitter,
+    validate_stream,
+)
 from pytest_baml_telemetry import strategies as bst
 from pytest_baml_telemetry.fake import FakeBamlClient
 

@@ -11,7 +11,8 @@ Run with ``pytest examples/test_retry_example.py``. It uses the plugin's fixture
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from baml_py.errors import BamlClientHttpError

@@ -33,7 +33,8 @@ from .dispatcher import (
     span,
 )
 from .emitter import Emitter
-from .instrument import instrument  # eager: the function must win over the submodule of the same name
+# Eager, so that the name is the function and not the submodule of the same name.
+from .instrument import instrument
 
 __version__ = "0.1.0"
 
@@ -57,7 +58,6 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .fake import faults as faults
     from .budgets import Aggregator as Aggregator
     from .budgets import Budget as Budget
     from .budgets import PriceTable as PriceTable
@@ -66,6 +66,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .fake import AsyncFakeBamlClient as AsyncFakeBamlClient
     from .fake import FakeBamlClient as FakeBamlClient
     from .fake import NothingScriptedError as NothingScriptedError
+    from .fake import faults as faults
     from .fake.server import FakeLLMServer as FakeLLMServer
     from .trackers import CostTracker as CostTracker
     from .trackers import LatencyTracker as LatencyTracker

@@ -35,13 +35,19 @@ import sys
 import threading
 from array import array
 from bisect import bisect_right, insort
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from heapq import heapify, heappush, heapreplace, nlargest
 from numbers import Integral, Real
 from os import PathLike
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, NamedTuple, Sequence, TypeVar, Union
+from typing import (
+    Any,
+    NamedTuple,
+    TypeVar,
+    Union,
+)
 
 from .clock import format_duration_ns, parse_duration_ns
 
@@ -469,7 +475,7 @@ class Aggregator:
         """The ``(function_name, model)`` pairs seen, sorted."""
         return sorted(self._series, key=_key_order)
 
-    def stats(self) -> "CallStats":
+    def stats(self) -> CallStats:
         """A live view over every call recorded."""
         return CallStats(self)
 
@@ -477,7 +483,7 @@ class Aggregator:
         self,
         function: str | Iterable[str] | None = None,
         model: str | Iterable[str] | None = None,
-    ) -> "CallStats":
+    ) -> CallStats:
         """A live view over the calls whose function and model match.
 
         A filter is ``None`` (anything), a str (equal) or a collection of str (any of).
@@ -491,7 +497,7 @@ class Aggregator:
 
     # ------------------------------------------------------------------ merging / payload
 
-    def merge(self, other: "Aggregator") -> "Aggregator":
+    def merge(self, other: Aggregator) -> Aggregator:
         """Add every call of ``other`` to this aggregator; returns ``self``.
 
         The result is the same (``==``) as if all calls had been recorded here.
@@ -573,7 +579,7 @@ class Aggregator:
             }
 
     @classmethod
-    def from_payload(cls, payload: Mapping[str, Any]) -> "Aggregator":
+    def from_payload(cls, payload: Mapping[str, Any]) -> Aggregator:
         """Rebuild an aggregator from :meth:`to_payload` output.
 
         Raises ``ValueError`` naming the field when the payload is not one.
@@ -764,7 +770,7 @@ class CallStats:
         self,
         function: str | Iterable[str] | None = None,
         model: str | Iterable[str] | None = None,
-    ) -> "CallStats":
+    ) -> CallStats:
         """This view narrowed further by ``function`` and ``model`` filters.
 
         A filter is ``None`` (anything), a str (equal) or a collection of str (any of).
@@ -774,7 +780,7 @@ class CallStats:
             return self
         return CallStats(self._agg, (*self._conds, ("filter", fn, md)))
 
-    def groups(self) -> list[tuple[str, str | None, "CallStats"]]:
+    def groups(self) -> list[tuple[str, str | None, CallStats]]:
         """``(function_name, model, stats)`` for each pair in the view, sorted."""
         return [
             (s.function_name, s.model, CallStats(self._agg, (("key", (s.function_name, s.model)),)))
@@ -917,7 +923,7 @@ class CallStats:
         ]
 
     # cost
-    def cost(self, prices: "PriceTable | None") -> Cost:
+    def cost(self, prices: PriceTable | None) -> Cost:
         """Cost over the calls in view (see the module docstring for the rules)."""
         usd = 0.0
         unpriced: dict[str, int] = {}
@@ -1050,7 +1056,7 @@ class PriceTable:
             )
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, source: str | None = None) -> "PriceTable":
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str | None = None) -> PriceTable:
         """From a parsed TOML document: ``{"models": {"<model>": {...}}}``."""
         where = f"price table {source!r}" if source else "price table"
         if not isinstance(data, Mapping):
@@ -1069,7 +1075,7 @@ class PriceTable:
         return cls(models, source=source)
 
     @classmethod
-    def load(cls, path: StrPath) -> "PriceTable":
+    def load(cls, path: StrPath) -> PriceTable:
         """Load a TOML price file; ``BudgetConfigError`` names the file, model and key."""
         p, data = _load_toml(path, "price file")
         return cls.from_mapping(data, source=str(p))
@@ -1274,7 +1280,7 @@ class Budget:
         object.__setattr__(self, "source", source)
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any], *, source: str | None = None) -> "Budget":
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str | None = None) -> Budget:
         """From a TOML table or any mapping with the budget keys (``source`` labels it)."""
         if not isinstance(data, Mapping):
             raise ValueError(f"budget {data!r} is not a table/mapping of budget keys")
@@ -1436,7 +1442,7 @@ class Verdict:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Verdict":
+    def from_dict(cls, data: Mapping[str, Any]) -> Verdict:
         """Inverse of :meth:`to_dict`."""
         try:
             return cls(
@@ -1482,7 +1488,7 @@ def _where(tests: list[str], stats: CallStats) -> str:
 
 def evaluate(
     budget: Budget,
-    source: "Aggregator | CallStats",
+    source: Aggregator | CallStats,
     prices: PriceTable | None = None,
     *,
     scope: str = "session",

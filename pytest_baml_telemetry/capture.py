@@ -356,7 +356,7 @@ class EventCapture:
         if self.id in _current_capture.get():
             self._handler(name, measurements, metadata, config)
 
-    def attach(self) -> "EventCapture":
+    def attach(self) -> EventCapture:
         """Start capturing. Returns ``self``."""
         if self.attached:
             return self
@@ -378,7 +378,7 @@ class EventCapture:
             self._token = None
         self.attached = False
 
-    def __enter__(self) -> "EventCapture":
+    def __enter__(self) -> EventCapture:
         return self.attach()
 
     def __exit__(self, *exc: Any) -> None:

@@ -13,9 +13,9 @@ monotonic readings.
 from __future__ import annotations
 
 import traceback
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Literal, Union
+from typing import Any, Literal, Union
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -526,7 +526,7 @@ class Usage:
         return self.input_tokens + self.output_tokens
 
     @classmethod
-    def coerce(cls, value: Any, *, name: str = "usage") -> "Usage | None":
+    def coerce(cls, value: Any, *, name: str = "usage") -> Usage | None:
         """Accept a ``Usage``, a mapping with the three keys, an ``(input, output)`` pair or ``None``."""
         if value is None or isinstance(value, Usage):
             return value

@@ -198,7 +198,7 @@ class Emitter:
         action: str | None = None,
         client_module: str | None = None,
         streaming: bool = False,
-    ) -> "Call":
+    ) -> Call:
         """A context manager around one call (``with`` or ``async with``).
 
         Entering emits start; leaving normally emits stop; leaving by an exception emits
@@ -278,8 +278,8 @@ class Emitter:
         resource: Any = None,
         action: str | None = None,
         client_module: str | None = None,
-        before_end: Callable[["Call", BaseException | None], None] | None = None,
-    ) -> "SyncStream[Any] | AsyncStream[Any]":
+        before_end: Callable[[Call, BaseException | None], None] | None = None,
+    ) -> SyncStream[Any] | AsyncStream[Any]:
         """Wrap a baml-py-like stream; the start event is emitted now.
 
         ``stream`` yields partials (``for`` or ``async for``) and has
@@ -437,7 +437,7 @@ class Call:
 
     # ------------------------------------------------------------------ events
 
-    def start(self) -> "Call":
+    def start(self) -> Call:
         """Emit the start event (done by ``with``; call it yourself for other shapes)."""
         if self.started:
             raise RuntimeError(
@@ -593,7 +593,7 @@ class Call:
             self.exception(exc, _stack_of(tb))
         return False
 
-    async def __aenter__(self) -> "Call":
+    async def __aenter__(self) -> Call:
         return self.start()
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:

@@ -60,9 +60,10 @@ without tokens), ``cost_usd`` is 0.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from os import PathLike
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Union
+from typing import Any, Union
 
 from .budgets import (
     LIMIT_KEYS,
@@ -235,7 +236,7 @@ def to_json(data: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(data, allow_nan=False))
 
 
-def write_json(data: Mapping[str, Any], path: Union[str, "PathLike[str]"]) -> None:
+def write_json(data: Mapping[str, Any], path: Union[str, PathLike[str]]) -> None:
     """Write report ``data`` to ``path`` as indented JSON (UTF-8, trailing newline)."""
     text = json.dumps(to_json(data), indent=2, allow_nan=False) + "\n"
     Path(path).write_text(text, encoding="utf-8")

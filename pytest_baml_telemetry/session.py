@@ -12,7 +12,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .budgets import Aggregator, Budget, BudgetConfigError, PriceTable, Verdict, budget_from_marker, evaluate, failure_message, load_budgets
+from .budgets import (
+    Aggregator,
+    Budget,
+    BudgetConfigError,
+    PriceTable,
+    Verdict,
+    budget_from_marker,
+    evaluate,
+    failure_message,
+    load_budgets,
+)
 from .contract import CALL_EXCEPTION, CALL_STOP
 from .dispatcher import Dispatcher, default_dispatcher
 
@@ -66,7 +76,7 @@ class TelemetrySession:
         prices_path: str | None,
         root: Path,
         is_worker: bool,
-    ) -> "TelemetrySession":
+    ) -> TelemetrySession:
         """Build from option values; raise ``BudgetConfigError`` naming a bad file or path."""
         json_path = None
         if report_json:

@@ -400,7 +400,7 @@ class OutcomeRun(NamedTuple):
     abandoned stream is the :class:`~pytest_baml_telemetry.StreamAbandoned` reason).
     """
 
-    outcome: "Outcome"
+    outcome: Outcome
     result: Any
     error: BaseException | None
     partials: tuple[Any, ...]

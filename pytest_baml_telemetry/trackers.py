@@ -99,7 +99,7 @@ class AttachableHandler:
     def _event_names(self, prefix: EventName) -> list[EventName]:
         return [prefix + ("call", kind) for kind in self._kinds]
 
-    def attach(self, dispatcher: Dispatcher | None = None, prefix: EventName | None = None) -> "AttachableHandler":
+    def attach(self, dispatcher: Dispatcher | None = None, prefix: EventName | None = None) -> AttachableHandler:
         """Attach to ``dispatcher`` (default: the one given at construction, else the default
         dispatcher) for the call events under ``prefix``; return ``self``.
 

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 
 import baml_py  # noqa: F401  - loaded once here: pytester's in-process runs must not re-import the
 import baml_py.errors  # noqa: F401  PyO3 extension, which can be initialised only once per process
 import pytest
-
-import importlib
-import pkgutil
 
 import pytest_baml_telemetry
 

@@ -28,10 +28,10 @@ from pytest_baml_telemetry import (
     Usage,
     VirtualClock,
     convert_time_unit,
+    metrics,
     validate_event,
     validate_stream,
 )
-from pytest_baml_telemetry import metrics
 from pytest_baml_telemetry.budgets import (
     Aggregator,
     Budget,
@@ -52,7 +52,12 @@ from pytest_baml_telemetry.instrument import instrument
 from pytest_baml_telemetry.metrics import UnknownMetricError
 from pytest_baml_telemetry.modular import openai_chat_response, openai_error_response
 from pytest_baml_telemetry.report import build_report
-from pytest_baml_telemetry.trackers import CostTracker, LatencyTracker, LoggingHandler, SlowCallTracker
+from pytest_baml_telemetry.trackers import (
+    CostTracker,
+    LatencyTracker,
+    LoggingHandler,
+    SlowCallTracker,
+)
 
 pytest_plugins = ["pytester"]
 
@@ -121,7 +126,7 @@ class GeneratedLikeClient:
     def __init__(self) -> None:
         self.__options = CallManager()
 
-    def with_options(self, **options: Any) -> "GeneratedLikeClient":
+    def with_options(self, **options: Any) -> GeneratedLikeClient:
         return self
 
 

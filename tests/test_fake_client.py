@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 from baml_py import errors
 
-from pytest_baml_telemetry import Dispatcher, Emitter, StreamAbandoned, VirtualClock, validate_stream
+from pytest_baml_telemetry import (
+    Dispatcher,
+    Emitter,
+    StreamAbandoned,
+    VirtualClock,
+    validate_stream,
+)
 from pytest_baml_telemetry.clock import SYSTEM_CLOCK
 from pytest_baml_telemetry.fake import (
     AsyncFakeBamlClient,
@@ -769,7 +775,7 @@ class FakeGeneratedClient:
     def Classify(self, text: str, labels: list[str] | None = None, baml_options: dict = {}) -> str:  # noqa: B006
         raise NotImplementedError
 
-    def with_options(self, **kwargs: Any) -> "FakeGeneratedClient":
+    def with_options(self, **kwargs: Any) -> FakeGeneratedClient:
         raise NotImplementedError
 
     @property

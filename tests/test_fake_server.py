@@ -14,8 +14,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pytest_baml_telemetry.baml_gen import BamlGenerateError, generate_client, import_generated
-from pytest_baml_telemetry.fake.server import FakeLLMServer, RecordedRequest, usage_to_openai
+from pytest_baml_telemetry.baml_gen import (
+    BamlGenerateError,
+    generate_client,
+    import_generated,
+)
+from pytest_baml_telemetry.fake.server import (
+    FakeLLMServer,
+    RecordedRequest,
+    usage_to_openai,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 

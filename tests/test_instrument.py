@@ -11,7 +11,11 @@ import pytest
 from pytest_baml_telemetry import Dispatcher, Emitter, StreamAbandoned, validate_stream
 from pytest_baml_telemetry.capture import EventCapture
 from pytest_baml_telemetry.fake.server import FakeLLMServer
-from pytest_baml_telemetry.instrument import InstrumentedClient, instrument, is_instrumented
+from pytest_baml_telemetry.instrument import (
+    InstrumentedClient,
+    instrument,
+    is_instrumented,
+)
 
 RESUME = '{"name": "Ann", "skills": ["Rust", "SQL"]}'
 

@@ -20,8 +20,10 @@ from pytest_baml_telemetry.metrics import (
     distribution,
     last_value,
     make_metrics_fixture,
-    sum as sum_metric,
     summary,
+)
+from pytest_baml_telemetry.metrics import (
+    sum as sum_metric,
 )
 
 STOP_DURATION = "ash_baml.call.stop.duration"
@@ -774,7 +776,10 @@ def otel_points(reader) -> dict:
 
 def test_opentelemetry_genai_metrics(env: Env, otel) -> None:
     from pytest_baml_telemetry.metrics import OpenTelemetryReporter
-    from pytest_baml_telemetry.metrics.opentelemetry import DURATION_BUCKETS, TOKEN_BUCKETS
+    from pytest_baml_telemetry.metrics.opentelemetry import (
+        DURATION_BUCKETS,
+        TOKEN_BUCKETS,
+    )
 
     provider, reader = otel
     reporter = OpenTelemetryReporter(provider, dispatcher=env.dispatcher)

@@ -90,7 +90,7 @@ def test_assert_emitted_failure_shows_closest_event_and_difference(pytester: pyt
     )
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
-    match(result, 
+    match(result,
         [
             "E*AssertionError: expected ash_baml.call.stop with metadata={'function_name': 'ExtractResume', "
             "'model': 'claude-3'} at least once, found 0 matching of 4 captured event(s)",
@@ -139,20 +139,20 @@ def test_assert_emitted_count_and_not_emitted_failures(pytester: pytest.Pytester
     )
     result = pytester.runpytest()
     result.assert_outcomes(failed=3)
-    match(result, 
+    match(result,
         [
             "E*AssertionError: expected ash_baml.call.stop exactly 3 time(s), found 2 matching of 4 captured event(s)",
             "E*matching events:",
             "E*ash_baml.call.stop(function_name='ExtractResume', span=*)",
         ]
     )
-    match(result, 
+    match(result,
         [
             "E*AssertionError: expected no ash_baml.call.stop with metadata={'function_name': 'ExtractResume'}, found 1:",
             "E*#1 ash_baml.call.stop(function_name='ExtractResume', span=*)",
         ]
     )
-    match(result, 
+    match(result,
         [
             "E*AssertionError: expected ash_baml.call.exception at least once, found 0 matching of 0 captured event(s)",
             "E*no ash_baml.call.exception event was captured",
@@ -184,7 +184,7 @@ def test_assert_call_and_sequence_failures(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest()
     result.assert_outcomes(failed=3)
-    match(result, 
+    match(result,
         [
             "E*AssertionError: expected a call of 'ExtractResume' with input_tokens=99, ok=True, found 0",
             "E*calls of 'ExtractResume':",
@@ -192,10 +192,10 @@ def test_assert_call_and_sequence_failures(pytester: pytest.Pytester) -> None:
             "E*call['input_tokens']: expected 99, got 10",
         ]
     )
-    match(result, 
+    match(result,
         ["E*AssertionError: expected a call of 'Nope', found 0", "E*calls captured: 1 x ExtractResume"]
     )
-    match(result, 
+    match(result,
         [
             "E*AssertionError: expected 3 events in order; matched the first 2:",
             "E*ok  #0 ash_baml.call.start(function_name='A', span=*)",
@@ -216,7 +216,7 @@ def test_teardown_validation_fails_on_unpaired_start(pytester: pytest.Pytester) 
     )
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
-    match(result, 
+    match(result,
         [
             "baml_events: the telemetry captured during this test is not valid:",
             "  - contract violation: ash_baml.call.start (event 0) for 'Orphan' with "
@@ -240,7 +240,7 @@ def test_teardown_validation_fails_on_contract_violation(pytester: pytest.Pytest
     )
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
-    match(result, 
+    match(result,
         ["  - contract violation: ash_baml.call.stop (telemetry_span_context=9): measurements['duration'] = -5: "
          "expected an int >= 0"]
     )
@@ -258,7 +258,7 @@ def test_teardown_fails_on_handler_failure(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest()
     result.assert_outcomes(failed=1)
-    match(result, 
+    match(result,
         [
             "  - handler 'my-broken-handler' failed on ash_baml.call.stop and was detached: "
             "ZeroDivisionError: division by zero",
@@ -356,7 +356,7 @@ def test_bad_marker_options_are_clear_errors(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest()
     result.assert_outcomes(errors=2)
-    match(result, 
+    match(result,
         ["*@pytest.mark.baml_events(validat=False): unknown option 'validat'; expected one of *"]
     )
     match(result, ["*@pytest.mark.baml_events(validate='no'): expected True or False*"])
@@ -379,7 +379,7 @@ def test_wait_for_events_from_a_thread(pytester: pytest.Pytester) -> None:
     )
     result = pytester.runpytest()
     result.assert_outcomes(passed=1, failed=1)
-    match(result, 
+    match(result,
         [
             "E*AssertionError: timed out after 0.05s waiting for 1 x ash_baml.call.stop with "
             "metadata={'function_name': 'Never'}; 0 matching of 2 captured event(s)",

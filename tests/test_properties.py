@@ -14,7 +14,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pytest_baml_telemetry import ContractViolation, Dispatcher, Emitter, StreamAbandoned, Usage, VirtualClock, validate_event, validate_stream
+from pytest_baml_telemetry import (
+    ContractViolation,
+    Dispatcher,
+    Emitter,
+    StreamAbandoned,
+    Usage,
+    VirtualClock,
+    validate_event,
+    validate_stream,
+)
 from pytest_baml_telemetry.contract import EVENT_SPECS, HANDLER_FAILURE, KINDS
 
 # --------------------------------------------------------------------------- call outcomes

@@ -7,7 +7,13 @@ import json
 import pytest
 
 from pytest_baml_telemetry.budgets import Aggregator, Budget, PriceTable, evaluate
-from pytest_baml_telemetry.report import REPORT_SCHEMA, build_report, render_terminal, to_json, write_json
+from pytest_baml_telemetry.report import (
+    REPORT_SCHEMA,
+    build_report,
+    render_terminal,
+    to_json,
+    write_json,
+)
 
 MS = 1_000_000
 PRICES = PriceTable(

@@ -756,11 +756,11 @@ class _FakeBase:
         options = {**self._options, **{k: v for k, v in given.items() if v is not None}}
         return type(self)._derived(self._shared, options)
 
-    def as_async(self) -> "AsyncFakeBamlClient":
+    def as_async(self) -> AsyncFakeBamlClient:
         """The async twin, sharing scripts, clock, records and options."""
         return AsyncFakeBamlClient._derived(self._shared, dict(self._options))
 
-    def as_sync(self) -> "FakeBamlClient":
+    def as_sync(self) -> FakeBamlClient:
         """The sync twin, sharing scripts, clock, records and options."""
         return FakeBamlClient._derived(self._shared, dict(self._options))
 
@@ -782,7 +782,7 @@ class _FakeBase:
         return self._function(name, streaming=False)
 
     @property
-    def stream(self) -> "_StreamNamespace":
+    def stream(self) -> _StreamNamespace:
         """``fake.stream.SomeFunction(...)`` returns a stream, as ``b.stream.SomeFunction``."""
         return _StreamNamespace(self)
 

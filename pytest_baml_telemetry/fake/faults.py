@@ -140,7 +140,7 @@ class Fault:
         after_ns: int | None = None,
         partials: tuple[Any, ...] | None = None,
         chunk_latency: Any = None,
-        inner: "Fault | None" = None,
+        inner: Fault | None = None,
         error_class: type[BaseException] | None = None,
         shown: str | None = None,
     ) -> None:

@@ -677,7 +677,7 @@ class MetricsReporter(AttachableHandler):
     def _event_names(self, prefix: Any) -> list[tuple[str, ...]]:
         return list(self._by_event)
 
-    def attach(self, dispatcher: Any = None) -> "MetricsReporter":  # type: ignore[override]
+    def attach(self, dispatcher: Any = None) -> MetricsReporter:  # type: ignore[override]
         """Attach to ``dispatcher`` (default: the one given at construction, else the default
         dispatcher) for every event the metrics read; return ``self``."""
         super().attach(dispatcher)
