@@ -33,6 +33,7 @@ from .dispatcher import (
     span,
 )
 from .emitter import Emitter
+
 # Eager, so that the name is the function and not the submodule of the same name.
 from .instrument import instrument
 
