@@ -481,6 +481,25 @@ def _call_options(options: Any, base_collectors: list[Any], ours: Any) -> dict[s
     return {**options, "collector": [*theirs, ours]}
 
 
+def _our_collector(
+    emitter: Emitter, options: Any, base_collectors: list[Any], collector_type: Any
+) -> tuple[Any, dict[str, Any] | None]:
+    """A fresh collector of ours and the call's ``baml_options`` carrying it beside the user's;
+    ``(None, None)`` when nobody listens or the options cannot carry it."""
+    if options is _MISSING or not _listened(emitter):
+        return None, None
+    collector = collector_type(_COLLECTOR_NAME)
+    call_options = _call_options(options, base_collectors, collector)
+    return (None, None) if call_options is None else (collector, call_options)
+
+
+def _named(wrapper: Callable[..., Any], name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    wrapper.__name__ = wrapper.__qualname__ = name
+    wrapper.__doc__ = getattr(function, "__doc__", None)
+    wrapper.__wrapped__ = function  # type: ignore[attr-defined]
+    return wrapper
+
+
 def _function_wrapper(
     settings: _Settings, spec: _FunctionSpec, function: Callable[..., Any], base_collectors: list[Any]
 ) -> Callable[..., Any]:
@@ -489,34 +508,28 @@ def _function_wrapper(
     resource, action, client_module = settings.resource, settings.action, settings.client_module
     collector_type = settings.collector_type
 
+    def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Call, dict[str, Any], Any, Any]:
+        """The call object, its arguments, and our collector with the options carrying it."""
+        emitter = settings.emitter
+        if binder is not None:
+            try:
+                arguments, options = binder(*args, **kwargs)
+            except TypeError:  # does not fit: the generated function raises it, unchanged
+                arguments, options = _arguments_of(None, args, kwargs), _MISSING
+        else:
+            arguments, options = _bind(spec, args, kwargs)
+        call = Call(emitter, name, arguments, resource, action, client_module, False)
+        if not call.sampled:
+            return call, arguments, None, None
+        collector, call_options = _our_collector(emitter, options, base_collectors, collector_type)
+        return call, arguments, collector, call_options
+
     if spec.is_async:
 
         async def async_call(*args: Any, **kwargs: Any) -> Any:
-            emitter = settings.emitter
-            if binder is not None:
-                try:
-                    arguments, options = binder(*args, **kwargs)
-                except TypeError:  # does not fit: the generated function raises it, unchanged
-                    arguments, options = _arguments_of(None, args, kwargs), _MISSING
-            else:
-                arguments, options = _bind(spec, args, kwargs)
-            call = Call(emitter, name, arguments, resource, action, client_module, False)
+            call, arguments, collector, call_options = prepare(args, kwargs)
             if not call.sampled:
                 return await function(*args, **kwargs)
-            collector = call_options = None
-            if options is not _MISSING:  # _listened(emitter) and _call_options(...), inlined: this is per call
-                has = emitter.dispatcher.has_handlers
-                events = emitter.events
-                if (has(emitter.stop_event) and "stop" in events) or (
-                    has(emitter.exception_event) and "exception" in events
-                ):
-                    collector = collector_type(_COLLECTOR_NAME)
-                    if type(options) is dict and "collector" not in options:
-                        call_options = {**options, "collector": [*base_collectors, collector]}
-                    else:
-                        call_options = _call_options(options, base_collectors, collector)
-                        if call_options is None:
-                            collector = None
             async with call:
                 try:
                     if collector is None:
@@ -532,37 +545,12 @@ def _function_wrapper(
                 call.set_result(result)
                 return result
 
-        async_call.__name__ = async_call.__qualname__ = name
-        async_call.__doc__ = getattr(function, "__doc__", None)
-        async_call.__wrapped__ = function  # type: ignore[attr-defined]
-        return async_call
+        return _named(async_call, name, function)
 
     def sync_call(*args: Any, **kwargs: Any) -> Any:
-        emitter = settings.emitter
-        if binder is not None:
-            try:
-                arguments, options = binder(*args, **kwargs)
-            except TypeError:  # does not fit: the generated function raises it, unchanged
-                arguments, options = _arguments_of(None, args, kwargs), _MISSING
-        else:
-            arguments, options = _bind(spec, args, kwargs)
-        call = Call(emitter, name, arguments, resource, action, client_module, False)
+        call, arguments, collector, call_options = prepare(args, kwargs)
         if not call.sampled:
             return function(*args, **kwargs)
-        collector = call_options = None
-        if options is not _MISSING:  # _listened(emitter) and _call_options(...), inlined: this is per call
-            has = emitter.dispatcher.has_handlers
-            events = emitter.events
-            if (has(emitter.stop_event) and "stop" in events) or (
-                has(emitter.exception_event) and "exception" in events
-            ):
-                collector = collector_type(_COLLECTOR_NAME)
-                if type(options) is dict and "collector" not in options:
-                    call_options = {**options, "collector": [*base_collectors, collector]}
-                else:
-                    call_options = _call_options(options, base_collectors, collector)
-                    if call_options is None:
-                        collector = None
         with call:
             try:
                 if collector is None:
@@ -578,10 +566,7 @@ def _function_wrapper(
             call.set_result(result)
             return result
 
-    sync_call.__name__ = sync_call.__qualname__ = name
-    sync_call.__doc__ = getattr(function, "__doc__", None)
-    sync_call.__wrapped__ = function  # type: ignore[attr-defined]
-    return sync_call
+    return _named(sync_call, name, function)
 
 
 def _stream_wrapper(
@@ -594,12 +579,7 @@ def _stream_wrapper(
     def stream_call(*args: Any, **kwargs: Any) -> Any:
         emitter = settings.emitter
         arguments, options = _bind(spec, args, kwargs)
-        collector = call_options = None
-        if options is not _MISSING and _listened(emitter):
-            collector = collector_type(_COLLECTOR_NAME)
-            call_options = _call_options(options, base_collectors, collector)
-            if call_options is None:
-                collector = None
+        collector, call_options = _our_collector(emitter, options, base_collectors, collector_type)
         try:
             if collector is None:
                 raw = function(*args, **kwargs)
@@ -628,10 +608,7 @@ def _stream_wrapper(
             before_end=before_end,
         )
 
-    stream_call.__name__ = stream_call.__qualname__ = name
-    stream_call.__doc__ = getattr(function, "__doc__", None)
-    stream_call.__wrapped__ = function  # type: ignore[attr-defined]
-    return stream_call
+    return _named(stream_call, name, function)
 
 
 # --------------------------------------------------------------------------- proxies
