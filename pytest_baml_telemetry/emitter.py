@@ -108,10 +108,11 @@ class Emitter:
         for kind in chosen:
             if kind not in EVENT_KINDS:
                 raise ValueError(f"Emitter(events=...): unknown event kind {kind!r}; expected some of {EVENT_KINDS}")
-        self.events = frozenset(chosen)
-        self._emit_start = "start" in self.events
-        self._emit_stop = "stop" in self.events
-        self._emit_exception = "exception" in self.events
+        self._events = frozenset(chosen)
+        # read on every call: derived once from the (read-only) events
+        self._emit_start = "start" in self._events
+        self._emit_stop = "stop" in self._events
+        self._emit_exception = "exception" in self._events
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float)):
             raise TypeError(f"Emitter(sample_rate={sample_rate!r}): expected a number between 0.0 and 1.0")
         if not 0.0 <= sample_rate <= 1.0:
@@ -154,19 +155,14 @@ class Emitter:
         )
 
     @property
+    def events(self) -> frozenset[str]:
+        """Which of ``"start"``, ``"stop"``, ``"exception"`` this emitter emits (read-only)."""
+        return self._events
+
+    @property
     def event_names(self) -> tuple[EventName, EventName, EventName]:
         """The start, stop and exception event names of this emitter."""
         return (self.start_event, self.stop_event, self.exception_event)
-
-    def _sampled(self) -> bool:
-        if not self.enabled:
-            return False
-        rate = self.sample_rate
-        if rate >= 1.0:
-            return True
-        if rate <= 0.0:
-            return False
-        return self._random() < rate
 
     def _redacted(self, key: str, value: Any) -> Any:
         redact = self.redact
@@ -361,7 +357,7 @@ class Call:
         self.action = action
         self.client_module = client_module
         self.streaming = streaming
-        # sampling, decided once per call (Emitter._sampled, inlined: this runs on every call)
+        # sampling, decided once per call (all of its events or none)
         if emitter.enabled:
             rate = emitter.sample_rate
             self.sampled = rate >= 1.0 or (rate > 0.0 and emitter._random() < rate)
