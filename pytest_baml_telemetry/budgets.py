@@ -34,10 +34,9 @@ import math
 import sys
 import threading
 from array import array
-from bisect import bisect_right, insort
+from bisect import insort
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from heapq import heapify, heappush, heapreplace, nlargest
 from numbers import Integral, Real
 from os import PathLike
@@ -50,6 +49,7 @@ from typing import (
 )
 
 from .clock import format_duration_ns, parse_duration_ns
+from .stats import kth_smallest, percentile, rank
 
 __all__ = [
     "Aggregator",
@@ -91,52 +91,8 @@ class BudgetConfigError(ValueError):
 # --------------------------------------------------------------------------- percentiles
 
 
-def _rank(p: float, n: int) -> int:
-    """1-based nearest rank of percentile ``p`` among ``n`` values (``n >= 1``)."""
-    if isinstance(p, bool) or not isinstance(p, Real):
-        raise TypeError(f"percentile p={p!r} is not a number; expected a number from 0 to 100")
-    if isinstance(p, Integral):
-        ip = int(p)
-        if not 0 <= ip <= 100:
-            raise ValueError(f"percentile p={p!r} is out of range; expected a number from 0 to 100")
-        rank = -(-ip * n // 100)
-    else:
-        fp = float(p)
-        if not (0.0 <= fp <= 100.0):  # also rejects NaN
-            raise ValueError(f"percentile p={p!r} is out of range; expected a number from 0 to 100")
-        rank = math.ceil(Fraction(repr(fp)) * n / 100)
-    return rank if rank > 0 else 1
-
-
-def percentile(sorted_values: Sequence[T], p: float) -> T | None:
-    """Exact nearest-rank percentile of already sorted values.
-
-    For ``n = len(sorted_values)`` the result is ``sorted_values[rank - 1]`` with
-    ``rank = ceil(p / 100 * n)`` (1-based; at least 1), so it is always one of the
-    values: ``p=0`` gives the minimum, ``p=100`` the maximum, ``p=50`` of ``[1, 2, 3, 4]``
-    is ``2``. ``p`` is read as the decimal it is written as. Returns ``None`` when there
-    are no values. Raises ``ValueError`` unless ``0 <= p <= 100``.
-    """
-    n = len(sorted_values)
-    if n == 0:
-        _rank(p, 1)  # still validate p
-        return None
-    return sorted_values[_rank(p, n) - 1]
-
-
-def _kth_smallest(runs: Sequence[Sequence[int]], k: int) -> int:
-    """The ``k``-th smallest (1-based) value over several sorted, non-empty runs."""
-    if len(runs) == 1:
-        return runs[0][k - 1]
-    lo = min(r[0] for r in runs)
-    hi = max(r[-1] for r in runs)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if sum(bisect_right(r, mid) for r in runs) >= k:
-            hi = mid
-        else:
-            lo = mid + 1
-    return lo
+_rank = rank
+_kth_smallest = kth_smallest
 
 
 # --------------------------------------------------------------------------- aggregator
