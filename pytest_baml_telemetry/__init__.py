@@ -1,6 +1,6 @@
 """pytest-baml-telemetry: capture, assert and budget the telemetry of BAML calls in pytest.
 
-The public API (SPEC section 7). Heavier parts (fakes, instrumentation, budgets) are
+The public API, importable from the package itself. Heavier parts (fakes, instrumentation, budgets) are
 imported on first use so that loading the plugin stays cheap.
 """
 

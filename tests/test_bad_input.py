@@ -59,7 +59,6 @@ from pytest_baml_telemetry.trackers import (
     SlowCallTracker,
 )
 
-pytest_plugins = ["pytester"]
 
 # Messages that are Python talking about its own internals instead of about the input.
 INTERNAL = re.compile(
