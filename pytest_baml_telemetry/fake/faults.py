@@ -32,6 +32,11 @@ not expose it. A fault scripted with ``retry_after=`` sets the attribute ``retry
 up>`` line to ``detailed_message``, so retry code can honour it with
 ``getattr(exc, "retry_after", None)`` (which is ``None`` against real baml-py).
 
+``FAULTS`` is the one registry of faults: one :class:`FaultKind` entry per fault (its name,
+its builder, and the example arguments property-based tests draw it with). A new fault is
+a builder function here plus its entry in ``FAULTS``; ``make``, ``fail(fn, "name")`` and
+the strategies all read it from there.
+
 ``baml_py`` is imported only when an exception is built.
 """
 
@@ -39,6 +44,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import functools
 import http
 import inspect
 import json
@@ -46,12 +52,15 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from .._validate import check_count, check_str, fail, is_int, short_repr
 from ..clock import DurationLike, parse_duration_ns
 
 __all__ = [
     "DEFAULT_CLIENT_NAME",
     "Fault",
     "FAULTS",
+    "FaultArgument",
+    "FaultKind",
     "abort",
     "cancelled",
     "client_error",
@@ -96,15 +105,16 @@ def _after_ns(after: DurationLike | None, fault: str) -> int | None:
     return parse_duration_ns(after, name=f"faults.{fault}(): after")
 
 
+# The isinstance guard keeps the message (and its repr) off the path of a valid value.
 def _opt_str(value: Any, name: str, fault: str) -> str | None:
     if value is not None and not isinstance(value, str):
-        raise TypeError(f"faults.{fault}({name}={value!r}): expected a str or None")
+        check_str(value, f"faults.{fault}({name}={value!r})", empty=True, optional=True)
     return value
 
 
 def _str(value: Any, name: str, fault: str) -> str:
     if not isinstance(value, str):
-        raise TypeError(f"faults.{fault}({name}={value!r}): expected a str")
+        check_str(value, f"faults.{fault}({name}={value!r})", empty=True)
     return value
 
 
@@ -188,8 +198,7 @@ def _shown(*positional: Any, **keywords: Any) -> str:
     for key, value in keywords.items():
         if value is None:
             continue
-        text = repr(value)
-        parts.append(f"{key}={text if len(text) <= 60 else text[:57] + '...'}")
+        parts.append(f"{key}={short_repr(value, 60)}")
     return ", ".join(parts)
 
 
@@ -250,10 +259,10 @@ def http_error(
     ``detailed_message``. ``after`` is the latency before the failure. ``client_name``
     defaults to the call's client (``with_options(client=...)``) or ``"FakeClient"``.
     """
-    if isinstance(status_code, bool) or not isinstance(status_code, int):
-        raise TypeError(f"faults.http_error(status_code={status_code!r}): expected an int HTTP status code in 100..599")
+    if not is_int(status_code):
+        fail(TypeError, f"faults.http_error(status_code={status_code!r})", "an int HTTP status code in 100..599")
     if not 100 <= status_code <= 599:
-        raise ValueError(f"faults.http_error(status_code={status_code!r}): expected an HTTP status code in 100..599")
+        fail(ValueError, f"faults.http_error(status_code={status_code!r})", "an HTTP status code in 100..599")
     _opt_str(message, "message", "http_error")
     _opt_str(client_name, "client_name", "http_error")
     retry_ns = None if retry_after is None else parse_duration_ns(retry_after, name="faults.http_error(): retry_after")
@@ -440,10 +449,7 @@ def stream_failure(
     total latency and ``chunk_latency`` spaces the partials (see ``FakeBamlClient.respond``).
     A non-streaming call scripted with it just raises ``error``.
     """
-    if after_partials is not None and (isinstance(after_partials, bool) or not isinstance(after_partials, int)):
-        raise TypeError(f"faults.stream_failure(after_partials={after_partials!r}): expected an int >= 0")
-    if after_partials is not None and after_partials < 0:
-        raise ValueError(f"faults.stream_failure(after_partials={after_partials!r}): expected an int >= 0")
+    check_count(after_partials, f"faults.stream_failure(after_partials={after_partials!r})", optional=True, expected="an int >= 0")
     if partials is not None:
         if isinstance(partials, (str, bytes)) or not isinstance(partials, Sequence):
             raise TypeError(f"faults.stream_failure(partials={partials!r}): expected a list of partial values")
@@ -493,20 +499,71 @@ def stream_failure(
     )
 
 
-FAULTS: dict[str, Callable[..., Fault]] = {
-    "abort": abort,
-    "cancelled": cancelled,
-    "client_error": client_error,
-    "connection_refused": connection_refused,
-    "finish_reason_error": finish_reason_error,
-    "http_error": http_error,
-    "invalid_argument": invalid_argument,
-    "rate_limited": rate_limited,
-    "stream_failure": stream_failure,
-    "timeout": timeout,
-    "validation_error": validation_error,
+class FaultArgument:
+    """One argument a fault is drawn with in property-based tests.
+
+    ``name`` is the builder's keyword, ``examples`` the values drawn for it (in shrinking
+    order) and ``optional`` says the argument may also be left out (drawn as ``None``).
+    """
+
+    __slots__ = ("name", "examples", "optional")
+
+    def __init__(self, name: str, examples: Sequence[Any], *, optional: bool = False) -> None:
+        self.name = name
+        self.examples = tuple(examples)
+        self.optional = optional
+
+    def __repr__(self) -> str:
+        optional = ", optional=True" if self.optional else ""
+        return f"FaultArgument({self.name!r}, {self.examples!r}{optional})"
+
+
+class FaultKind:
+    """One entry of :data:`FAULTS`: a fault's name, its builder and how it is drawn.
+
+    Calling the entry calls the builder (``FAULTS["timeout"](after="1s")``), and it shows
+    the builder's name, docstring and signature, so ``FAULTS`` still reads as a table of
+    builder functions. ``arguments`` are the :class:`FaultArgument` values the strategies
+    draw (a fault with none is built with no arguments); ``drawn`` is ``False`` for a
+    fault the strategies do not draw on its own (``stream_failure``, which they use to
+    wrap the others).
+    """
+
+    def __init__(
+        self, build: Callable[..., Fault], arguments: Sequence[FaultArgument] = (), *, drawn: bool = True
+    ) -> None:
+        functools.update_wrapper(self, build)
+        self.name: str = build.__name__
+        self.build = build
+        self.arguments = tuple(arguments)
+        self.drawn = drawn
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Fault:
+        return self.build(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<fault {self.name!r}>"
+
+
+# In the order the strategies draw them (the first is the one shrunk to).
+FAULTS: dict[str, FaultKind] = {
+    kind.name: kind
+    for kind in (
+        FaultKind(timeout),
+        FaultKind(http_error, [FaultArgument("status_code", (400, 401, 403, 404, 408, 500, 502, 503, 529))]),
+        FaultKind(rate_limited, [FaultArgument("retry_after", ("1s", "2s", "30s"), optional=True)]),
+        FaultKind(connection_refused),
+        FaultKind(validation_error, [FaultArgument("raw_output", ("", "not json", '{"name": 1}'))]),
+        FaultKind(finish_reason_error, [FaultArgument("finish_reason", ("length", "content_filter"))]),
+        FaultKind(abort),
+        FaultKind(client_error),
+        FaultKind(invalid_argument),
+        FaultKind(cancelled),
+        FaultKind(stream_failure, drawn=False),
+    )
 }
-"""Fault names (as accepted by :func:`make` and ``fail(fn, "name")``) to their builders."""
+"""Fault names (as accepted by :func:`make` and ``fail(fn, "name")``) to their
+:class:`FaultKind` entries, each callable as the fault's builder."""
 
 
 def make(name: str, *args: Any, **kwargs: Any) -> Fault:
@@ -516,11 +573,12 @@ def make(name: str, *args: Any, **kwargs: Any) -> Fault:
     """
     if not isinstance(name, str):
         raise TypeError(f"faults.make({name!r}): expected a fault name, one of {sorted(FAULTS)}")
-    builder = FAULTS.get(name)
-    if builder is None:
+    kind = FAULTS.get(name)
+    if kind is None:
         close = difflib.get_close_matches(name, FAULTS, n=3)
         hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else "."
         raise ValueError(f"unknown fault {name!r}{hint} Known faults: {', '.join(sorted(FAULTS))}")
+    builder = kind.build
     try:
         inspect.signature(builder).bind(*args, **kwargs)
     except TypeError as exc:
