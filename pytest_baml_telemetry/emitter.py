@@ -194,14 +194,16 @@ class Emitter:
         action: str | None = None,
         client_module: str | None = None,
         streaming: bool = False,
+        clock: Clock | None = None,
     ) -> Call:
         """A context manager around one call (``with`` or ``async with``).
 
         Entering emits start; leaving normally emits stop; leaving by an exception emits
         exception (kind ``"error"`` for ``Exception``, ``"exit"`` for other
-        ``BaseException``) and lets it propagate.
+        ``BaseException``) and lets it propagate. ``clock`` times this call instead of the
+        emitter's clock (e.g. a per-call virtual clock).
         """
-        return Call(self, function_name, arguments, resource, action, client_module, streaming)
+        return Call(self, function_name, arguments, resource, action, client_module, streaming, clock=clock)
 
     def wrap(
         self,
@@ -275,6 +277,7 @@ class Emitter:
         action: str | None = None,
         client_module: str | None = None,
         before_end: Callable[[Call, BaseException | None], None] | None = None,
+        clock: Clock | None = None,
     ) -> SyncStream[Any] | AsyncStream[Any]:
         """Wrap a baml-py-like stream; the start event is emitted now.
 
@@ -282,7 +285,8 @@ class Emitter:
         ``get_final_response()`` (a coroutine for async streams). Returns a
         :class:`SyncStream` or :class:`AsyncStream` with the same interface. ``before_end``
         is called with the call object and the error (or ``None``) just before stop or
-        exception is emitted, to set usage and model.
+        exception is emitted, to set usage and model. ``clock`` times this call instead of
+        the emitter's clock.
         """
         if before_end is not None and not callable(before_end):
             raise TypeError(
@@ -298,7 +302,7 @@ class Emitter:
                 "get_final_response(), as baml-py's BamlSyncStream / BamlStream"
             )
         # checked first, so that a refused stream neither samples nor emits
-        call = Call(self, function_name, arguments, resource, action, client_module, True)
+        call = Call(self, function_name, arguments, resource, action, client_module, True, clock=clock)
         return wrapper(call, stream, before_end)
 
 
@@ -308,6 +312,7 @@ class Call:
     A call object is used once: :meth:`start` (done by ``with``) emits start, then exactly
     one of :meth:`stop` / :meth:`exception` ends it. Starting it twice, or ending it before
     it started, raises ``RuntimeError`` (either would break the start/end pairing).
+    ``clock`` (default: the emitter's) supplies this call's ``time_ns()``/``monotonic_ns()``.
     """
 
     __slots__ = (
@@ -328,6 +333,8 @@ class Call:
         "extra",
         "ended",
         "started",
+        "_time_ns",
+        "_monotonic_ns",
     )
 
     def __init__(
@@ -339,6 +346,8 @@ class Call:
         action: str | None,
         client_module: str | None,
         streaming: bool,
+        *,
+        clock: Clock | None = None,
     ) -> None:
         if not isinstance(function_name, str) or not function_name:
             raise TypeError(f"function_name={function_name!r}: expected the BAML function's name, a non-empty str")
@@ -351,6 +360,16 @@ class Call:
         if streaming is not True and streaming is not False:
             raise TypeError(f"{function_name}: streaming={streaming!r}: expected True or False")
         self.emitter = emitter
+        if clock is None:
+            self._time_ns = emitter._time_ns
+            self._monotonic_ns = emitter._monotonic_ns
+        else:
+            time_ns = getattr(clock, "time_ns", None)
+            monotonic_ns = getattr(clock, "monotonic_ns", None)
+            if not (callable(time_ns) and callable(monotonic_ns)):
+                raise TypeError(f"{function_name}: clock={clock!r}: expected an object with time_ns() and monotonic_ns()")
+            self._time_ns = time_ns
+            self._monotonic_ns = monotonic_ns
         self.function_name = function_name
         self.arguments = arguments
         self.resource = resource
@@ -429,7 +448,7 @@ class Call:
     def mark_first_chunk(self) -> None:
         """Record the arrival of a stream's first chunk (later calls are ignored)."""
         if self.first_chunk_monotonic is None:
-            self.first_chunk_monotonic = self.emitter._monotonic_ns()
+            self.first_chunk_monotonic = self._monotonic_ns()
 
     # ------------------------------------------------------------------ events
 
@@ -442,7 +461,7 @@ class Call:
             )
         self.started = True
         emitter = self.emitter
-        self.start_monotonic = now = emitter._monotonic_ns()
+        self.start_monotonic = now = self._monotonic_ns()
         if not self.sampled:
             return self
         self.span_context = span = next(_span_ids)
@@ -455,7 +474,7 @@ class Call:
                 if emitter.redact is not None:
                     args = emitter._redacted("arguments", args)
                 name = emitter.start_event
-                measurements = {"system_time": emitter._time_ns(), "monotonic_time": now}
+                measurements = {"system_time": self._time_ns(), "monotonic_time": now}
                 metadata = {
                     "resource": self.resource,
                     "action": self.action,
@@ -492,7 +511,7 @@ class Call:
         handlers = dispatcher._routes.get(emitter.stop_event)
         if not handlers:  # nobody listening: build nothing
             return
-        now = emitter._monotonic_ns()
+        now = self._monotonic_ns()
         start = self.start_monotonic
         usage = self.usage
         if usage is None:
@@ -555,7 +574,7 @@ class Call:
         handlers = dispatcher._routes.get(emitter.exception_event)
         if not handlers:  # nobody listening: build nothing
             return
-        now = emitter._monotonic_ns()
+        now = self._monotonic_ns()
         if stacktrace is None:
             stacktrace = _stack_of(exc.__traceback__)
         metadata = {

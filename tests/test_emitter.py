@@ -968,6 +968,50 @@ def test_clock_injection(dispatcher: Dispatcher) -> None:
     assert pm["monotonic_time"] == 514 and pm["duration"] == 7
 
 
+class TestPerCallClock:
+    """``clock=`` on call() and stream() times that one call; the emitter's clock is untouched."""
+
+    def test_call_uses_its_clock(self, emitter: Emitter, events: Events, clock: VirtualClock) -> None:
+        own = VirtualClock(start_time=10_000, start_monotonic=5_000)
+        with emitter.call("F", clock=own):
+            own.advance_ns(300)
+            clock.advance_ns(99)  # the emitter's clock does not time this call
+        (_, sm, _), (_, pm, _) = events.items
+        assert sm == {"system_time": 10_000, "monotonic_time": 5_000}
+        assert pm["monotonic_time"] == 5_300 and pm["duration"] == 300
+        assert emitter.clock is clock
+        with emitter.call("G"):
+            clock.advance_ns(4)
+        assert events.items[-1][1]["duration"] == 4  # later calls use the emitter's clock again
+
+    def test_exception_uses_its_clock(self, emitter: Emitter, events: Events) -> None:
+        own = VirtualClock(start_monotonic=0)
+        with pytest.raises(ValueError), emitter.call("F", clock=own):
+            own.advance_ns(25)
+            raise ValueError("boom")
+        _, m, _ = events.only("exception")
+        assert m == {"duration": 25, "monotonic_time": 25}
+
+    def test_stream_uses_its_clock(self, emitter: Emitter, events: Events) -> None:
+        own = VirtualClock(start_monotonic=0)
+        stream = emitter.stream(FakeSyncStream(own, ["a", "b"], "ab"), "S", clock=own)
+        assert list(stream) == ["a", "b"]
+        _, m, _ = events.only("stop")
+        assert m["time_to_first_chunk"] == 100 * MS
+        assert m["duration"] == (100 + 100 + 50) * MS
+
+    @pytest.mark.asyncio
+    async def test_async_call_uses_its_clock(self, emitter: Emitter, events: Events) -> None:
+        own = VirtualClock(start_monotonic=0)
+        async with emitter.call("F", clock=own):
+            own.advance_ns(8)
+        assert events.only("stop")[1]["duration"] == 8
+
+    def test_bad_clock(self, emitter: Emitter) -> None:
+        with pytest.raises(TypeError, match=r"F: clock=<object object at .*>: expected an object with time_ns\(\) and monotonic_ns\(\)"):
+            emitter.call("F", clock=object())  # type: ignore[arg-type]
+
+
 class TestTokens:
     def test_unknown_is_none_never_zero(self, emitter: Emitter, events: Events) -> None:
         with emitter.call("F"):
