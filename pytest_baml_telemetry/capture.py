@@ -1,9 +1,13 @@
-"""Capture events and assert on them: partial matching, closest-event diffs, waiting.
+"""Capture events and assert on them: the ``baml_events`` / ``baml_capture`` fixtures' object.
 
-An :class:`EventCapture` is a dispatcher handler that keeps every event it receives.
-Matching is partial: each given key must match, where an expected value may be a
-literal, a type, a predicate, a nested mapping (matched partially) or any object whose
-``==`` does the matching (``dirty-equals``: ``IsInt``, ``IsStr(regex=...)``, ...).
+An :class:`EventCapture` is a dispatcher handler that keeps every event it receives, as
+the dispatcher gave it (its handler only appends; waiters are woken only when there are
+any). Assertions match partially with :mod:`~pytest_baml_telemetry.matching`: each given
+key must match, where an expected value may be a literal, a type, a predicate, a nested
+mapping (matched partially) or any object whose ``==`` does the matching
+(``dirty-equals``: ``IsInt``, ``IsStr(regex=...)``, ...). A failed assertion says what
+was expected, the closest captured events with their differences, and what was captured.
+The records (events, paired calls, snapshots) live in :mod:`~pytest_baml_telemetry.captured`.
 """
 
 from __future__ import annotations
@@ -14,19 +18,21 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple, TypeGuard, Union
+from dataclasses import dataclass
+from typing import Any, TypeGuard, Union
 
+from ._validate import check_bool, check_mapping, fail, is_count, is_int, short_repr
+from .captured import CALL_ATTRS, CapturedCall, CapturedEvent, pair_calls, snapshot
 from .clock import DurationLike, parse_duration
 from .contract import (
     DEFAULT_PREFIX,
     HANDLER_FAILURE,
     EventName,
     check_event_name,
-    event_kind,
     format_event_name,
 )
 from .dispatcher import Dispatcher, default_dispatcher
+from .matching import closest, describe, describe_mapping, matches
 
 __all__ = [
     "EventCapture",
@@ -44,7 +50,6 @@ _capture_ids = itertools.count(1)
 _current_capture: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
     "pytest_baml_telemetry_capture", default=frozenset()
 )
-_MISSING = object()
 
 
 def resolve_event_name(event: Any, prefix: EventName = DEFAULT_PREFIX) -> EventName:
@@ -63,184 +68,12 @@ def resolve_event_name(event: Any, prefix: EventName = DEFAULT_PREFIX) -> EventN
                 f"unknown event {event!r}: expected 'start', 'stop', 'exception', 'handler_failure', "
                 "a dotted name such as 'ash_baml.call.stop', or a tuple of strings"
             )
+        # contract.check_event_name takes tuples only: a dotted string is split here
         return check_event_name(tuple(event.split(".")), what="event")
     return check_event_name(event, what="event")
 
 
-# --------------------------------------------------------------------------- matching
-
-
-def _value_matches(expected: Any, actual: Any) -> bool:
-    if expected is actual:
-        return True
-    try:
-        if expected == actual:
-            return True
-    except Exception:
-        pass
-    if isinstance(expected, type):
-        return not isinstance(actual, type) and isinstance(actual, expected)
-    if isinstance(expected, Mapping):
-        return isinstance(actual, Mapping) and matches(expected, actual)
-    if callable(expected):
-        try:
-            return bool(expected(actual))
-        except Exception:
-            return False
-    return False
-
-
-def matches(expected: Mapping[str, Any] | None, actual: Mapping[str, Any]) -> bool:
-    """True when every key of ``expected`` is in ``actual`` with a matching value."""
-    if not expected:
-        return True
-    for key, want in expected.items():
-        got = actual.get(key, _MISSING)
-        if got is _MISSING or not _value_matches(want, got):
-            return False
-    return True
-
-
-def _describe(value: Any, limit: int = 120) -> str:
-    if isinstance(value, type):
-        text = value.__name__
-    else:
-        try:
-            text = repr(value)
-        except Exception as exc:
-            text = f"<unrepresentable {type(value).__name__}: {exc!r}>"
-    if callable(value) and not isinstance(value, type) and text.startswith("<function"):
-        text = f"a value satisfying {getattr(value, '__qualname__', text)}"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _differences(where: str, expected: Mapping[str, Any] | None, actual: Mapping[str, Any]) -> list[str]:
-    out = []
-    for key, want in (expected or {}).items():
-        got = actual.get(key, _MISSING)
-        if got is _MISSING:
-            out.append(f"{where}[{key!r}]: expected {_describe(want)}, but the key is missing")
-        elif not _value_matches(want, got):
-            out.append(f"{where}[{key!r}]: expected {_describe(want)}, got {_describe(got)}")
-    return out
-
-
-def _score(expected: Mapping[str, Any] | None, actual: Mapping[str, Any]) -> int:
-    return sum(1 for k, v in (expected or {}).items() if k in actual and _value_matches(v, actual[k]))
-
-
-# --------------------------------------------------------------------------- data
-
-
-class CapturedEvent(NamedTuple):
-    """One captured event: ``(name, measurements, metadata)``, as a tuple and by attribute."""
-
-    name: EventName
-    measurements: Mapping[str, Any]
-    metadata: Mapping[str, Any]
-
-    @property
-    def kind(self) -> str | None:
-        """``"start"``, ``"stop"``, ``"exception"``, ``"handler_failure"`` or ``None``."""
-        return event_kind(self.name)
-
-    @property
-    def dotted_name(self) -> str:
-        return format_event_name(self.name)
-
-    @property
-    def span_context(self) -> Any:
-        return self.metadata.get("telemetry_span_context")
-
-    @property
-    def function_name(self) -> str | None:
-        return self.metadata.get("function_name")
-
-    def summary(self) -> str:
-        """A one-line description for failure messages."""
-        parts = []
-        md = self.metadata
-        if "function_name" in md:
-            parts.append(f"function_name={md['function_name']!r}")
-        if self.kind == "exception":
-            reason = md.get("reason")
-            parts.append(f"kind={md.get('kind')!r} reason={type(reason).__name__}: {reason}")
-        if self.kind == "handler_failure":
-            parts.append(f"handler_id={md.get('handler_id')!r} reason={md.get('reason')!r}")
-        if "telemetry_span_context" in md:
-            parts.append(f"span={md['telemetry_span_context']!r}")
-        return f"{self.dotted_name}({', '.join(parts)})"
-
-
-@dataclass(frozen=True)
-class CapturedCall:
-    """A start paired with its stop or exception (``ok`` is ``None`` while still running).
-
-    ``function_name`` is ``None`` only for a start event whose metadata has none (an
-    event outside the contract).
-    """
-
-    function_name: str | None
-    ok: bool | None
-    streaming: bool
-    duration: int | None
-    input_tokens: int | None
-    output_tokens: int | None
-    total_tokens: int | None
-    cached_input_tokens: int | None
-    model: str | None
-    error: BaseException | None
-    kind: str | None
-    arguments: Any
-    result: Any
-    time_to_first_chunk: int | None
-    span_context: Any
-    start: CapturedEvent
-    end: CapturedEvent | None = field(default=None)
-
-    @property
-    def duration_ms(self) -> float | None:
-        """The duration in milliseconds (a float), or ``None`` while running."""
-        return None if self.duration is None else self.duration / 1_000_000
-
-    @property
-    def finished(self) -> bool:
-        return self.end is not None
-
-    def as_mapping(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in _CALL_ATTRS}
-
-    def summary(self) -> str:
-        state = {True: "ok", False: "failed", None: "running"}[self.ok]
-        bits = [f"{self.function_name} {state}"]
-        if self.duration is not None:
-            bits.append(f"{self.duration / 1_000_000:g}ms")
-        if self.model is not None:
-            bits.append(f"model={self.model!r}")
-        if self.input_tokens is not None or self.output_tokens is not None:
-            bits.append(f"tokens={self.input_tokens}/{self.output_tokens}")
-        if self.error is not None:
-            bits.append(f"error={type(self.error).__name__}: {self.error}")
-        return " ".join(bits)
-
-
-_CALL_ATTRS = (
-    "function_name",
-    "ok",
-    "streaming",
-    "duration",
-    "duration_ms",
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "cached_input_tokens",
-    "model",
-    "error",
-    "kind",
-    "arguments",
-    "result",
-    "time_to_first_chunk",
-)
+# --------------------------------------------------------------------------- expected events
 
 
 @dataclass(frozen=True)
@@ -261,20 +94,14 @@ class EventMatcher:
     def describe(self) -> str:
         parts = [format_event_name(self.name)]
         if self.measurements:
-            parts.append(f"measurements={_describe_mapping(self.measurements)}")
+            parts.append(f"measurements={describe_mapping(self.measurements)}")
         if self.metadata:
-            parts.append(f"metadata={_describe_mapping(self.metadata)}")
+            parts.append(f"metadata={describe_mapping(self.metadata)}")
         return " with ".join(parts) if len(parts) > 1 else parts[0]
 
 
-def _describe_mapping(mapping: Mapping[str, Any]) -> str:
-    return "{" + ", ".join(f"{k!r}: {_describe(v)}" for k, v in mapping.items()) + "}"
-
-
 def _check_mapping(value: Any, what: str) -> Mapping[str, Any] | None:
-    if value is None or isinstance(value, Mapping):
-        return value
-    raise TypeError(f"{what}={value!r} is not a mapping; expected a dict of keys to expected values, or None")
+    return check_mapping(value, f"{what}={short_repr(value)}", optional=True, expected="a dict of keys to expected values, or None")
 
 
 def expect(
@@ -326,12 +153,11 @@ class EventCapture:
                 if name not in names:
                     names.append(name)
             if not names:
-                raise ValueError("EventCapture(event_names=[]): expected at least one event name")
+                fail(ValueError, "EventCapture(event_names=[])", "at least one event name")
         if dispatcher is not None and not isinstance(dispatcher, Dispatcher):
-            raise TypeError(f"EventCapture(dispatcher={dispatcher!r}): expected a Dispatcher or None")
+            fail(TypeError, f"EventCapture(dispatcher={short_repr(dispatcher)})", "a Dispatcher or None")
         for option, value in (("context", context), ("virtual_clock", virtual_clock)):
-            if not isinstance(value, bool):
-                raise TypeError(f"EventCapture({option}={value!r}): expected True or False")
+            check_bool(value, f"EventCapture({option}={value!r})")
         self.event_names: tuple[EventName, ...] = tuple(names)
         self.dispatcher = dispatcher if dispatcher is not None else default_dispatcher
         self.virtual_clock = virtual_clock
@@ -423,19 +249,7 @@ class EventCapture:
     @property
     def calls(self) -> list[CapturedCall]:
         """Starts paired with their stop or exception, in order of start."""
-        ends: dict[Any, CapturedEvent] = {}
-        starts: list[CapturedEvent] = []
-        for ev in self.events:
-            kind = ev.kind
-            if kind == "start":
-                starts.append(ev)
-            elif kind in ("stop", "exception"):
-                ends.setdefault((ev.name[:-1], ev.span_context), ev)
-        out = []
-        for start in starts:
-            end = ends.get((start.name[:-1], start.span_context))
-            out.append(_pair(start, end))
-        return out
+        return pair_calls(self.events)
 
     # ------------------------------------------------------------------ matching helpers
 
@@ -453,19 +267,20 @@ class EventCapture:
 
     def _closest(self, matcher: EventMatcher, events: Sequence[CapturedEvent], limit: int = 3) -> list[str]:
         same = [(i, e) for i, e in enumerate(events) if e.name == matcher.name]
-        ranked = sorted(
+        shown, more = closest(
             same,
-            key=lambda ie: -(_score(matcher.measurements, ie[1].measurements) + _score(matcher.metadata, ie[1].metadata)),
+            lambda ie: (
+                ("measurements", matcher.measurements, ie[1].measurements),
+                ("metadata", matcher.metadata, ie[1].metadata),
+            ),
+            limit,
         )
         lines = []
-        for i, ev in ranked[:limit]:
-            diffs = _differences("measurements", matcher.measurements, ev.measurements) + _differences(
-                "metadata", matcher.metadata, ev.metadata
-            )
+        for (i, ev), diffs in shown:
             lines.append(f"  #{i} {ev.summary()}")
             lines.extend(f"      {d}" for d in diffs)
-        if len(ranked) > limit:
-            lines.append(f"  ... and {len(ranked) - limit} more {format_event_name(matcher.name)} event(s)")
+        if more:
+            lines.append(f"  ... and {more} more {format_event_name(matcher.name)} event(s)")
         return lines
 
     def _inventory(self, events: Sequence[CapturedEvent]) -> str:
@@ -485,8 +300,8 @@ class EventCapture:
     ) -> list[CapturedEvent]:
         """Assert a matching event was captured (exactly ``count`` times if given); return the matches."""
         __tracebackhide__ = True
-        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
-            raise ValueError(f"count={count!r}: expected an int >= 0 or None")
+        if count is not None and not is_count(count):
+            fail(ValueError, f"count={count!r}", "an int >= 0 or None")
         matcher = self._matcher(event, measurements, metadata)
         events = self.events
         found = [e for e in events if matcher.matches(e)]
@@ -533,11 +348,11 @@ class EventCapture:
         ``duration_ms``, ``error``, ...). Returns the first matching call.
         """
         __tracebackhide__ = True
-        unknown = sorted(set(expected) - set(_CALL_ATTRS))
+        unknown = sorted(set(expected) - set(CALL_ATTRS))
         if unknown:
-            raise TypeError(f"assert_call: unknown call attribute(s) {unknown}; expected some of {list(_CALL_ATTRS)}")
-        if count is not None and (isinstance(count, bool) or not isinstance(count, int) or count < 0):
-            raise ValueError(f"count={count!r}: expected an int >= 0 or None")
+            raise TypeError(f"assert_call: unknown call attribute(s) {unknown}; expected some of {list(CALL_ATTRS)}")
+        if count is not None and not is_count(count):
+            fail(ValueError, f"count={count!r}", "an int >= 0 or None")
         calls = self.calls
         named = [c for c in calls if c.function_name == function_name]
         found = [c for c in named if matches(expected, c.as_mapping())]
@@ -546,17 +361,17 @@ class EventCapture:
         if count is not None and not found and count == 0:
             return None  # type: ignore[return-value]
         want = "" if count is None else f" exactly {count} time(s)"
-        desc = ", ".join(f"{k}={_describe(v)}" for k, v in expected.items())
+        desc = ", ".join(f"{k}={describe(v)}" for k, v in expected.items())
         lines = [f"expected a call of {function_name!r}{' with ' + desc if desc else ''}{want}, found {len(found)}"]
         if not found:
             if named:
                 lines.append(f"calls of {function_name!r}:")
-                ranked = sorted(named, key=lambda c: -_score(expected, c.as_mapping()))
-                for call in ranked[:3]:
+                shown, more = closest(named, lambda c: (("call", expected, c.as_mapping()),))
+                for call, diffs in shown:
                     lines.append(f"  {call.summary()}")
-                    lines.extend(f"      {d}" for d in _differences("call", expected, call.as_mapping()))
-                if len(named) > 3:
-                    lines.append(f"  ... and {len(named) - 3} more")
+                    lines.extend(f"      {d}" for d in diffs)
+                if more:
+                    lines.append(f"  ... and {more} more")
             else:
                 others = Counter(c.function_name for c in calls)
                 lines.append(
@@ -622,8 +437,8 @@ class EventCapture:
 
     def _wait_args(self, timeout: DurationLike, count: int) -> float:
         seconds = parse_duration(timeout, name="timeout")
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise ValueError(f"count={count!r}: expected an int >= 1")
+        if not is_int(count) or count < 1:
+            fail(ValueError, f"count={count!r}", "an int >= 1")
         return seconds
 
     def wait_for(
@@ -696,27 +511,7 @@ class EventCapture:
         traces are dropped; event names become dotted strings.
         """
         virtual = self.virtual_clock if virtual_clock is None else virtual_clock
-        spans: dict[Any, int] = {}
-        out = []
-        for ev in self.events:
-            measurements = {}
-            for key, value in ev.measurements.items():
-                if key in ("system_time", "monotonic_time"):
-                    value = 0
-                elif key in ("duration", "time_to_first_chunk") and not virtual and value is not None:
-                    value = 0
-                measurements[key] = _plain(value)
-            metadata = {}
-            for key, value in ev.metadata.items():
-                if key == "stacktrace":
-                    continue
-                if key == "telemetry_span_context":
-                    value = spans.setdefault(value, len(spans) + 1)
-                elif key == "event_name" and isinstance(value, tuple):
-                    value = format_event_name(value)
-                metadata[key] = _plain(value)
-            out.append({"event": ev.dotted_name, "measurements": measurements, "metadata": metadata})
-        return out
+        return snapshot(self.events, virtual)
 
     # ------------------------------------------------------------------ teardown checks
 
@@ -759,58 +554,4 @@ def _is_single_name(value: Any) -> TypeGuard[EventName]:
         and bool(value)
         and all(isinstance(p, str) for p in value)
         and not any(p in _SHORT or p in ("handler_failure", "failure") or "." in p for p in value)
-    )
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, BaseException):
-        return f"{type(value).__name__}: {value}"
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _pair(start: CapturedEvent, end: CapturedEvent | None) -> CapturedCall:
-    smd = start.metadata
-    if end is None:
-        return CapturedCall(
-            function_name=smd.get("function_name"),
-            ok=None,
-            streaming=bool(smd.get("streaming")),
-            duration=None,
-            input_tokens=None,
-            output_tokens=None,
-            total_tokens=None,
-            cached_input_tokens=None,
-            model=None,
-            error=None,
-            kind=None,
-            arguments=smd.get("arguments"),
-            result=None,
-            time_to_first_chunk=None,
-            span_context=start.span_context,
-            start=start,
-        )
-    m, md = end.measurements, end.metadata
-    ok = end.kind == "stop"
-    return CapturedCall(
-        function_name=smd.get("function_name"),
-        ok=ok,
-        streaming=bool(smd.get("streaming")),
-        duration=m.get("duration"),
-        input_tokens=m.get("input_tokens"),
-        output_tokens=m.get("output_tokens"),
-        total_tokens=m.get("total_tokens"),
-        cached_input_tokens=m.get("cached_input_tokens"),
-        model=md.get("model"),
-        error=None if ok else md.get("reason"),
-        kind=None if ok else md.get("kind"),
-        arguments=smd.get("arguments"),
-        result=md.get("result") if ok else None,
-        time_to_first_chunk=m.get("time_to_first_chunk"),
-        span_context=start.span_context,
-        start=start,
-        end=end,
     )

@@ -1,0 +1,222 @@
+"""What a capture holds: captured events, calls paired from them, and their snapshot form.
+
+A :class:`CapturedEvent` is one ``(name, measurements, metadata)`` as the dispatcher
+executed it (never copied). :func:`pair_calls` pairs each start with the first stop or
+exception of the same prefix and span context, as :class:`CapturedCall` records.
+:func:`snapshot` turns events into plain dicts that compare equal across runs (span
+contexts numbered, clocks zeroed, exceptions as text). Nothing here filters or waits:
+that is :class:`~pytest_baml_telemetry.capture.EventCapture`'s job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from .contract import EventName, event_kind, format_event_name
+
+__all__ = ["CALL_ATTRS", "CapturedCall", "CapturedEvent", "pair_calls", "snapshot"]
+
+
+class CapturedEvent(NamedTuple):
+    """One captured event: ``(name, measurements, metadata)``, as a tuple and by attribute."""
+
+    name: EventName
+    measurements: Mapping[str, Any]
+    metadata: Mapping[str, Any]
+
+    @property
+    def kind(self) -> str | None:
+        """``"start"``, ``"stop"``, ``"exception"``, ``"handler_failure"`` or ``None``."""
+        return event_kind(self.name)
+
+    @property
+    def dotted_name(self) -> str:
+        return format_event_name(self.name)
+
+    @property
+    def span_context(self) -> Any:
+        return self.metadata.get("telemetry_span_context")
+
+    @property
+    def function_name(self) -> str | None:
+        return self.metadata.get("function_name")
+
+    def summary(self) -> str:
+        """A one-line description for failure messages."""
+        parts = []
+        md = self.metadata
+        if "function_name" in md:
+            parts.append(f"function_name={md['function_name']!r}")
+        if self.kind == "exception":
+            reason = md.get("reason")
+            parts.append(f"kind={md.get('kind')!r} reason={type(reason).__name__}: {reason}")
+        if self.kind == "handler_failure":
+            parts.append(f"handler_id={md.get('handler_id')!r} reason={md.get('reason')!r}")
+        if "telemetry_span_context" in md:
+            parts.append(f"span={md['telemetry_span_context']!r}")
+        return f"{self.dotted_name}({', '.join(parts)})"
+
+
+@dataclass(frozen=True)
+class CapturedCall:
+    """A start paired with its stop or exception (``ok`` is ``None`` while still running).
+
+    ``function_name`` is ``None`` only for a start event whose metadata has none (an
+    event outside the contract).
+    """
+
+    function_name: str | None
+    ok: bool | None
+    streaming: bool
+    duration: int | None
+    input_tokens: int | None
+    output_tokens: int | None
+    total_tokens: int | None
+    cached_input_tokens: int | None
+    model: str | None
+    error: BaseException | None
+    kind: str | None
+    arguments: Any
+    result: Any
+    time_to_first_chunk: int | None
+    span_context: Any
+    start: CapturedEvent
+    end: CapturedEvent | None = field(default=None)
+
+    @property
+    def duration_ms(self) -> float | None:
+        """The duration in milliseconds (a float), or ``None`` while running."""
+        return None if self.duration is None else self.duration / 1_000_000
+
+    @property
+    def finished(self) -> bool:
+        return self.end is not None
+
+    def as_mapping(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in CALL_ATTRS}
+
+    def summary(self) -> str:
+        state = {True: "ok", False: "failed", None: "running"}[self.ok]
+        bits = [f"{self.function_name} {state}"]
+        if self.duration is not None:
+            bits.append(f"{self.duration / 1_000_000:g}ms")
+        if self.model is not None:
+            bits.append(f"model={self.model!r}")
+        if self.input_tokens is not None or self.output_tokens is not None:
+            bits.append(f"tokens={self.input_tokens}/{self.output_tokens}")
+        if self.error is not None:
+            bits.append(f"error={type(self.error).__name__}: {self.error}")
+        return " ".join(bits)
+
+
+CALL_ATTRS: tuple[str, ...] = (
+    "function_name",
+    "ok",
+    "streaming",
+    "duration",
+    "duration_ms",
+    "input_tokens",
+    "output_tokens",
+    "total_tokens",
+    "cached_input_tokens",
+    "model",
+    "error",
+    "kind",
+    "arguments",
+    "result",
+    "time_to_first_chunk",
+)
+
+
+def pair_calls(events: Iterable[CapturedEvent]) -> list[CapturedCall]:
+    """Starts paired with their stop or exception, in order of start."""
+    ends: dict[Any, CapturedEvent] = {}
+    starts: list[CapturedEvent] = []
+    for ev in events:
+        kind = ev.kind
+        if kind == "start":
+            starts.append(ev)
+        elif kind in ("stop", "exception"):
+            ends.setdefault((ev.name[:-1], ev.span_context), ev)
+    return [_pair(start, ends.get((start.name[:-1], start.span_context))) for start in starts]
+
+
+def snapshot(events: Iterable[CapturedEvent], virtual: bool) -> list[dict[str, Any]]:
+    """Events as plain dicts, normalised for ``==`` (see ``EventCapture.as_dicts``)."""
+    spans: dict[Any, int] = {}
+    out = []
+    for ev in events:
+        measurements = {}
+        for key, value in ev.measurements.items():
+            if key in ("system_time", "monotonic_time"):
+                value = 0
+            elif key in ("duration", "time_to_first_chunk") and not virtual and value is not None:
+                value = 0
+            measurements[key] = _plain(value)
+        metadata = {}
+        for key, value in ev.metadata.items():
+            if key == "stacktrace":
+                continue
+            if key == "telemetry_span_context":
+                value = spans.setdefault(value, len(spans) + 1)
+            elif key == "event_name" and isinstance(value, tuple):
+                value = format_event_name(value)
+            metadata[key] = _plain(value)
+        out.append({"event": ev.dotted_name, "measurements": measurements, "metadata": metadata})
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseException):
+        return f"{type(value).__name__}: {value}"
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _pair(start: CapturedEvent, end: CapturedEvent | None) -> CapturedCall:
+    smd = start.metadata
+    if end is None:
+        return CapturedCall(
+            function_name=smd.get("function_name"),
+            ok=None,
+            streaming=bool(smd.get("streaming")),
+            duration=None,
+            input_tokens=None,
+            output_tokens=None,
+            total_tokens=None,
+            cached_input_tokens=None,
+            model=None,
+            error=None,
+            kind=None,
+            arguments=smd.get("arguments"),
+            result=None,
+            time_to_first_chunk=None,
+            span_context=start.span_context,
+            start=start,
+        )
+    m, md = end.measurements, end.metadata
+    ok = end.kind == "stop"
+    return CapturedCall(
+        function_name=smd.get("function_name"),
+        ok=ok,
+        streaming=bool(smd.get("streaming")),
+        duration=m.get("duration"),
+        input_tokens=m.get("input_tokens"),
+        output_tokens=m.get("output_tokens"),
+        total_tokens=m.get("total_tokens"),
+        cached_input_tokens=m.get("cached_input_tokens"),
+        model=md.get("model"),
+        error=None if ok else md.get("reason"),
+        kind=None if ok else md.get("kind"),
+        arguments=smd.get("arguments"),
+        result=md.get("result") if ok else None,
+        time_to_first_chunk=m.get("time_to_first_chunk"),
+        span_context=start.span_context,
+        start=start,
+        end=end,
+    )
