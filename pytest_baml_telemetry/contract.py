@@ -5,6 +5,11 @@ the ``ash_baml`` ``:telemetry`` conventions with their known defects fixed (stre
 emit events, errors are ``exception`` events, unknown tokens are ``None``, ``model`` is
 emitted, prompts and raw HTTP bodies are not put into metadata).
 
+Rules: event names are parsed, checked, classified and formatted only here
+(:func:`check_event_name`, :func:`parse_event_name`, :func:`event_kind`,
+:func:`split_call_event`, :func:`call_event_name`, :func:`format_event_name`), and time
+units are converted only with :data:`TIME_UNITS` / :func:`convert_time_unit`.
+
 Times are in the *native* unit, the nanosecond: ``system_time`` is ``time.time_ns()``,
 ``monotonic_time`` is ``time.monotonic_ns()`` and ``duration`` is a difference of
 monotonic readings.
@@ -17,6 +22,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
+from ._validate import check_count, is_count, is_int, short_repr
+
 __all__ = [
     "DEFAULT_PREFIX",
     "CALL_START",
@@ -24,6 +31,7 @@ __all__ = [
     "CALL_EXCEPTION",
     "HANDLER_FAILURE",
     "KINDS",
+    "CALL_KINDS",
     "TIME_UNITS",
     "EventName",
     "Field",
@@ -34,8 +42,12 @@ __all__ = [
     "Usage",
     "convert_time_unit",
     "check_event_name",
+    "parse_event_name",
     "event_kind",
+    "split_call_event",
+    "call_event_name",
     "format_event_name",
+    "check_token",
     "validate_event",
     "validate_stream",
 ]
@@ -47,6 +59,9 @@ CALL_START: EventName = ("ash_baml", "call", "start")
 CALL_STOP: EventName = ("ash_baml", "call", "stop")
 CALL_EXCEPTION: EventName = ("ash_baml", "call", "exception")
 HANDLER_FAILURE: EventName = ("telemetry", "handler", "failure")
+
+CALL_KINDS = ("start", "stop", "exception")
+"""The kinds of call event: the last part of ``prefix + ("call", kind)``."""
 
 KINDS = frozenset({"error", "exit", "throw"})
 """Values of the ``kind`` metadata: ``"error"`` for ``Exception``, ``"exit"`` for other
@@ -148,6 +163,33 @@ def check_event_name(event_name: Any, *, what: str = "event name") -> EventName:
     return event_name
 
 
+def parse_event_name(event_name: Any, *, what: str = "event name") -> EventName:
+    """As :func:`check_event_name`, and a dotted string ``"ash_baml.call.stop"`` is split on dots."""
+    if isinstance(event_name, str):
+        event_name = tuple(event_name.split("."))
+    return check_event_name(event_name, what=what)
+
+
+def call_event_name(prefix: EventName, kind: str) -> EventName:
+    """``prefix + ("call", kind)``: the name of a call event (no checks; see :data:`CALL_KINDS`)."""
+    return prefix + ("call", kind)
+
+
+def split_call_event(event_name: Any) -> tuple[EventName, str] | None:
+    """``(prefix, kind)`` of a call event ``prefix + ("call", kind)``; ``None`` for any other value.
+
+    ``kind`` is one of :data:`CALL_KINDS`; ``prefix`` is non-empty. No exception is raised.
+    """
+    if isinstance(event_name, tuple) and len(event_name) >= 3 and event_name[-2] == "call":
+        kind = event_name[-1]
+        if kind in _CALL_KIND_SET:
+            return event_name[:-2], kind
+    return None
+
+
+_CALL_KIND_SET = frozenset(CALL_KINDS)
+
+
 # --------------------------------------------------------------------------- fields
 
 
@@ -162,11 +204,11 @@ class Field:
 
 
 def _is_int(v: Any) -> bool:
-    return type(v) is int or (isinstance(v, int) and not isinstance(v, bool))
+    return type(v) is int or is_int(v)
 
 
 def _is_nonneg_int(v: Any) -> bool:
-    return _is_int(v) and v >= 0
+    return (type(v) is int and v >= 0) or is_count(v)
 
 
 def _opt_nonneg_int(v: Any) -> bool:
@@ -307,7 +349,7 @@ EVENT_SPECS: dict[str, EventSpec] = {
     ),
 }
 
-_CALL_SUFFIXES = {("call", "start"): "start", ("call", "stop"): "stop", ("call", "exception"): "exception"}
+_CALL_SUFFIXES = {("call", kind): kind for kind in CALL_KINDS}
 
 
 def event_kind(event_name: Any) -> str | None:
@@ -325,19 +367,11 @@ def event_kind(event_name: Any) -> str | None:
     return None
 
 
-def _short(value: Any, limit: int = 200) -> str:
-    try:
-        text = repr(value)
-    except Exception as exc:  # a repr that fails must not hide the violation
-        text = f"<unrepresentable {type(value).__name__}: {exc!r}>"
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _violation(event_name: Any, where: str, key: str, value: Any, expected: str, span: Any = None) -> ContractViolation:
     name = format_event_name(event_name)
-    ctx = "" if span is None else f" (telemetry_span_context={_short(span, 60)})"
+    ctx = "" if span is None else f" (telemetry_span_context={short_repr(span, 60)})"
     return ContractViolation(
-        f"{name}{ctx}: {where}[{key!r}] = {_short(value)}: expected {expected}",
+        f"{name}{ctx}: {where}[{key!r}] = {short_repr(value)}: expected {expected}",
         event_name=event_name,
         key=key,
         value=value,
@@ -369,7 +403,7 @@ def validate_event(event_name: Any, measurements: Any, metadata: Any) -> None:
     for where, data in (("measurements", measurements), ("metadata", metadata)):
         if not isinstance(data, Mapping):
             raise ContractViolation(
-                f"{format_event_name(event_name)}: {where} = {_short(data)}: expected a mapping",
+                f"{format_event_name(event_name)}: {where} = {short_repr(data)}: expected a mapping",
                 event_name=event_name,
                 key=where,
                 value=data,
@@ -417,7 +451,7 @@ def _unpack(item: Any, index: int) -> tuple[Any, Any, Any]:
         return item.name, item.measurements, item.metadata
     except AttributeError:
         raise TypeError(
-            f"validate_stream: item {index} = {_short(item)} is neither an (event_name, measurements, "
+            f"validate_stream: item {index} = {short_repr(item)} is neither an (event_name, measurements, "
             "metadata) triple nor an object with name, measurements and metadata attributes"
         ) from None
 
@@ -433,7 +467,7 @@ def validate_stream(events: Iterable[EventLike]) -> None:
     """
     if isinstance(events, (str, bytes, Mapping)) or not isinstance(events, Iterable):
         raise TypeError(
-            f"validate_stream(events={_short(events)}): expected an iterable of (event_name, measurements, "
+            f"validate_stream(events={short_repr(events)}): expected an iterable of (event_name, measurements, "
             "metadata) triples or captured events"
         )
     open_spans: dict[Any, tuple[int, EventName, Mapping[str, Any]]] = {}
@@ -449,7 +483,7 @@ def validate_stream(events: Iterable[EventLike]) -> None:
         if kind == "start":
             if span in open_spans or span in closed:
                 raise ContractViolation(
-                    f"{format_event_name(name)} (event {index}): telemetry_span_context={_short(span, 60)} "
+                    f"{format_event_name(name)} (event {index}): telemetry_span_context={short_repr(span, 60)} "
                     "was already used by an earlier start; expected a unique span context per call",
                     event_name=name, key="telemetry_span_context", value=span,
                 )
@@ -460,7 +494,7 @@ def validate_stream(events: Iterable[EventLike]) -> None:
             again = "a second end for a call that already ended" if span in closed else "no start before it"
             raise ContractViolation(
                 f"{format_event_name(name)} (event {index}) for {metadata.get('function_name')!r} with "
-                f"telemetry_span_context={_short(span, 60)}: {again}; expected exactly one stop or "
+                f"telemetry_span_context={short_repr(span, 60)}: {again}; expected exactly one stop or "
                 "exception after each start",
                 event_name=name, key="telemetry_span_context", value=span,
             )
@@ -475,8 +509,8 @@ def validate_stream(events: Iterable[EventLike]) -> None:
         for key in ("function_name", "streaming"):
             if metadata[key] != start_meta[key]:
                 raise ContractViolation(
-                    f"{format_event_name(name)} (event {index}): metadata[{key!r}] = {_short(metadata[key])} "
-                    f"but its start (event {start_index}) has {_short(start_meta[key])}; expected them to agree",
+                    f"{format_event_name(name)} (event {index}): metadata[{key!r}] = {short_repr(metadata[key])} "
+                    f"but its start (event {start_index}) has {short_repr(start_meta[key])}; expected them to agree",
                     event_name=name, key=key, value=metadata[key],
                 )
     if open_spans:
@@ -484,7 +518,7 @@ def validate_stream(events: Iterable[EventLike]) -> None:
         more = f" (and {len(open_spans) - 1} more)" if len(open_spans) > 1 else ""
         raise ContractViolation(
             f"{format_event_name(name)} (event {index}) for {meta.get('function_name')!r} with "
-            f"telemetry_span_context={_short(first_span, 60)} has no stop or exception{more}; "
+            f"telemetry_span_context={short_repr(first_span, 60)} has no stop or exception{more}; "
             "expected exactly one after each start",
             event_name=name, key="telemetry_span_context", value=first_span,
         )
@@ -493,14 +527,11 @@ def validate_stream(events: Iterable[EventLike]) -> None:
 # --------------------------------------------------------------------------- usage
 
 
-def _check_token(name: str, value: Any, owner: str) -> int | None:
+def check_token(name: str, value: Any, owner: str) -> int | None:
+    """A token count: an int >= 0, or ``None`` when unknown; the error names ``owner(name=value)``."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{owner}({name}={value!r}): expected an int >= 0 or None (unknown)")
-    if value < 0:
-        raise ValueError(f"{owner}({name}={value!r}): expected an int >= 0 or None (unknown)")
-    return value
+    return check_count(value, f"{owner}({name}={value!r})", expected="an int >= 0 or None (unknown)")
 
 
 @dataclass(frozen=True)
@@ -516,7 +547,7 @@ class Usage:
 
     def __post_init__(self) -> None:
         for name in ("input_tokens", "output_tokens", "cached_input_tokens"):
-            _check_token(name, getattr(self, name), "Usage")
+            check_token(name, getattr(self, name), "Usage")
 
     @property
     def total_tokens(self) -> int | None:

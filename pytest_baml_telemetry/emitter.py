@@ -21,12 +21,14 @@ from typing import Any, Generic, Literal, TypeVar
 
 from .clock import SYSTEM_CLOCK, Clock
 from .contract import (
+    CALL_KINDS,
     DEFAULT_PREFIX,
     EventName,
     StreamAbandoned,
     Usage,
-    _check_token,
+    call_event_name,
     check_event_name,
+    check_token,
 )
 from .dispatcher import Dispatcher, _span_ids, default_dispatcher
 
@@ -34,7 +36,7 @@ __all__ = ["Emitter", "Call", "SyncStream", "AsyncStream", "EVENT_KINDS"]
 
 logger = logging.getLogger("pytest_baml_telemetry")
 
-EVENT_KINDS = ("start", "stop", "exception")
+EVENT_KINDS = CALL_KINDS
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -133,9 +135,9 @@ class Emitter:
         if redact is not None and not callable(redact):
             raise TypeError(f"Emitter(redact={redact!r}): expected a callable (key, value) -> value, or None")
         self.redact = redact
-        self.start_event: EventName = self.prefix + ("call", "start")
-        self.stop_event: EventName = self.prefix + ("call", "stop")
-        self.exception_event: EventName = self.prefix + ("call", "exception")
+        self.start_event: EventName = call_event_name(self.prefix, "start")
+        self.stop_event: EventName = call_event_name(self.prefix, "stop")
+        self.exception_event: EventName = call_event_name(self.prefix, "exception")
 
     @property
     def clock(self) -> Clock:
@@ -413,9 +415,9 @@ class Call:
             self.usage = input_tokens
             return
         self.usage = Usage(
-            _check_token("input_tokens", input_tokens, "set_usage"),
-            _check_token("output_tokens", output_tokens, "set_usage"),
-            _check_token("cached_input_tokens", cached_input_tokens, "set_usage"),
+            check_token("input_tokens", input_tokens, "set_usage"),
+            check_token("output_tokens", output_tokens, "set_usage"),
+            check_token("cached_input_tokens", cached_input_tokens, "set_usage"),
         )
 
     def set_model(self, model: str | None) -> None:

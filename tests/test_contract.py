@@ -20,7 +20,16 @@ from pytest_baml_telemetry import (
     validate_event,
     validate_stream,
 )
-from pytest_baml_telemetry.contract import EVENT_SPECS, event_kind
+from pytest_baml_telemetry.contract import (
+    CALL_KINDS,
+    EVENT_SPECS,
+    call_event_name,
+    check_token,
+    event_kind,
+    format_event_name,
+    parse_event_name,
+    split_call_event,
+)
 
 
 def stack() -> traceback.StackSummary:
@@ -559,3 +568,48 @@ def test_stream_abandoned_is_a_base_exception() -> None:
     assert str(reason) == "stream of ExtractResume was dropped before its final response"
     assert reason.function_name == "ExtractResume"
     assert str(StreamAbandoned()) == "stream of a BAML function closed before its final response"
+
+
+class TestEventNames:
+    """The one event-name parser: check, parse (dotted strings), classify, split, build, format."""
+
+    def test_parse_event_name(self) -> None:
+        assert parse_event_name("ash_baml.call.stop") == CALL_STOP
+        assert parse_event_name(["a", "b"]) == ("a", "b")
+        assert parse_event_name(("a",)) == ("a",)
+        with pytest.raises(ValueError, match=r"^invalid event \('a', '', 'b'\): has an empty part"):
+            parse_event_name("a..b", what="event")
+        with pytest.raises(ValueError, match="has an empty part"):
+            parse_event_name("")
+        with pytest.raises(TypeError, match="expected a non-empty tuple of non-empty strings"):
+            parse_event_name(3)
+
+    @pytest.mark.parametrize(
+        ("name", "expected"),
+        [
+            (CALL_START, (("ash_baml",), "start")),
+            (("my", "app", "call", "exception"), (("my", "app"), "exception")),
+            (("ash_baml", "call", "finish"), None),
+            (("call", "stop"), None),
+            (("ash_baml", "stop"), None),
+            (HANDLER_FAILURE, None),
+            ("ash_baml.call.stop", None),
+            (None, None),
+        ],
+    )
+    def test_split_call_event(self, name: Any, expected: Any) -> None:
+        assert split_call_event(name) == expected
+        kind = event_kind(name) if isinstance(name, tuple) else None
+        assert (kind if kind in CALL_KINDS else None) == (expected and expected[1])
+
+    def test_call_event_name(self) -> None:
+        assert [call_event_name(("ash_baml",), k) for k in CALL_KINDS] == [CALL_START, CALL_STOP, CALL_EXCEPTION]
+        assert format_event_name(call_event_name(("x", "y"), "stop")) == "x.y.call.stop"
+
+    def test_check_token(self) -> None:
+        assert check_token("input_tokens", None, "f") is None
+        assert check_token("input_tokens", 3, "f") == 3
+        with pytest.raises(TypeError, match=r"^f\(input_tokens=True\): expected an int >= 0 or None \(unknown\)$"):
+            check_token("input_tokens", True, "f")
+        with pytest.raises(ValueError, match=r"^f\(input_tokens=-1\): expected an int >= 0 or None \(unknown\)$"):
+            check_token("input_tokens", -1, "f")
