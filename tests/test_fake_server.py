@@ -620,3 +620,28 @@ def test_generate_client_bad_arguments(tmp_path):
         generate_client(tmp_path, tmp_path / "out", client_package_name="my-client")
     with pytest.raises(FileNotFoundError, match="no generated package"):
         import_generated(tmp_path)
+
+
+def test_child_imports_only_the_wire_format_from_the_package():
+    """The child runs as ``python -I -S <file>``: it must import the wire format from this
+    checkout without the package's ``__init__`` and without anything from site-packages."""
+    child_script = ROOT / "pytest_baml_telemetry" / "fake" / "_server_child.py"
+    code = textwrap.dedent(
+        """
+        import runpy, sys
+        runpy.run_path(sys.argv[1])  # defines everything, does not run main()
+        print(" ".join(sorted(m for m in sys.modules if m.startswith(("pytest_baml_telemetry", "baml_py", "httpx")))))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code, str(child_script)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == [
+        "pytest_baml_telemetry",
+        "pytest_baml_telemetry._validate",
+        "pytest_baml_telemetry.wire",
+        "pytest_baml_telemetry.wire.common",
+        "pytest_baml_telemetry.wire.openai",
+    ]

@@ -1,8 +1,11 @@
 """Child-process side of :class:`pytest_baml_telemetry.fake.server.FakeLLMServer`.
 
 Run as ``python -I -S _server_child.py --host 127.0.0.1 --port 0 --parent-pid N``.
-Standard library only (no ``baml_py``, not even this package) so it starts in a
-few tens of milliseconds.
+Standard library only (no ``baml_py``, no site-packages) so it starts in a few tens
+of milliseconds. The one thing it takes from this package is the wire format
+(``pytest_baml_telemetry.wire.openai``, itself standard library only): it is imported
+under a bare package entry, without running the package's ``__init__``
+(:func:`import_wire`), so both sides of the fake speak the same format.
 
 Protocol with the parent (one JSON object per line):
 
@@ -22,16 +25,15 @@ its parent process changes, so it can never outlive the test run.
 
 The HTTP side speaks the OpenAI chat-completions API on ``POST /v1/chat/completions``
 (``/chat/completions`` is tolerated): JSON when the request has no ``"stream": true``,
-otherwise server-sent events with chunked transfer encoding, a final chunk carrying
-``finish_reason``, a usage chunk (``"choices": []``) when usage is scripted, then
-``data: [DONE]``. Every request is recorded, API-key headers masked, before it is
-answered.
+otherwise the format's server-sent events with chunked transfer encoding. Every
+request is recorded, API-key headers masked, before it is answered.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import importlib
 import json
 import os
 import signal
@@ -39,8 +41,35 @@ import socket
 import sys
 import threading
 import time
+import types
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+_PACKAGE = "pytest_baml_telemetry"
+
+
+def import_wire(name: str = "openai") -> types.ModuleType:
+    """Import ``pytest_baml_telemetry.wire.<name>``, also when this file runs as a script.
+
+    Run by :class:`~.server.FakeLLMServer` (``-I -S``: no site-packages, no script
+    directory on ``sys.path``), the package is not importable, and its ``__init__``
+    would import far more than the wire format. A bare module with the package's
+    ``__path__`` stands in for it, so that ``wire`` and its standard-library-only
+    imports load from this checkout as they are. Inside the test process the real
+    package is already imported and is used as it is.
+    """
+    if _PACKAGE not in sys.modules:
+        package = types.ModuleType(_PACKAGE)
+        package.__path__ = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+        sys.modules[_PACKAGE] = package
+    return importlib.import_module(f"{_PACKAGE}.wire.{name}")
+
+
+if TYPE_CHECKING:
+    from ..wire import common, openai
+else:
+    openai = import_wire("openai")
+    common = import_wire("common")
 
 MASK = "***"
 MASKED_HEADERS = frozenset(
@@ -55,18 +84,7 @@ MASKED_HEADERS = frozenset(
         "set-cookie",
     }
 )
-CHAT_PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
-
-_ERROR_TYPES = {
-    400: ("invalid_request_error", None),
-    401: ("authentication_error", "invalid_api_key"),
-    403: ("permission_error", None),
-    404: ("not_found_error", None),
-    408: ("timeout_error", None),
-    409: ("conflict_error", None),
-    422: ("invalid_request_error", None),
-    429: ("rate_limit_error", "rate_limit_exceeded"),
-}
+CHAT_PATHS = openai.PATHS
 
 
 class State:
@@ -116,32 +134,6 @@ def _wait(release: threading.Event, seconds: float) -> None:
 
 def _now() -> int:
     return int(time.time())
-
-
-def _split(content: str, chunks: Any) -> list[str]:
-    """Split streamed content: a list of pieces, a piece count, or words (default)."""
-    if isinstance(chunks, list):
-        return [str(c) for c in chunks]
-    if isinstance(chunks, int) and chunks > 0:
-        n = min(chunks, max(len(content), 1))
-        size, extra = divmod(len(content), n)
-        out, pos = [], 0
-        for i in range(n):
-            step = size + (1 if i < extra else 0)
-            out.append(content[pos : pos + step])
-            pos += step
-        return out
-    # default: one chunk per word, whitespace attached to the word before it
-    out = []
-    word = ""
-    for ch in content:
-        if word and not ch.isspace() and word[-1].isspace():
-            out.append(word)
-            word = ""
-        word += ch
-    if word or not out:
-        out.append(word)
-    return out
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -209,9 +201,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
 
-    def _sse(self, data: Any) -> None:
-        text = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
-        payload = f"data: {text}\n\n".encode()
+    def _event(self, event: Any) -> None:
+        """Send one stream event as one HTTP chunk."""
+        payload = openai.encode_event(event)
         self.wfile.write(b"%X\r\n%s\r\n" % (len(payload), payload))
         self.wfile.flush()
 
@@ -238,7 +230,7 @@ class Handler(BaseHTTPRequestHandler):
         for key, value in self.headers.items():
             k = key.lower()
             headers[k] = MASK if k in MASKED_HEADERS else value
-        stream = isinstance(body, dict) and body.get("stream") is True
+        stream = openai.request_stream(body)
         record = {
             "method": self.command,
             "path": self.path,
@@ -255,7 +247,7 @@ class Handler(BaseHTTPRequestHandler):
                 f"FakeLLMServer: {self.command} {self.path} is not served; "
                 "only POST /v1/chat/completions (OpenAI chat completions) is."
             )
-            self._send(404, _error_body(message, "not_found_error", None))
+            self._send(404, _json(openai.error_body(message, "not_found_error")))
             return
         if script is None:
             message = (
@@ -263,11 +255,11 @@ class Handler(BaseHTTPRequestHandler):
                 f"({self.command} {self.path}); script responses with "
                 "server.respond(...) / server.fail(...) before the call."
             )
-            self._send(500, _error_body(message, "fake_llm_server_unscripted", "unscripted"))
+            self._send(500, _json(openai.error_body(message, "fake_llm_server_unscripted", "unscripted")))
             return
         model = script.get("model")
         if model is None:
-            model = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else "fake-model"
+            model = openai.request_model(body) or "fake-model"
         try:
             _wait(release, script.get("latency", 0.0))
             getattr(self, "_do_" + script["kind"])(script, stream, model, release, record["index"])
@@ -285,46 +277,21 @@ class Handler(BaseHTTPRequestHandler):
         finish = script.get("finish_reason") or "stop"
         cid = self._completion_id(index)
         if not stream:
-            out: dict[str, Any] = {
-                "id": cid,
-                "object": "chat.completion",
-                "created": _now(),
-                "model": model,
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content, "refusal": None},
-                        "logprobs": None,
-                        "finish_reason": finish,
-                    }
-                ],
-            }
-            if usage is not None:
-                out["usage"] = usage
-            self._send(200, json.dumps(out).encode())
+            body = openai.completion_body(content, id=cid, model=model, created=_now(), finish_reason=finish, usage=usage)
+            self._send(200, _json(body))
             return
-        self._stream_chunks(script, model, cid, release, limit=None)
-        base = {"id": cid, "object": "chat.completion.chunk", "created": _now(), "model": model}
-        self._sse({**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish}]})
-        if usage is not None:
-            self._sse({**base, "choices": [], "usage": usage})
-        self._sse("[DONE]")
+        pieces = common.split_content(content, script.get("chunks"))
+        events = openai.stream_events(pieces, id=cid, model=model, created=_now(), finish_reason=finish, usage=usage)
+        self._stream(events, len(pieces), script.get("chunk_delay", 0.0), release)
         self._end_sse()
 
-    def _stream_chunks(self, script: dict[str, Any], model: str, cid: str, release: threading.Event, limit: int | None) -> None:
-        pieces = _split(script["content"], script.get("chunks"))
-        if limit is not None:
-            pieces = pieces[:limit]
-        delay = script.get("chunk_delay", 0.0)
-        base = {"id": cid, "object": "chat.completion.chunk", "created": _now(), "model": model}
+    def _stream(self, events: list[Any], content_events: int, delay: float, release: threading.Event) -> None:
+        """Start an SSE answer and send ``events``, ``delay`` apart between the content events."""
         self._start_sse()
-        for i, piece in enumerate(pieces):
-            if i:
+        for i, event in enumerate(events):
+            if 0 < i < content_events:
                 _wait(release, delay)
-            delta: dict[str, Any] = {"content": piece}
-            if i == 0:
-                delta = {"role": "assistant", "content": piece}
-            self._sse({**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}]})
+            self._event(event)
 
     def _do_fail(self, script: dict[str, Any], stream: bool, model: str, release: threading.Event, index: int) -> None:
         status = script["status"]
@@ -334,12 +301,12 @@ class Handler(BaseHTTPRequestHandler):
         body = script.get("body")
         content_type = "application/json"
         if body is None:
-            kind, code = _ERROR_TYPES.get(status, ("server_error" if status >= 500 else "api_error", None))
+            kind, code = openai.error_type(status)
             phrase = self.responses.get(status, ("",))[0]
             message = f"FakeLLMServer scripted failure: HTTP {status} {phrase}".rstrip()
-            payload = _error_body(message, kind, code)
+            payload = _json(openai.error_body(message, kind, code))
         elif script.get("body_is_json"):
-            payload = json.dumps(body).encode()
+            payload = _json(body)
         else:
             payload = str(body).encode()
             content_type = "text/plain; charset=utf-8"
@@ -354,26 +321,19 @@ class Handler(BaseHTTPRequestHandler):
         if not stream:
             self._send(200, body.encode(), "application/json")
             return
-        self._start_sse()
-        self._sse(body)
-        self._sse("[DONE]")
+        self._stream([body, common.DONE], 0, 0.0, release)  # a str event is sent as is: not JSON
         self._end_sse()
 
     def _do_fail_stream(self, script: dict[str, Any], stream: bool, model: str, release: threading.Event, index: int) -> None:
         cid = self._completion_id(index)
         if stream:
-            self._stream_chunks(script, model, cid, release, limit=script["after_chunks"])
+            pieces = common.split_content(script["content"], script.get("chunks"))[: script["after_chunks"]]
+            events = openai.stream_events(pieces, id=cid, model=model, created=_now())
+            self._stream(events[: len(pieces)], len(pieces), script.get("chunk_delay", 0.0), release)
             self._drop()
             return
         # a non-streaming request: announce the whole body, send part of it, hang up
-        out = {
-            "id": cid,
-            "object": "chat.completion",
-            "created": _now(),
-            "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": script["content"]}, "finish_reason": "stop"}],
-        }
-        payload = json.dumps(out).encode()
+        payload = _json(openai.completion_body(script["content"], id=cid, model=model, created=_now()))
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
@@ -382,8 +342,8 @@ class Handler(BaseHTTPRequestHandler):
         self._drop()
 
 
-def _error_body(message: str, kind: str, code: Any) -> bytes:
-    return json.dumps({"error": {"message": message, "type": kind, "param": None, "code": code}}).encode()
+def _json(body: Any) -> bytes:
+    return json.dumps(body).encode()
 
 
 class Server(ThreadingHTTPServer):

@@ -46,9 +46,19 @@ import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
+from .._validate import (
+    check_count,
+    check_int,
+    check_mapping,
+    check_str,
+    fail,
+    is_int,
+    short_repr,
+)
 from ..clock import DurationLike, parse_duration, parse_duration_ns
+from ..wire import common, openai
 
 if TYPE_CHECKING:  # pragma: no cover
     import baml_py
@@ -62,124 +72,22 @@ FAKE_API_KEY = "sk-fake"
 SUPPORTED_PROVIDERS = ("openai", "openai-generic")
 """baml-py providers that talk OpenAI chat completions to ``base_url``."""
 
-UsageLike = Union[Mapping[str, Any], Sequence[Any], Any]
-"""A ``Usage``-like object (``input_tokens``/``output_tokens``/``cached_input_tokens``
-attributes), a dict with those keys, or an ``(input, output[, cached_input])`` tuple."""
-
-_USAGE_KEYS = ("input_tokens", "output_tokens", "cached_input_tokens")
+UsageLike = common.UsageLike
+usage_to_openai = openai.usage_to_wire
+"""Turn a usage description into an OpenAI ``usage`` object (``None``: send none);
+see :func:`pytest_baml_telemetry.wire.openai.usage_to_wire`."""
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _token_count(value: Any, key: str, usage: Any) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"usage {key}={value!r} in {usage!r} is not a token count; expected an int >= 0 or None")
-    if value < 0:
-        raise ValueError(f"usage {key}={value!r} in {usage!r} is negative; expected an int >= 0 or None")
-    return value
-
-
-def usage_to_openai(usage: UsageLike | None) -> dict[str, Any] | None:
-    """Turn a usage description into an OpenAI ``usage`` object (``None``: send none).
-
-    Accepts any object with ``input_tokens``/``output_tokens`` (and optionally
-    ``cached_input_tokens``) attributes, such as ``pytest_baml_telemetry.Usage`` or
-    ``baml_py.Usage``; a dict with those keys; or an ``(input, output)`` /
-    ``(input, output, cached_input)`` tuple. A usage whose counts are all ``None``
-    sends no ``usage`` field at all; otherwise input and output are both required
-    (baml-py fails on a usage without ``prompt_tokens``/``completion_tokens``) and
-    ``cached_input_tokens`` is optional (``prompt_tokens_details.cached_tokens``).
-    """
-    if usage is None:
-        return None
-    if isinstance(usage, Mapping):
-        unknown = sorted(str(k) for k in usage if k not in _USAGE_KEYS)
-        if unknown:
-            raise ValueError(
-                f"usage={usage!r} has unknown key(s) {', '.join(unknown)}; expected {', '.join(_USAGE_KEYS)}"
-            )
-        values = [usage.get(k) for k in _USAGE_KEYS]
-    elif isinstance(usage, (tuple, list)):
-        if len(usage) not in (2, 3):
-            raise ValueError(
-                f"usage={usage!r} has {len(usage)} item(s); expected (input_tokens, output_tokens) "
-                "or (input_tokens, output_tokens, cached_input_tokens)"
-            )
-        values = list(usage) + [None] * (3 - len(usage))
-    elif hasattr(usage, "input_tokens") and hasattr(usage, "output_tokens"):
-        values = [getattr(usage, k, None) for k in _USAGE_KEYS]
-    else:
-        raise TypeError(
-            f"usage={usage!r} ({type(usage).__name__}) is not a usage; expected a Usage-like object with "
-            "input_tokens/output_tokens attributes, a dict with those keys, an (input, output) tuple, or None"
-        )
-    inp, out, cached = (_token_count(v, k, usage) for v, k in zip(values, _USAGE_KEYS))
-    if inp is None and out is None and cached is None:
-        return None
-    if inp is None or out is None:
-        # baml-py 0.226 rejects the whole response (BamlClientHttpError, status_code 2)
-        # when prompt_tokens, completion_tokens or total_tokens is missing
-        raise ValueError(
-            f"usage={usage!r}: input_tokens and output_tokens must both be given (or the usage be None): "
-            "baml-py rejects an OpenAI response whose usage lacks prompt_tokens or completion_tokens"
-        )
-    result: dict[str, Any] = {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out}
-    if cached is not None:
-        result["prompt_tokens_details"] = {"cached_tokens": cached}
-    return result
-
-
-def _content_text(content: Any, where: str) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, (dict, list)):
-        return json.dumps(content)
-    raise TypeError(
-        f"{where}: content={content!r} ({type(content).__name__}) is not text; expected a str "
-        "(or a dict/list, sent JSON-encoded)"
-    )
-
-
-def _chunks(chunks: Any, content: str, where: str) -> int | list[str] | None:
-    if chunks is None:
-        return None
-    if isinstance(chunks, bool):
-        raise TypeError(f"{where}: chunks={chunks!r} is not valid; expected None, an int >= 1 or a list of str")
-    if isinstance(chunks, int):
-        if chunks < 1:
-            raise ValueError(f"{where}: chunks={chunks!r} must be >= 1 (the number of streamed pieces)")
-        return chunks
-    if isinstance(chunks, Sequence) and not isinstance(chunks, (str, bytes)):
-        pieces = list(chunks)
-        if not pieces or not all(isinstance(p, str) for p in pieces):
-            raise TypeError(f"{where}: chunks={chunks!r} must be a non-empty list of str")
-        if "".join(pieces) != content:
-            raise ValueError(
-                f"{where}: chunks={chunks!r} do not join to the content {content!r}; "
-                "the streamed pieces must concatenate to exactly the content"
-            )
-        return pieces
-    raise TypeError(
-        f"{where}: chunks={chunks!r} ({type(chunks).__name__}) is not valid; "
-        "expected None (one chunk per word), an int >= 1 (that many pieces) or a list of str"
-    )
 
 
 def _seconds(value: DurationLike | None, name: str) -> float:
     return 0.0 if value is None else parse_duration(value, name=name)
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 4] + "...'"
-
-
 def _check_host(host: Any) -> str:
     if not isinstance(host, str):
-        raise TypeError(f"FakeLLMServer(host={host!r}): expected a str loopback address such as '127.0.0.1'")
+        fail(TypeError, f"FakeLLMServer(host={short_repr(host)})", "a str loopback address such as '127.0.0.1'")
     if host == "localhost":
         return "127.0.0.1"
     try:
@@ -224,13 +132,12 @@ class RecordedRequest:
     @property
     def model(self) -> str | None:
         """The ``model`` the client asked for (from the JSON body)."""
-        return self.json.get("model") if isinstance(self.json, dict) else None
+        return openai.request_model(self.json) if isinstance(self.json, dict) else None
 
     @property
     def messages(self) -> list[Any]:
         """The chat ``messages`` the client sent (empty when absent)."""
-        msgs = self.json.get("messages") if isinstance(self.json, dict) else None
-        return list(msgs) if isinstance(msgs, list) else []
+        return openai.request_messages(self.json)
 
 
 # --------------------------------------------------------------------------- child
@@ -394,9 +301,10 @@ class FakeLLMServer:
         command_timeout: DurationLike = 10.0,
     ) -> None:
         self._host = _check_host(host)
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-            raise ValueError(f"FakeLLMServer(port={port!r}): expected an int in 0..65535 (0 = a free ephemeral port)")
-        self._requested_port = port
+        self._requested_port = check_int(
+            port, f"FakeLLMServer(port={short_repr(port)})", minimum=0, maximum=65535,
+            expected="an int in 0..65535 (0 = a free ephemeral port)",
+        )
         self._startup_timeout = parse_duration(startup_timeout, name="startup_timeout")
         self._command_timeout = parse_duration(command_timeout, name="command_timeout")
         if self._startup_timeout <= 0 or self._command_timeout <= 0:
@@ -541,11 +449,11 @@ class FakeLLMServer:
         Returns ``self`` so calls can be chained.
         """
         where = "FakeLLMServer.respond"
-        text = _content_text(content, where)
+        text = common.content_text(content, where)
         if model is not None and not isinstance(model, str):
-            raise TypeError(f"{where}: model={model!r} is not a str; expected a model name or None (echo the request)")
+            fail(TypeError, f"{where}: model={short_repr(model)} is not a str", "a model name or None (echo the request)")
         if not isinstance(finish_reason, str) or not finish_reason:
-            raise TypeError(f"{where}: finish_reason={finish_reason!r}: expected a non-empty str such as 'stop'")
+            fail(TypeError, f"{where}: finish_reason={short_repr(finish_reason)}", "a non-empty str such as 'stop'")
         openai_usage = usage_to_openai(usage)
         script = {
             "kind": "respond",
@@ -553,10 +461,10 @@ class FakeLLMServer:
             "usage": openai_usage,
             "model": model,
             "latency": _seconds(latency, "latency"),
-            "chunks": _chunks(chunks, text, where),
+            "chunks": common.check_chunks(chunks, text, where),
             "chunk_delay": _seconds(chunk_delay, "chunk_delay"),
             "finish_reason": finish_reason,
-            "describe": f"respond({_short(text)}, usage={openai_usage!r}, model={model!r})",
+            "describe": f"respond({short_repr(text, 60)}, usage={openai_usage!r}, model={model!r})",
         }
         return self._add(script)
 
@@ -575,16 +483,11 @@ class FakeLLMServer:
         JSON (a str/bytes is sent as is, a dict/list JSON-encoded).
         """
         where = "FakeLLMServer.fail"
-        if isinstance(status_code, bool) or not isinstance(status_code, int):
-            raise TypeError(f"{where}: status_code={status_code!r} is not an int; expected an HTTP status in 100..599")
-        if not 100 <= status_code <= 599:
-            raise ValueError(f"{where}: status_code={status_code!r} is not an HTTP status; expected an int in 100..599")
+        common.check_status(status_code, where)
         retry: int | None = None
         if retry_after is not None:
-            if isinstance(retry_after, int) and not isinstance(retry_after, bool):
-                if retry_after < 0:
-                    raise ValueError(f"{where}: retry_after={retry_after!r} is negative; expected seconds >= 0")
-                retry = retry_after
+            if is_int(retry_after):
+                retry = check_count(retry_after, f"{where}: retry_after={retry_after!r}", expected="seconds >= 0")
             else:
                 retry = math.ceil(parse_duration_ns(retry_after, name="retry_after") / 1_000_000_000)
         body_is_json = False
@@ -593,7 +496,7 @@ class FakeLLMServer:
         elif isinstance(body, (dict, list)):
             body_is_json = True
         elif body is not None and not isinstance(body, str):
-            raise TypeError(f"{where}: body={body!r} ({type(body).__name__}): expected str, bytes, dict, list or None")
+            fail(TypeError, f"{where}: body={short_repr(body)} ({type(body).__name__})", "str, bytes, dict, list or None")
         script = {
             "kind": "fail",
             "status": status_code,
@@ -619,7 +522,7 @@ class FakeLLMServer:
         """Script an HTTP 200 whose body is not JSON (for a stream: an SSE event that is not JSON)."""
         where = "FakeLLMServer.malformed"
         if not isinstance(body, str):
-            raise TypeError(f"{where}: body={body!r} ({type(body).__name__}) is not a str")
+            fail(TypeError, f"{where}: body={short_repr(body)} ({type(body).__name__}) is not a str", "a str that is not JSON")
         try:
             json.loads(body)
         except ValueError:
@@ -627,7 +530,7 @@ class FakeLLMServer:
         else:
             raise ValueError(f"{where}: body={body!r} is valid JSON; a malformed body must not parse")
         return self._add(
-            {"kind": "malformed", "body": body, "latency": _seconds(latency, "latency"), "describe": f"malformed({_short(body)})"}
+            {"kind": "malformed", "body": body, "latency": _seconds(latency, "latency"), "describe": f"malformed({short_repr(body, 60)})"}
         )
 
     def fail_stream(
@@ -646,16 +549,15 @@ class FakeLLMServer:
         A non-streaming request gets half of a JSON body before the connection drops.
         """
         where = "FakeLLMServer.fail_stream"
-        if isinstance(after_chunks, bool) or not isinstance(after_chunks, int) or after_chunks < 0:
-            raise ValueError(f"{where}: after_chunks={after_chunks!r}: expected an int >= 0")
-        text = _content_text(content, where)
+        check_count(after_chunks, f"{where}: after_chunks={short_repr(after_chunks)}")
+        text = common.content_text(content, where)
         if model is not None and not isinstance(model, str):
-            raise TypeError(f"{where}: model={model!r} is not a str")
+            fail(TypeError, f"{where}: model={short_repr(model)} is not a str", "a model name or None (echo the request)")
         script = {
             "kind": "fail_stream",
             "after_chunks": after_chunks,
             "content": text,
-            "chunks": _chunks(chunks, text, where),
+            "chunks": common.check_chunks(chunks, text, where),
             "model": model,
             "latency": _seconds(latency, "latency"),
             "chunk_delay": _seconds(chunk_delay, "chunk_delay"),
@@ -723,12 +625,11 @@ class FakeLLMServer:
         ``{"model": model, "api_key": api_key, "base_url": self.base_url, **options}``;
         put timeouts in ``options={"http": {"request_timeout_ms": 500}}``.
         """
+        where = "FakeLLMServer.client_options"
         if not isinstance(model, str) or not model:
-            raise TypeError(f"FakeLLMServer.client_options: model={model!r}: expected a non-empty str")
-        if not isinstance(api_key, str):
-            raise TypeError(f"FakeLLMServer.client_options: api_key={api_key!r}: expected a str")
-        if options is not None and not isinstance(options, Mapping):
-            raise TypeError(f"FakeLLMServer.client_options: options={options!r}: expected a mapping or None")
+            fail(TypeError, f"{where}: model={short_repr(model)}", "a non-empty str")
+        check_str(api_key, f"{where}: api_key={short_repr(api_key)}", empty=True)
+        check_mapping(options, f"{where}: options={short_repr(options)}", optional=True)
         result: dict[str, Any] = {"model": model, "api_key": api_key, "base_url": self.base_url}
         result.update(options or {})
         return result
@@ -755,25 +656,22 @@ class FakeLLMServer:
         ``registry`` adds to an existing registry (to override several clients);
         ``primary=True`` also makes it the client of every function.
         """
+        where = "FakeLLMServer.client_registry"
         if not isinstance(client_name, str) or not client_name:
-            raise TypeError(f"FakeLLMServer.client_registry: client_name={client_name!r}: expected a non-empty str")
+            fail(TypeError, f"{where}: client_name={short_repr(client_name)}", "a non-empty str")
         if provider not in SUPPORTED_PROVIDERS:
             raise ValueError(
                 f"FakeLLMServer.client_registry: provider={provider!r} is not supported; the fake server speaks "
                 f"OpenAI chat completions: use one of {', '.join(SUPPORTED_PROVIDERS)}"
             )
         if retry_policy is not None and (not isinstance(retry_policy, str) or not retry_policy):
-            raise TypeError(
-                f"FakeLLMServer.client_registry: retry_policy={retry_policy!r}: expected the name of a retry_policy block"
-            )
+            fail(TypeError, f"{where}: retry_policy={short_repr(retry_policy)}", "the name of a retry_policy block")
         import baml_py
 
         if registry is None:
             registry = baml_py.ClientRegistry()
         elif not isinstance(registry, baml_py.ClientRegistry):
-            raise TypeError(
-                f"FakeLLMServer.client_registry: registry={registry!r}: expected a baml_py.ClientRegistry or None"
-            )
+            fail(TypeError, f"{where}: registry={short_repr(registry)}", "a baml_py.ClientRegistry or None")
         registry.add_llm_client(client_name, provider, self.client_options(model=model, options=options), retry_policy)
         if primary:
             registry.set_primary(client_name)

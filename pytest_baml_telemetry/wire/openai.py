@@ -1,0 +1,238 @@
+"""The OpenAI chat-completions wire format (``POST /v1/chat/completions``).
+
+Request bodies as clients send them, completion bodies, usage objects, the streamed
+``chat.completion.chunk`` events (content chunks, a chunk with ``finish_reason``, a usage
+chunk with ``"choices": []`` when there is usage, then ``data: [DONE]``) and error
+bodies. Standard library (and ``_validate``) only: the fake server's child process imports
+it without the package. Functions take checked values except :func:`usage_to_wire`,
+which checks a usage description and raises naming the bad value.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from .common import DONE, UsageLike, sse_data, sse_event, usage_counts
+
+__all__ = [
+    "PATHS",
+    "ERROR_TYPES",
+    "request_model",
+    "request_messages",
+    "request_stream",
+    "usage_to_wire",
+    "completion_body",
+    "stream_events",
+    "encode_event",
+    "error_type",
+    "error_body",
+    "response_text",
+    "response_usage",
+    "response_id",
+    "response_model",
+    "decode_event",
+    "event_pieces",
+]
+
+PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
+"""The paths that serve chat completions (``/chat/completions``: a base URL without ``/v1``)."""
+
+ERROR_TYPES: dict[int, tuple[str, str | None]] = {
+    400: ("invalid_request_error", None),
+    401: ("authentication_error", "invalid_api_key"),
+    403: ("permission_error", None),
+    404: ("not_found_error", None),
+    408: ("timeout_error", None),
+    409: ("conflict_error", None),
+    422: ("invalid_request_error", None),
+    429: ("rate_limit_error", "rate_limit_exceeded"),
+}
+"""``status -> (error.type, error.code)``; other statuses: ``server_error`` (5xx) or ``api_error``."""
+
+# --------------------------------------------------------------------------- requests
+
+
+def request_model(body: Any) -> str | None:
+    """The ``model`` a request body asks for (``None`` when absent or not a str)."""
+    model = body.get("model") if isinstance(body, dict) else None
+    return model if isinstance(model, str) else None
+
+
+def request_messages(body: Any) -> list[Any]:
+    """The chat ``messages`` of a request body (empty when absent)."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    return list(messages) if isinstance(messages, list) else []
+
+
+def request_stream(body: Any) -> bool:
+    """Whether a request body asks for a stream (``"stream": true``)."""
+    return isinstance(body, dict) and body.get("stream") is True
+
+
+# --------------------------------------------------------------------------- responses (written)
+
+
+def usage_to_wire(usage: UsageLike | None) -> dict[str, Any] | None:
+    """Turn a usage description into an OpenAI ``usage`` object (``None``: send none).
+
+    Accepts any object with ``input_tokens``/``output_tokens`` (and optionally
+    ``cached_input_tokens``) attributes, such as ``pytest_baml_telemetry.Usage`` or
+    ``baml_py.Usage``; a dict with those keys; or an ``(input, output)`` /
+    ``(input, output, cached_input)`` tuple. A usage whose counts are all ``None``
+    sends no ``usage`` field at all; otherwise input and output are both required
+    (baml-py fails on a usage without ``prompt_tokens``/``completion_tokens``) and
+    ``cached_input_tokens`` is optional (``prompt_tokens_details.cached_tokens``).
+    """
+    counts = usage_counts(usage)
+    if counts is None or counts == (None, None, None):
+        return None
+    inp, out, cached = counts
+    if inp is None or out is None:
+        # baml-py 0.226 rejects the whole response (BamlClientHttpError, status_code 2)
+        # when prompt_tokens, completion_tokens or total_tokens is missing
+        raise ValueError(
+            f"usage={usage!r}: input_tokens and output_tokens must both be given (or the usage be None): "
+            "baml-py rejects an OpenAI response whose usage lacks prompt_tokens or completion_tokens"
+        )
+    result: dict[str, Any] = {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out}
+    if cached is not None:
+        result["prompt_tokens_details"] = {"cached_tokens": cached}
+    return result
+
+
+def completion_body(
+    content: str,
+    *,
+    id: str,
+    model: str,
+    created: int,
+    finish_reason: str = "stop",
+    usage: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A ``chat.completion`` body whose message content is ``content`` (``usage``: a wire usage object)."""
+    body: dict[str, Any] = {
+        "id": id,
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "refusal": None},
+                "logprobs": None,
+                "finish_reason": finish_reason,
+            }
+        ],
+    }
+    if usage is not None:
+        body["usage"] = usage
+    return body
+
+
+def stream_events(
+    pieces: list[str],
+    *,
+    id: str,
+    model: str,
+    created: int,
+    finish_reason: str = "stop",
+    usage: dict[str, Any] | None = None,
+) -> list[dict[str, Any] | str]:
+    """The events of a stream: one chunk per piece (the first carries the role), the
+    ``finish_reason`` chunk, the usage chunk (when ``usage`` is given), then ``DONE``.
+    The first ``len(pieces)`` events are the content chunks."""
+    base = {"id": id, "object": "chat.completion.chunk", "created": created, "model": model}
+    events: list[dict[str, Any] | str] = []
+    for i, piece in enumerate(pieces):
+        delta: dict[str, Any] = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
+        events.append({**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}]})
+    events.append({**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish_reason}]})
+    if usage is not None:
+        events.append({**base, "choices": [], "usage": usage})
+    events.append(DONE)
+    return events
+
+
+encode_event = sse_event
+"""One stream event as bytes: ``data: <compact JSON>\\n\\n`` (``DONE`` as ``data: [DONE]``)."""
+
+
+def error_type(status: int) -> tuple[str, str | None]:
+    """``(error.type, error.code)`` for an HTTP error status."""
+    return ERROR_TYPES.get(status, ("server_error" if status >= 500 else "api_error", None))
+
+
+def error_body(message: str, error_type: str, code: str | None = None) -> dict[str, Any]:
+    """An OpenAI error body: ``{"error": {"message", "type", "param", "code"}}``."""
+    return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
+
+
+# --------------------------------------------------------------------------- responses (read)
+
+
+def response_text(body: Any) -> str:
+    """``choices[0].message.content`` (``""`` when it is not a str); ``ValueError`` when absent."""
+    try:
+        content = body["choices"][0]["message"]["content"]
+    except (KeyError, IndexError, TypeError):
+        raise ValueError(
+            f"the provider's response has no choices[0].message.content (not an OpenAI chat completion?): "
+            f"{json.dumps(body)[:300] if isinstance(body, (dict, list)) else repr(body)[:300]}"
+        ) from None
+    return content if isinstance(content, str) else ""
+
+
+def _token(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def response_usage(body: Any) -> tuple[int | None, int | None, int | None] | None:
+    """``(input, output, cached_input)`` of a body or usage chunk (``None`` when it has no usage).
+
+    ``usage.prompt_tokens`` → input, ``completion_tokens`` → output,
+    ``prompt_tokens_details.cached_tokens`` → cached input; a missing count is ``None``.
+    """
+    usage = body.get("usage") if isinstance(body, Mapping) else None
+    if not isinstance(usage, Mapping):
+        return None
+    details = usage.get("prompt_tokens_details")
+    cached = details.get("cached_tokens") if isinstance(details, Mapping) else None
+    return _token(usage.get("prompt_tokens")), _token(usage.get("completion_tokens")), _token(cached)
+
+
+def response_id(body: Mapping[str, Any]) -> str | None:
+    """The provider's response id (``"chatcmpl-..."``), when it is a non-empty str."""
+    value = body.get("id")
+    return value if isinstance(value, str) and value else None
+
+
+def response_model(body: Mapping[str, Any]) -> str | None:
+    """The model the provider says it served, when it is a str."""
+    value = body.get("model")
+    return value if isinstance(value, str) else None
+
+
+def decode_event(line: str) -> dict[str, Any] | str | None:
+    """One line of a stream: a chunk (a dict), ``DONE``, or ``None`` (not a data line, not an object).
+
+    A data line that is not JSON raises ``json.JSONDecodeError`` (a ``ValueError``).
+    """
+    data = sse_data(line)
+    if data is None:
+        return None
+    if data == DONE:
+        return DONE
+    chunk = json.loads(data)
+    return chunk if isinstance(chunk, dict) else None
+
+
+def event_pieces(chunk: Mapping[str, Any]) -> list[str]:
+    """The non-empty content pieces of a chunk's ``choices[].delta.content``."""
+    pieces = []
+    for choice in chunk.get("choices") or ():
+        piece = (choice.get("delta") or {}).get("content") if isinstance(choice, dict) else None
+        if isinstance(piece, str) and piece:
+            pieces.append(piece)
+    return pieces
