@@ -20,19 +20,20 @@ None of them logs or keeps call arguments or results unless asked to.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import threading
 from collections import Counter, deque
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
-from numbers import Real
-from typing import Any, TypeGuard
+from typing import Any
 
+from ._validate import fail, is_count, is_int, is_number
+from .attachable import AttachableHandler
 from .clock import DurationLike, format_duration_ns, parse_duration_ns
-from .contract import DEFAULT_PREFIX, EventName, check_event_name, event_kind
+from .contract import DEFAULT_PREFIX, TIME_UNITS, EventName, convert_time_unit, event_kind
 from .dispatcher import Dispatcher
+from .stats import percentile, rank
 
 __all__ = [
     "AttachableHandler",
@@ -49,123 +50,22 @@ __all__ = [
 
 _log = logging.getLogger("pytest_baml_telemetry.trackers")
 
-_handler_ids = itertools.count(1)
-
-
-def _is_count(value: Any) -> TypeGuard[int]:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _is_number(value: Any) -> TypeGuard[Real]:
-    return isinstance(value, Real) and not isinstance(value, bool)
-
-
-# --------------------------------------------------------------------------- base
-
-
-class AttachableHandler:
-    """A handler that attaches itself to a :class:`~pytest_baml_telemetry.Dispatcher`.
-
-    Subclasses implement :meth:`handle` and :meth:`_event_names`. The handler id is
-    ``"pytest_baml_telemetry.<ClassName>-<n>"``, unique per instance.
-    """
-
-    _kinds: tuple[str, ...] = ("stop",)
-
-    def __init__(self, *, dispatcher: Dispatcher | None = None, prefix: EventName = DEFAULT_PREFIX) -> None:
-        if dispatcher is not None and not isinstance(dispatcher, Dispatcher):
-            raise TypeError(f"{type(self).__name__}(dispatcher={dispatcher!r}): expected a Dispatcher or None")
-        self._default_dispatcher = dispatcher
-        self._default_prefix = check_event_name(prefix, what=f"{type(self).__name__} prefix")
-        self._handler_id = f"pytest_baml_telemetry.{type(self).__name__}-{next(_handler_ids)}"
-        self._attached_to: Dispatcher | None = None
-        self._attach_lock = threading.Lock()
-
-    @property
-    def handler_id(self) -> str:
-        """The id this instance attaches under (unique per instance)."""
-        return self._handler_id
-
-    @property
-    def attached(self) -> bool:
-        """Whether the handler is currently attached."""
-        return self._attached_to is not None
-
-    @property
-    def dispatcher(self) -> Dispatcher | None:
-        """The dispatcher it is attached to, or ``None``."""
-        return self._attached_to
-
-    def _event_names(self, prefix: EventName) -> list[EventName]:
-        return [prefix + ("call", kind) for kind in self._kinds]
-
-    def attach(self, dispatcher: Dispatcher | None = None, prefix: EventName | None = None) -> AttachableHandler:
-        """Attach to ``dispatcher`` (default: the one given at construction, else the default
-        dispatcher) for the call events under ``prefix``; return ``self``.
-
-        Raises ``RuntimeError`` if this instance is already attached.
-        """
-        from .dispatcher import default_dispatcher
-
-        if dispatcher is None:
-            dispatcher = self._default_dispatcher if self._default_dispatcher is not None else default_dispatcher
-        elif not isinstance(dispatcher, Dispatcher):
-            raise TypeError(f"{type(self).__name__}.attach(dispatcher={dispatcher!r}): expected a Dispatcher or None")
-        prefix = self._default_prefix if prefix is None else check_event_name(prefix, what="event prefix")
-        with self._attach_lock:
-            if self._attached_to is not None:
-                raise RuntimeError(
-                    f"{type(self).__name__} handler {self._handler_id!r} is already attached to "
-                    f"{self._attached_to!r}; detach() it first"
-                )
-            dispatcher.attach_many(self._handler_id, self._event_names(prefix), self.handle, None)
-            self._attached_to = dispatcher
-        return self
-
-    def detach(self) -> bool:
-        """Detach; return ``False`` if it was not attached."""
-        with self._attach_lock:
-            dispatcher, self._attached_to = self._attached_to, None
-        if dispatcher is None:
-            return False
-        return dispatcher.detach(self._handler_id)
-
-    def __enter__(self) -> Any:
-        if self._attached_to is None:
-            self.attach()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> None:
-        self.detach()
-
-    def handle(self, event_name: EventName, measurements: Mapping[str, Any], metadata: Mapping[str, Any], config: Any) -> None:
-        """The handler function (``(event_name, measurements, metadata, config)``)."""
-        raise NotImplementedError
-
-
 # --------------------------------------------------------------------------- percentiles
 
 
-def nearest_rank(sorted_values: Any, p: float) -> Any:
-    """Exact nearest-rank percentile of already sorted values, ``None`` when empty.
+nearest_rank = percentile
+"""Exact nearest-rank percentile of already sorted values, ``None`` when empty (the one
+definition, :func:`pytest_baml_telemetry.stats.percentile`)."""
 
-    ``rank = ceil(p / 100 * n)`` (1-based, at least 1) and the result is
-    ``sorted_values[rank - 1]``: always one of the values; ``p=100`` is the maximum and
-    a single value is every percentile. The same definition as the budgets.
-    """
-    from .budgets import percentile
-
-    return percentile(sorted_values, p)
+_EXACT_UNITS = ("native", "nanosecond")
 
 
 def _convert_ns(ns: int, unit: str) -> int | float:
-    from .contract import TIME_UNITS
-
+    """``ns`` nanoseconds in ``unit``: the int itself in nanoseconds, else a float."""
     try:
-        factor = TIME_UNITS[unit]
-    except (KeyError, TypeError):
-        raise ValueError(f"unit={unit!r} is not a time unit; expected one of {sorted(TIME_UNITS)}") from None
-    return ns if factor == 1 else ns / factor
+        return convert_time_unit(ns if unit in _EXACT_UNITS else float(ns), "nanosecond", unit)
+    except ValueError:
+        fail(ValueError, f"unit={unit!r} is not a time unit", f"one of {sorted(TIME_UNITS)}")
 
 
 # --------------------------------------------------------------------------- latency
@@ -190,8 +90,8 @@ class LatencyTracker(AttachableHandler):
         prefix: EventName = DEFAULT_PREFIX,
     ) -> None:
         super().__init__(dispatcher=dispatcher, prefix=prefix)
-        if max_samples is not None and (not _is_count(max_samples) or max_samples == 0):
-            raise ValueError(f"LatencyTracker(max_samples={max_samples!r}): expected a positive int or None")
+        if max_samples is not None and (not is_count(max_samples) or max_samples == 0):
+            fail(ValueError, f"LatencyTracker(max_samples={max_samples!r})", "a positive int or None")
         self.include_errors = bool(include_errors)
         self.max_samples = max_samples
         self._kinds = ("stop", "exception") if include_errors else ("stop",)
@@ -200,7 +100,7 @@ class LatencyTracker(AttachableHandler):
 
     def handle(self, event_name: EventName, measurements: Mapping[str, Any], metadata: Mapping[str, Any], config: Any) -> None:
         duration = measurements.get("duration")
-        if not _is_count(duration):
+        if not is_count(duration):
             _log.warning(
                 "LatencyTracker: %s event of %r has no valid duration (%r); not recorded",
                 event_kind(event_name), metadata.get("function_name"), duration,
@@ -210,8 +110,8 @@ class LatencyTracker(AttachableHandler):
 
     def record(self, function_name: str, duration_ns: int) -> None:
         """Record one duration (nanoseconds) for ``function_name``."""
-        if not _is_count(duration_ns):
-            raise ValueError(f"LatencyTracker.record(duration_ns={duration_ns!r}): expected an int >= 0 (nanoseconds)")
+        if not is_count(duration_ns):
+            fail(ValueError, f"LatencyTracker.record(duration_ns={duration_ns!r})", "an int >= 0 (nanoseconds)")
         with self._lock:
             samples = self._durations.get(function_name)
             if samples is None:
@@ -252,7 +152,7 @@ class LatencyTracker(AttachableHandler):
             return None
         out: dict[str, Any] = {"count": len(values), "min": _convert_ns(values[0], unit)}
         for key, p in self.PERCENTILES:
-            out[key] = _convert_ns(nearest_rank(values, p), unit)
+            out[key] = _convert_ns(values[rank(p, len(values)) - 1], unit)
         out["max"] = _convert_ns(values[-1], unit)
         return out
 
@@ -311,7 +211,7 @@ class SlowCallTracker(AttachableHandler):
         super().__init__(dispatcher=dispatcher, prefix=prefix)
         self.threshold_ns = parse_duration_ns(threshold, name="SlowCallTracker(threshold)")
         if logger is not None and not isinstance(logger, logging.Logger):
-            raise TypeError(f"SlowCallTracker(logger={logger!r}): expected a logging.Logger or None")
+            fail(TypeError, f"SlowCallTracker(logger={logger!r})", "a logging.Logger or None")
         self.logger = logger if logger is not None else _log
         self.include_errors = bool(include_errors)
         self._kinds = ("stop", "exception") if include_errors else ("stop",)
@@ -334,7 +234,7 @@ class SlowCallTracker(AttachableHandler):
         duration = measurements.get("duration")
         with self._lock:
             self._seen += 1
-        if not _is_count(duration):
+        if not is_count(duration):
             self.logger.warning(
                 "SlowCallTracker: %s event of %r has no valid duration (%r); not checked",
                 event_kind(event_name), metadata.get("function_name"), duration,
@@ -513,7 +413,7 @@ class CostTracker(AttachableHandler):
         cost = self.prices.cost(model, i, o, c)
         if cost is None:
             return None
-        if not _is_number(cost) or not math.isfinite(cost) or cost < 0:
+        if not is_number(cost) or not math.isfinite(cost) or cost < 0:
             raise ValueError(
                 f"CostTracker: prices.cost({model!r}, {i}, {o}, {c}) returned {cost!r}; expected a finite "
                 "number >= 0 (USD) or None for an unpriced model"
@@ -539,9 +439,9 @@ class CostTracker(AttachableHandler):
         cached_input_tokens: int | None = None,
     ) -> CallCost:
         """Cost one call and add it to the totals; return its :class:`CallCost`."""
-        i = input_tokens if _is_count(input_tokens) else None
-        o = output_tokens if _is_count(output_tokens) else None
-        c = cached_input_tokens if _is_count(cached_input_tokens) else None
+        i = input_tokens if is_count(input_tokens) else None
+        o = output_tokens if is_count(output_tokens) else None
+        c = cached_input_tokens if is_count(cached_input_tokens) else None
         if i is None or o is None:
             # an unpriced model can never be costed, whatever its tokens: say so first
             usd = None
@@ -671,7 +571,7 @@ class LoggingHandler(AttachableHandler):
         elif isinstance(logger, str):
             logger = logging.getLogger(logger)
         elif not isinstance(logger, logging.Logger):
-            raise TypeError(f"LoggingHandler(logger={logger!r}): expected a logging.Logger, a logger name, or None")
+            fail(TypeError, f"LoggingHandler(logger={logger!r})", "a logging.Logger, a logger name, or None")
         self.logger = logger
         self.level = _check_level(level, "level")
         self.error_level = _check_level(error_level, "error_level")
@@ -697,7 +597,7 @@ class LoggingHandler(AttachableHandler):
         function = metadata.get("function_name")
         model = metadata.get("model")
         duration = measurements.get("duration")
-        duration_ms = duration / 1_000_000 if _is_number(duration) else None
+        duration_ms = duration / 1_000_000 if is_number(duration) else None
         ok = kind == "stop"
         level = self.level if ok else self.error_level
         if not self.logger.isEnabledFor(level):
@@ -744,9 +644,9 @@ def _check_level(level: Any, name: str) -> int:
         value = logging.getLevelName(level.upper())
         if isinstance(value, int):
             return value
-        raise ValueError(f"LoggingHandler({name}={level!r}): unknown logging level; expected e.g. 'INFO' or logging.INFO")
-    if isinstance(level, bool) or not isinstance(level, int):
-        raise TypeError(f"LoggingHandler({name}={level!r}): expected a logging level (int or name)")
+        fail(ValueError, f"LoggingHandler({name}={level!r}): unknown logging level", "e.g. 'INFO' or logging.INFO")
+    if not is_int(level):
+        fail(TypeError, f"LoggingHandler({name}={level!r})", "a logging level (int or name)")
     return level
 
 

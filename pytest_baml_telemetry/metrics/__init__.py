@@ -16,10 +16,8 @@ from typing import Any
 from .definitions import (
     METRIC_TYPES,
     Metric,
-    MetricsReporter,
     Observation,
     Skip,
-    UnknownMetricError,
     counter,
     distribution,
     last_value,
@@ -27,6 +25,7 @@ from .definitions import (
     summary,
 )
 from .memory import InMemoryReporter, MetricStats, make_metrics_fixture
+from .reporter import MetricsReporter, UnknownMetricError
 
 _LAZY = {
     "PrometheusReporter": ".prometheus",

@@ -32,7 +32,10 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from .definitions import Metric, MetricName, MetricsReporter, Observation
+from ..matching import satisfies
+from ..stats import percentile
+from .definitions import Metric, MetricName, Observation
+from .reporter import MetricsReporter
 
 __all__ = ["Buckets", "InMemoryReporter", "MetricStats", "make_metrics_fixture"]
 
@@ -113,9 +116,7 @@ class MetricStats:
         """Nearest-rank percentile of a summary's values; ``None`` when empty."""
         if self.values is None:
             raise TypeError("percentile() needs the values of a summary; a distribution keeps only bucket counts")
-        from ..trackers import nearest_rank
-
-        return nearest_rank(sorted(self.values), p)
+        return percentile(sorted(self.values), p)
 
     def __repr__(self) -> str:
         parts = [f"count={self.count}", f"sum={self.sum!r}", f"min={self.min!r}", f"max={self.max!r}"]
@@ -140,6 +141,7 @@ class _Series:
 
 
 def _value_matches(expected: Any, actual: Any) -> bool:
+    """:func:`~pytest_baml_telemetry.matching.satisfies`, and a mapping of stats fields for a summary/distribution."""
     if isinstance(actual, MetricStats) and isinstance(expected, Mapping):
         for key, want in expected.items():
             if key not in _STATS_FIELDS:
@@ -149,17 +151,7 @@ def _value_matches(expected: Any, actual: Any) -> bool:
             if not _value_matches(want, getattr(actual, key)):
                 return False
         return True
-    try:
-        if expected == actual:
-            return True
-    except Exception:
-        pass
-    if callable(expected) and not isinstance(expected, type):
-        try:
-            return bool(expected(actual))
-        except Exception:
-            return False
-    return False
+    return satisfies(expected, actual)
 
 
 def _tags_text(tags: Mapping[str, Any]) -> str:

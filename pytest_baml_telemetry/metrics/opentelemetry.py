@@ -35,11 +35,11 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from numbers import Real
-from typing import Any, TypeGuard
+from typing import Any
 
+from .._validate import check_callable, fail, is_count, is_number
+from ..attachable import AttachableHandler
 from ..contract import DEFAULT_PREFIX, EventName, event_kind
-from ..trackers import AttachableHandler
 
 __all__ = [
     "DURATION_BUCKETS",
@@ -76,10 +76,6 @@ TOKEN_USAGE = "gen_ai.client.token.usage"
 TIME_TO_FIRST_CHUNK = "gen_ai.client.operation.time_to_first_chunk"
 
 
-def _is_count(v: Any) -> TypeGuard[int]:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-
 class OpenTelemetryReporter(AttachableHandler):
     """Records the GenAI client metrics from the call events into an OpenTelemetry meter.
 
@@ -114,13 +110,13 @@ class OpenTelemetryReporter(AttachableHandler):
             ) from exc
         for label, value in (("operation_name", operation_name), ("meter_name", meter_name)):
             if not isinstance(value, str) or not value:
-                raise TypeError(f"OpenTelemetryReporter({label}={value!r}): expected a non-empty str")
+                fail(TypeError, f"OpenTelemetryReporter({label}={value!r})", "a non-empty str")
         if provider_name is not None and (not isinstance(provider_name, str) or not provider_name):
-            raise TypeError(f"OpenTelemetryReporter(provider_name={provider_name!r}): expected a non-empty str or None")
-        if attributes is not None and not callable(attributes):
-            raise TypeError(
-                f"OpenTelemetryReporter(attributes={attributes!r}): expected a function metadata -> mapping, or None"
-            )
+            fail(TypeError, f"OpenTelemetryReporter(provider_name={provider_name!r})", "a non-empty str or None")
+        check_callable(
+            attributes, f"OpenTelemetryReporter(attributes={attributes!r})", optional=True,
+            expected="a function metadata -> mapping, or None",
+        )
         if meter_provider is None:
             meter_provider = otel_metrics.get_meter_provider()
         elif not callable(getattr(meter_provider, "get_meter", None)):
@@ -206,7 +202,7 @@ class OpenTelemetryReporter(AttachableHandler):
     def handle(self, event_name: EventName, measurements: Mapping[str, Any], metadata: Mapping[str, Any], config: Any) -> None:
         kind = event_kind(event_name)
         duration = measurements.get("duration")
-        if not _is_count(duration):
+        if not is_count(duration):
             self._skip(f"{kind} event without a valid duration ({duration!r})", metadata)
             return
         attrs = self._attributes(metadata)
@@ -220,14 +216,14 @@ class OpenTelemetryReporter(AttachableHandler):
             count = measurements.get(key)
             if count is None:
                 continue
-            if not _is_count(count):
+            if not is_count(count):
                 self._skip(f"{key}={count!r} is not a token count", metadata)
                 continue
             self.token_histogram.record(count, {**attrs, "gen_ai.token.type": token_type})
         if self.ttfc_histogram is not None and metadata.get("streaming"):
             first = measurements.get("time_to_first_chunk")
             # typeshed's numbers.Real declares no __ge__, so mypy rejects a comparison every Real supports
-            if isinstance(first, Real) and not isinstance(first, bool) and first >= 0:  # type: ignore[operator]
+            if is_number(first) and first >= 0:  # type: ignore[operator]
                 self.ttfc_histogram.record(first / 1_000_000_000, attrs)
 
     def __repr__(self) -> str:

@@ -27,7 +27,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from .definitions import Metric, MetricName, MetricsReporter, Observation, SkipEvent
+from .._validate import fail
+from .definitions import Metric, MetricName, Observation
+from .reporter import MetricsReporter, SkipEvent
 
 __all__ = ["PrometheusReporter", "prometheus_name"]
 
@@ -77,7 +79,7 @@ class PrometheusReporter(MetricsReporter):
                 "e.g. prometheus_client.CollectorRegistry() or prometheus_client.REGISTRY"
             )
         if namespace is not None and (not isinstance(namespace, str) or not namespace):
-            raise TypeError(f"PrometheusReporter(namespace={namespace!r}): expected a non-empty str or None")
+            fail(TypeError, f"PrometheusReporter(namespace={namespace!r})", "a non-empty str or None")
         self.registry = registry
         self.namespace = namespace
         self._collectors: dict[tuple[str, ...], Any] = {}
