@@ -1,0 +1,394 @@
+"""What a fake is scripted to do, and the record of what it was asked to do.
+
+``respond`` and ``fail`` queue *outcomes* per function name (:func:`respond_outcome` and
+:func:`fail_outcome` check their arguments and build them). Calls of a function use its
+outcomes in the order they were scripted, each once. A ``reusable=True`` outcome is used
+for its turn and for every later call of that function: it stays at the head of its
+queue forever, so it must be the last one scripted for its function (scripting another
+after it raises ``ValueError``: it could never be used). A call with nothing left raises
+:class:`NothingScriptedError` (an ``AssertionError``) listing what is scripted for which
+function. ``unused()`` lists outcomes never used (a reusable outcome used at least once
+counts as used); ``assert_all_used()`` raises :class:`UnusedOutcomesError` listing them.
+
+Rules: a :class:`Script` is shared by a fake and all its derivatives and is safe to use
+from several threads (one lock around its queues and records); every outcome remembers
+where it was scripted (``file:line`` of the first caller outside the fake).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import sys
+import threading
+import types
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .._validate import check_bool, check_str, fail, short_repr
+from ..clock import DurationLike, format_duration_ns, parse_duration_ns
+from ..contract import Usage
+from .faults import Fault, coerce_error
+from .timeline import Plan, schedule
+
+__all__ = [
+    "FakeCall",
+    "NothingScriptedError",
+    "Script",
+    "ScriptedOutcome",
+    "UnusedOutcomesError",
+    "check_function_name",
+    "fail_outcome",
+    "plan_call",
+    "respond_outcome",
+]
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# Frames in these files are the fake's own; ``where`` reports the first caller outside them.
+_OWN_FILES = frozenset(os.path.normcase(os.path.join(_HERE, name)) for name in ("script.py", "client.py"))
+
+
+class NothingScriptedError(AssertionError):
+    """A fake was called for a function with no scripted outcome left."""
+
+
+class UnusedOutcomesError(AssertionError):
+    """``assert_all_used()``: some scripted outcomes were never used."""
+
+
+def where() -> str | None:
+    """``file:line`` of the first caller outside the fake (where a script was written)."""
+    frame: types.FrameType | None = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if os.path.normcase(os.path.abspath(filename)) not in _OWN_FILES:
+            try:
+                shown = os.path.relpath(filename)
+            except ValueError:
+                shown = filename
+            return f"{shown}:{frame.f_lineno}"
+        frame = frame.f_back
+    return None
+
+
+def check_function_name(function_name: Any, what: str) -> str:
+    """The BAML function name given to ``respond``/``fail`` (a str that is an identifier)."""
+    shown = f"{what}(function_name={function_name!r})"
+    check_str(function_name, shown, empty=True, expected="the BAML function's name, a str")
+    if not function_name.isidentifier():
+        fail(ValueError, shown, "a BAML function name (an identifier)")
+    return function_name
+
+
+# ---------------------------------------------------------------------------- records
+
+
+@dataclass(eq=False)
+class ScriptedOutcome:
+    """One scripted outcome: what ``respond`` or ``fail`` queued for a function.
+
+    ``kind`` is ``"respond"`` or ``"fail"``. ``latency_ns`` is the call's total latency
+    (for a ``fail`` given a callable, decided when it is called: ``None`` here).
+    ``partial_times_ns`` are the offsets at which stream partials arrive.
+    ``times_used`` counts the calls that used it.
+    """
+
+    function: str
+    kind: str
+    result: Any = None
+    error: Fault | Callable[..., Any] | None = None
+    usage: Usage | None = None
+    model: str | None = None
+    latency_ns: int | None = 0
+    partials: tuple[Any, ...] = ()
+    partial_times_ns: tuple[int, ...] = ()
+    reusable: bool = False
+    where: str | None = None
+    times_used: int = 0
+    _explicit_latency: int | None = field(default=None, repr=False)
+
+    @property
+    def latency(self) -> float | None:
+        """The scripted latency in seconds (``None`` when a callable decides it)."""
+        return None if self.latency_ns is None else self.latency_ns / 1_000_000_000
+
+    def describe(self) -> str:
+        """A one-line description such as ``respond('X', 'hi', latency=850.0ms)``."""
+        parts = [repr(self.function)]
+        if self.kind == "respond":
+            parts.append(short_repr(self.result, 60))
+            if self.usage is not None:
+                parts.append(f"usage={self.usage!r}")
+            if self.model is not None:
+                parts.append(f"model={self.model!r}")
+            if self.partials:
+                parts.append(f"partials=<{len(self.partials)}>")
+        else:
+            parts.append(repr(self.error) if isinstance(self.error, Fault) else short_repr(self.error, 60))
+        if self.latency_ns:
+            parts.append(f"latency={format_duration_ns(self.latency_ns)}")
+        if self.reusable:
+            parts.append("reusable=True")
+        text = f"{self.kind}({', '.join(parts)})"
+        if self.where:
+            text += f" [scripted at {self.where}]"
+        return text
+
+
+@dataclass(eq=False)
+class FakeCall:
+    """One call made on a fake, as recorded in ``fake.calls``.
+
+    ``arguments`` are the call's arguments (bound to the spec's signature when there is
+    one, ``baml_options`` left out); ``options`` merges ``with_options(...)`` and the
+    call's ``baml_options``. ``outcome`` is the :class:`ScriptedOutcome` used (``None``
+    when nothing was scripted). ``result``/``error`` are what the call returned/raised
+    (for streams: the final response, or the failure / ``StreamAbandoned``), ``duration_ns``
+    its virtual duration and ``span_context`` the ``telemetry_span_context`` of its events
+    (``None`` when not sampled).
+    """
+
+    function: str
+    arguments: dict[str, Any]
+    streaming: bool
+    is_async: bool
+    options: dict[str, Any]
+    outcome: ScriptedOutcome | None = None
+    result: Any = None
+    error: BaseException | None = None
+    duration_ns: int | None = None
+    span_context: Any = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the call ended with a result (False if it failed or has not ended)."""
+        return self.error is None and self.duration_ns is not None
+
+
+# ---------------------------------------------------------------------------- building outcomes
+
+
+def respond_outcome(
+    name: str,
+    result: Any,
+    *,
+    usage: Usage | Mapping[str, Any] | tuple[int | None, ...] | None,
+    model: str | None,
+    latency: DurationLike | None,
+    reusable: bool,
+    partials: Sequence[Any] | None,
+    chunk_latency: DurationLike | Sequence[DurationLike] | None,
+) -> ScriptedOutcome:
+    """The outcome ``respond(name, result, ...)`` queues, its arguments checked."""
+    owner = f"respond({name!r})"
+    coerced_usage = Usage.coerce(usage, name=f"{owner}: usage")
+    if model is not None and not isinstance(model, str):
+        raise TypeError(f"{owner}: model={model!r}: expected a str or None")
+    check_bool(reusable, f"{owner}: reusable={reusable!r}")
+    latency_ns = None if latency is None else parse_duration_ns(latency, name=f"{owner}: latency")
+    values: tuple[Any, ...] = ()
+    if partials is not None:
+        if isinstance(partials, (str, bytes)) or not isinstance(partials, Sequence):
+            raise TypeError(f"{owner}: partials={short_repr(partials, 60)}: expected a list of partial values")
+        values = tuple(partials)
+    elif chunk_latency is not None:
+        raise ValueError(f"{owner}: chunk_latency={chunk_latency!r} was given without partials")
+    times, total = schedule(len(values), latency_ns, chunk_latency, owner)
+    return ScriptedOutcome(
+        function=name,
+        kind="respond",
+        result=result,
+        usage=coerced_usage,
+        model=model,
+        latency_ns=total,
+        partials=values,
+        partial_times_ns=times,
+        reusable=reusable,
+        where=where(),
+    )
+
+
+def fail_outcome(name: str, error: Any, *, latency: DurationLike | None, reusable: bool) -> ScriptedOutcome:
+    """The outcome ``fail(name, error, ...)`` queues, its arguments checked."""
+    owner = f"fail({name!r})"
+    check_bool(reusable, f"{owner}: reusable={reusable!r}")
+    latency_ns = None if latency is None else parse_duration_ns(latency, name=f"{owner}: latency")
+    if isinstance(error, (Fault, str, BaseException)) or (isinstance(error, type) and issubclass(error, BaseException)):
+        fault: Fault | Callable[..., Any] = coerce_error(error, name=f"{owner}: error")
+    elif callable(error):
+        fault = error
+    else:
+        coerce_error(error, name=f"{owner}: error")  # raises the TypeError naming what is accepted
+        raise AssertionError("unreachable")  # pragma: no cover
+    values: tuple[Any, ...] = ()
+    times: tuple[int, ...] = ()
+    total: int | None = latency_ns
+    if isinstance(fault, Fault):
+        if latency_ns is not None and fault.after_ns is not None:
+            raise ValueError(
+                f"{owner}: latency={latency!r} and {fault!r} both set the time before the failure; give one"
+            )
+        effective = latency_ns if latency_ns is not None else fault.after_ns
+        values = fault.partials or ()
+        times, total = schedule(len(values), effective, fault.chunk_latency, owner)
+    return ScriptedOutcome(
+        function=name,
+        kind="fail",
+        error=fault,
+        latency_ns=total,
+        partials=values,
+        partial_times_ns=times,
+        reusable=reusable,
+        where=where(),
+        _explicit_latency=latency_ns,
+    )
+
+
+def plan_call(outcome: ScriptedOutcome, arguments: dict[str, Any], client_name: str | None) -> Plan:
+    """What a call using ``outcome`` does: a fresh error is built (or the callable asked) now."""
+    if outcome.kind == "respond":
+        return Plan(
+            result=outcome.result,
+            usage=outcome.usage,
+            model=outcome.model,
+            partials=outcome.partials,
+            partial_times=outcome.partial_times_ns,
+            total_ns=outcome.latency_ns or 0,
+        )
+    error = outcome.error
+    if isinstance(error, Fault):
+        return Plan(
+            error=error.build(client_name=client_name),
+            partials=outcome.partials,
+            partial_times=outcome.partial_times_ns,
+            total_ns=outcome.latency_ns or 0,
+        )
+    owner = f"fail({outcome.function!r}, {short_repr(error, 60)})"
+    try:
+        produced = error(**arguments)  # type: ignore[misc]
+    except Exception as exc:  # the callable raising is the scripted failure, as with respx
+        return Plan(error=exc, total_ns=outcome._explicit_latency or 0)
+    if produced is None:
+        raise TypeError(
+            f"{owner}: the callable returned None; expected it to return or raise an exception "
+            "(a fault, an exception class or instance)"
+        )
+    fault = coerce_error(produced, name=f"{owner} returned")
+    explicit = outcome._explicit_latency
+    if explicit is not None and fault.after_ns is not None:
+        raise ValueError(f"{owner}: latency and the returned {fault!r} both set the time before the failure")
+    values = fault.partials or ()
+    times, total = schedule(len(values), explicit if explicit is not None else fault.after_ns, fault.chunk_latency, owner)
+    return Plan(error=fault.build(client_name=client_name), partials=values, partial_times=times, total_ns=total)
+
+
+# ---------------------------------------------------------------------------- the script
+
+
+class Script:
+    """The queues of scripted outcomes per function and the record of every call.
+
+    ``fake_methods`` are the names of the fake's own methods, named in the hint when a
+    function called on the fake looks like a misspelt method.
+    """
+
+    def __init__(self, fake_methods: Collection[str] = ()) -> None:
+        self.fake_methods = fake_methods
+        self.lock = threading.Lock()
+        self.queues: dict[str, list[ScriptedOutcome]] = {}
+        self.heads: dict[str, int] = {}
+        self.outcomes: list[ScriptedOutcome] = []
+        self.calls: list[FakeCall] = []
+
+    def add(self, outcome: ScriptedOutcome) -> ScriptedOutcome:
+        """Queue ``outcome`` after the others scripted for its function; return it."""
+        with self.lock:
+            queue = self.queues.setdefault(outcome.function, [])
+            if queue and queue[-1].reusable:
+                raise ValueError(
+                    f"{outcome.kind}({outcome.function!r}, ...): {queue[-1].describe()} is reusable, so it is "
+                    f"used for every later call of {outcome.function!r} and this outcome could never be used; "
+                    "script it before the reusable one (or reset() first)"
+                )
+            queue.append(outcome)
+            self.outcomes.append(outcome)
+        return outcome
+
+    def record(self, record: FakeCall) -> None:
+        """Record a call that uses no outcome (an already aborted call)."""
+        with self.lock:
+            self.calls.append(record)
+
+    def take(self, record: FakeCall) -> ScriptedOutcome | None:
+        """Record the call and hand it its function's next outcome (``None``: nothing left)."""
+        with self.lock:
+            self.calls.append(record)
+            queue = self.queues.get(record.function)
+            head = self.heads.get(record.function, 0)
+            if not queue or head >= len(queue):
+                return None
+            outcome = queue[head]
+            if not outcome.reusable:
+                self.heads[record.function] = head + 1
+            outcome.times_used += 1
+            record.outcome = outcome
+            return outcome
+
+    def describe(self) -> str:
+        """Every scripted outcome, per function, with how often it was used."""
+        with self.lock:
+            queues = {name: list(q) for name, q in self.queues.items()}
+        if not queues:
+            return "Nothing is scripted for any function."
+        lines = ["Scripted:"]
+        for name in sorted(queues):
+            lines.append(f"  {name}:")
+            for i, outcome in enumerate(queues[name], 1):
+                used = f"used {outcome.times_used}x" if outcome.times_used else "unused"
+                lines.append(f"    {i}. {outcome.describe()} -- {used}")
+        return "\n".join(lines)
+
+    def nothing_scripted(self, record: FakeCall) -> NothingScriptedError:
+        """The error for a call that found no outcome left, saying what is scripted."""
+        args = ", ".join(f"{k}={short_repr(v, 40)}" for k, v in record.arguments.items())
+        call = f"{'stream.' if record.streaming else ''}{record.function}({args})"
+        with self.lock:
+            scripted = [name for name, q in self.queues.items() if q]
+            queue = self.queues.get(record.function)
+        if queue:
+            why = f"all {len(queue)} outcome(s) scripted for {record.function!r} were used"
+        else:
+            why = f"nothing is scripted for {record.function!r}"
+        close = difflib.get_close_matches(record.function, [n for n in scripted if n != record.function], n=3)
+        hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+        methods = difflib.get_close_matches(record.function, self.fake_methods, n=1, cutoff=0.75)
+        if methods and record.function not in self.fake_methods:
+            hint += f" ({methods[0]!r} is a method of the fake itself.)"
+        return NothingScriptedError(
+            f"FakeBamlClient: {call} was called but {why}.{hint}\n{self.describe()}\n"
+            f"Script it with fake.respond({record.function!r}, result) or fake.fail({record.function!r}, fault)."
+        )
+
+    def unused(self) -> list[ScriptedOutcome]:
+        """Outcomes no call used."""
+        with self.lock:
+            return [o for o in self.outcomes if o.times_used == 0]
+
+    def assert_all_used(self) -> None:
+        """Raise :class:`UnusedOutcomesError` listing the unused outcomes, if any."""
+        unused = self.unused()
+        if not unused:
+            return
+        lines = [f"FakeBamlClient: {len(unused)} scripted outcome(s) were never used:"]
+        lines += [f"  - {outcome.describe()}" for outcome in unused]
+        lines.append("Remove them, or allow this with @pytest.mark.baml_fake(assert_all_used=False).")
+        raise UnusedOutcomesError("\n".join(lines))
+
+    def reset(self) -> None:
+        """Forget every outcome and recorded call."""
+        with self.lock:
+            self.queues.clear()
+            self.heads.clear()
+            self.outcomes.clear()
+            self.calls.clear()

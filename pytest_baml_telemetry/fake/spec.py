@@ -1,0 +1,128 @@
+"""Building the fake against a real generated client: its function names and signatures.
+
+:class:`ClientSpec` reads the public methods of a generated baml-py client ``b`` (or its
+class, or the ``baml_client`` module; ``b.stream``'s signatures where they differ), so a
+fake built with ``spec=b`` refuses unknown functions with a "did you mean" hint and binds
+each call's arguments as the real method would, with the same error text CPython gives
+plus the real signature.
+
+Rules: only the spec's public functions are fakeable; ``baml_options`` is accepted where
+the real method takes it and never part of the recorded arguments.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+import types
+from typing import Any
+
+__all__ = ["ClientSpec"]
+
+
+class ClientSpec:
+    """The functions and signatures of a real generated client used as ``spec``."""
+
+    def __init__(self, spec: Any) -> None:
+        self.source = spec
+        target = spec
+        if isinstance(spec, types.ModuleType):
+            if hasattr(spec, "b"):
+                target = spec.b
+                self.label = type(target).__qualname__
+            else:
+                self.label = spec.__name__
+                functions = {
+                    name: obj
+                    for name, obj in vars(spec).items()
+                    if not name.startswith("_")
+                    and inspect.isfunction(obj)
+                    and getattr(obj, "__module__", None) == spec.__name__
+                }
+                if not functions:
+                    raise TypeError(
+                        f"spec={spec!r}: the module has no client `b` and no public functions; expected a "
+                        "generated baml_client module, its `b`, or the client class"
+                    )
+                self.signatures = {name: inspect.signature(fn) for name, fn in functions.items()}
+                self.stream_signatures = dict(self.signatures)
+                return
+        elif isinstance(spec, type):
+            self.label = spec.__qualname__
+        else:
+            self.label = type(spec).__qualname__
+        self.signatures = self._methods(target)
+        if not self.signatures:
+            raise TypeError(
+                f"spec={spec!r}: found no public methods to fake; expected a generated baml client (b), "
+                "its class, or its module"
+            )
+        self.stream_signatures = dict(self.signatures)
+        if not isinstance(target, type):
+            stream = getattr(target, "stream", None)
+            if stream is not None and not callable(stream):
+                for name, sig in self._methods(stream).items():
+                    if name in self.signatures:
+                        self.stream_signatures[name] = sig
+
+    @staticmethod
+    def _methods(target: Any) -> dict[str, inspect.Signature]:
+        cls = target if isinstance(target, type) else type(target)
+        found: dict[str, inspect.Signature] = {}
+        for klass in reversed(cls.__mro__):
+            if klass is object:
+                continue
+            for name, attr in vars(klass).items():
+                if name.startswith("_") or name == "with_options":
+                    continue
+                func = attr.__func__ if isinstance(attr, (staticmethod, classmethod)) else attr
+                if not inspect.isfunction(func):
+                    found.pop(name, None)
+                    continue
+                if isinstance(target, type):
+                    sig = inspect.signature(func)
+                    if not isinstance(attr, staticmethod):
+                        params = list(sig.parameters.values())[1:]
+                        sig = sig.replace(parameters=params)
+                else:
+                    sig = inspect.signature(getattr(target, name))
+                found[name] = sig
+        return found
+
+    def unknown(self, name: str) -> str:
+        close = difflib.get_close_matches(name, self.signatures, n=3, cutoff=0.6)
+        hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
+        return (
+            f"{self.label} has no BAML function {name!r}.{hint} "
+            f"Its functions: {', '.join(sorted(self.signatures))}"
+        )
+
+    def bind(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], streaming: bool) -> dict[str, Any]:
+        sig = (self.stream_signatures if streaming else self.signatures)[name]
+        if "baml_options" not in sig.parameters:
+            kwargs.pop("baml_options", None)
+        try:
+            params = sig.parameters
+            if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+                for key in kwargs:  # reported first, as CPython does for a real call
+                    if key not in params or params[key].kind is inspect.Parameter.POSITIONAL_ONLY:
+                        raise TypeError(f"got an unexpected keyword argument {key!r}")
+            bound = sig.bind(*args, **kwargs)
+        except TypeError as exc:
+            shown = sig.replace(
+                parameters=[p for p in sig.parameters.values() if p.name != "baml_options"],
+                return_annotation=inspect.Signature.empty,
+            )
+            where = f"{self.label}.stream.{name}" if streaming else f"{self.label}.{name}"
+            raise TypeError(f"{name}() {exc}; the real {where} takes {shown}") from None
+        bound.apply_defaults()
+        arguments: dict[str, Any] = {}
+        for key, value in bound.arguments.items():
+            if key == "baml_options":
+                continue
+            kind = sig.parameters[key].kind
+            if kind is inspect.Parameter.VAR_KEYWORD:
+                arguments.update(value)
+            else:
+                arguments[key] = value
+        return arguments

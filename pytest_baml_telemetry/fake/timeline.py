@@ -1,0 +1,125 @@
+"""Virtual time for the fake client: each call runs on its own timeline.
+
+A call starts at the shared clock's reading and its events are stamped by a
+:class:`CallClock` (that base plus the latency scripted so far), so every call's duration
+is exactly its scripted latency even when calls overlap in threads or tasks.
+:meth:`Timeline.advance` moves a call's timeline forward and the shared clock to
+``max(now, call start + elapsed)``; a clock without ``advance_ns`` is only read.
+:func:`schedule` turns scripted latency into the offsets of a stream's partials and of
+the call's end; a :class:`Plan` is what one call does, decided when it starts.
+
+Rules: nothing here sleeps; ``advance`` returns the seconds to sleep for real (0 unless
+``real_sleep``) and the caller sleeps the way its shape needs (``time.sleep`` or
+``await asyncio.sleep``).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from ..clock import format_duration_ns, parse_duration_ns
+from ..contract import Usage
+
+__all__ = ["CallClock", "Plan", "Timeline", "schedule"]
+
+
+class CallClock:
+    """The clock one call's events are stamped with: a base reading plus its own elapsed time."""
+
+    __slots__ = ("base_monotonic", "base_time", "elapsed")
+    is_virtual = True
+
+    def __init__(self, base_monotonic: int, base_time: int) -> None:
+        self.base_monotonic = base_monotonic
+        self.base_time = base_time
+        self.elapsed = 0
+
+    def monotonic_ns(self) -> int:
+        return self.base_monotonic + self.elapsed
+
+    def time_ns(self) -> int:
+        return self.base_time + self.elapsed
+
+
+class Timeline:
+    """The shared clock of a fake and the per-call timelines started on it."""
+
+    __slots__ = ("clock", "real_sleep", "_lock")
+
+    def __init__(self, clock: Any, real_sleep: bool) -> None:
+        self.clock = clock
+        self.real_sleep = real_sleep
+        self._lock = threading.Lock()
+
+    def new_clock(self) -> CallClock:
+        """A call's clock, starting at the shared clock's current reading."""
+        return CallClock(self.clock.monotonic_ns(), self.clock.time_ns())
+
+    def advance(self, cc: CallClock, target_ns: int) -> float:
+        """Move a call's timeline to ``target_ns``; return the seconds to really sleep."""
+        delta = target_ns - cc.elapsed
+        if delta <= 0:
+            return 0.0
+        cc.elapsed = target_ns
+        advance_ns = getattr(self.clock, "advance_ns", None)
+        if advance_ns is not None:
+            end = cc.base_monotonic + target_ns
+            with self._lock:
+                behind = end - self.clock.monotonic_ns()
+                if behind > 0:
+                    advance_ns(behind)
+        if self.real_sleep or getattr(self.clock, "real_sleep", False):
+            return delta / 1_000_000_000
+        return 0.0
+
+
+def schedule(n: int, latency_ns: int | None, chunk_latency: Any, owner: str) -> tuple[tuple[int, ...], int]:
+    """Offsets of ``n`` partials and of the end of the call.
+
+    Without ``chunk_latency`` the partials are spread evenly over the latency (partial
+    ``i`` of ``n`` at ``latency*i/(n+1)``); with it (one duration, or one per partial)
+    they are spaced by it and the call ends at ``latency_ns`` if given (not before the
+    last partial), else with the last partial. ``owner`` starts the error messages.
+    """
+    if chunk_latency is None:
+        total = latency_ns or 0
+        return tuple(total * i // (n + 1) for i in range(1, n + 1)), total
+    if isinstance(chunk_latency, (list, tuple)):
+        if len(chunk_latency) != n:
+            raise ValueError(
+                f"{owner}: chunk_latency has {len(chunk_latency)} durations for {n} partials; "
+                "expected one duration, or one per partial"
+            )
+        gaps = [parse_duration_ns(c, name=f"{owner}: chunk_latency[{i}]") for i, c in enumerate(chunk_latency)]
+    else:
+        gaps = [parse_duration_ns(chunk_latency, name=f"{owner}: chunk_latency")] * n
+    times: list[int] = []
+    at = 0
+    for gap in gaps:
+        at += gap
+        times.append(at)
+    last = times[-1] if times else 0
+    if latency_ns is None:
+        return tuple(times), last
+    if latency_ns < last:
+        raise ValueError(
+            f"{owner}: latency={format_duration_ns(latency_ns)} is shorter than the partials' "
+            f"chunk_latency total {format_duration_ns(last)}; the final response cannot come before its partials"
+        )
+    return tuple(times), latency_ns
+
+
+@dataclass
+class Plan:
+    """What one call does, decided when it starts: its result or error, the stop event's
+    usage and model, the stream partials with their offsets, and when the call ends."""
+
+    result: Any = None
+    error: BaseException | None = None
+    usage: Usage | None = None
+    model: str | None = None
+    partials: tuple[Any, ...] = ()
+    partial_times: tuple[int, ...] = ()
+    total_ns: int = 0
