@@ -46,7 +46,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Union, final
 
-from .._validate import is_number
+from .._validate import check_callable, check_mapping, check_str, fail, is_number, short_repr
 from ..contract import TIME_UNITS
 
 __all__ = [
@@ -207,25 +207,20 @@ def _unit_ratio(unit: Any) -> tuple[str | None, tuple[str, str] | None, int, int
 
 
 def _check_buckets(buckets: Any, owner: str) -> tuple[float, ...]:
+    where = f"{owner}: reporter_options['buckets']"
     if isinstance(buckets, (str, bytes)) or not isinstance(buckets, (Sequence, range)):
-        raise TypeError(
-            f"{owner}: reporter_options['buckets']={buckets!r}: expected a non-empty list of strictly increasing numbers"
-        )
+        fail(TypeError, f"{where}={short_repr(buckets)}", "a non-empty list of strictly increasing numbers")
     values = tuple(buckets)
     if not values:
-        raise ValueError(f"{owner}: reporter_options['buckets']=[] is empty; expected at least one bucket bound")
+        fail(ValueError, f"{where}=[] is empty", "at least one bucket bound")
     for b in values:
         if not is_number(b):
-            raise TypeError(f"{owner}: reporter_options['buckets'] has {b!r}, which is not a number")
+            fail(TypeError, f"{where} has {b!r}, which is not a number", "numbers")
         if not math.isfinite(b):
-            raise ValueError(
-                f"{owner}: reporter_options['buckets'] has {b!r}; expected finite bounds (the +Inf bucket is implicit)"
-            )
+            fail(ValueError, f"{where} has {b!r}", "finite bounds (the +Inf bucket is implicit)")
     for a, b in zip(values, values[1:]):
         if not b > a:
-            raise ValueError(
-                f"{owner}: reporter_options['buckets']={list(values)!r} is not strictly increasing ({a!r} then {b!r})"
-            )
+            fail(ValueError, f"{where}={list(values)!r} is not strictly increasing ({a!r} then {b!r})", "each bound above the last")
     return values
 
 
@@ -429,40 +424,24 @@ def _build(
     if dupes:
         raise ValueError(f"{owner}: tags={list(tag_tuple)!r} repeats {', '.join(dupes)}")
     if tag_values is not None:
-        if not callable(tag_values):
-            raise TypeError(
-                f"{owner}: tag_values={tag_values!r} is not callable; expected a function metadata -> mapping"
-            )
+        check_callable(tag_values, f"{owner}: tag_values={tag_values!r} is not callable", expected="a function metadata -> mapping")
         _positional_arity(tag_values, (1,), f"{owner}: tag_values")
     if keep is not None and drop is not None:
         raise ValueError(f"{owner}: keep={keep!r} and drop={drop!r} are both set; expected at most one of them")
     filter_arity = 0
     for label, fn in (("keep", keep), ("drop", drop)):
         if fn is not None:
-            if not callable(fn):
-                raise TypeError(
-                    f"{owner}: {label}={fn!r} is not callable; expected a predicate of (metadata) or "
-                    "(metadata, measurements)"
-                )
+            check_callable(fn, f"{owner}: {label}={fn!r} is not callable", expected="a predicate of (metadata) or (metadata, measurements)")
             filter_arity = _positional_arity(fn, (1, 2), f"{owner}: {label}")
     try:
         unit_label, conversion, num, den = _unit_ratio(unit)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"{owner}: {exc}") from None
-    if description is not None and not isinstance(description, str):
-        raise TypeError(f"{owner}: description={description!r} is not a str")
-    if reporter_options is None:
-        options: dict[str, Any] = {}
-    elif isinstance(reporter_options, Mapping):
-        options = dict(reporter_options)
-        for key in options:
-            if not isinstance(key, str):
-                raise TypeError(f"{owner}: reporter_options key {key!r} is not a str")
-    else:
-        raise TypeError(
-            f"{owner}: reporter_options={reporter_options!r} is not a mapping; expected e.g. "
-            "{'buckets': [100, 200, 300]}"
-        )
+    check_str(description, f"{owner}: description={description!r} is not a str", empty=True, optional=True)
+    where = f"{owner}: reporter_options={short_repr(reporter_options)} is not a mapping"
+    options: dict[str, Any] = dict(check_mapping(reporter_options, where, optional=True, expected="e.g. {'buckets': [100, 200, 300]}") or {})
+    for key in options:
+        check_str(key, f"{owner}: reporter_options key {key!r} is not a str", empty=True, expected="str keys")
     if "buckets" in options:
         options["buckets"] = _check_buckets(options["buckets"], owner)
     return Metric(

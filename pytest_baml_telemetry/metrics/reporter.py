@@ -15,6 +15,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from .._validate import fail
 from ..attachable import AttachableHandler
 from .definitions import Metric, MetricName, Observation, Skip, format_metric_name, normalize_metric_name
 
@@ -38,23 +39,20 @@ def _check_metrics(metrics: Any, owner: str) -> tuple[Metric, ...]:
     if isinstance(metrics, Metric):
         metrics = [metrics]
     if isinstance(metrics, (str, bytes, Mapping)) or not hasattr(metrics, "__iter__"):
-        raise TypeError(
-            f"{owner}(metrics={metrics!r}): expected a list of metric definitions built with counter(), sum(), "
-            "last_value(), summary() or distribution()"
+        fail(
+            TypeError, f"{owner}(metrics={metrics!r})",
+            "a list of metric definitions built with counter(), sum(), last_value(), summary() or distribution()",
         )
     out: list[Metric] = []
     seen: dict[tuple[str, ...], Metric] = {}
     for m in metrics:
         if not isinstance(m, Metric):
-            raise TypeError(
-                f"{owner}: {m!r} is not a metric definition; build one with counter(), sum(), last_value(), "
-                "summary() or distribution() from pytest_baml_telemetry.metrics"
+            fail(
+                TypeError, f"{owner}: {m!r} is not a metric definition",
+                "one built with counter(), sum(), last_value(), summary() or distribution() from pytest_baml_telemetry.metrics",
             )
         if m.name in seen:
-            raise ValueError(
-                f"{owner}: two metrics are named {m.dotted_name!r} ({seen[m.name]!r} and {m!r}); "
-                "expected unique names"
-            )
+            fail(ValueError, f"{owner}: two metrics are named {m.dotted_name!r} ({seen[m.name]!r} and {m!r})", "unique names")
         seen[m.name] = m
         out.append(m)
     return tuple(out)
