@@ -36,6 +36,7 @@ __all__ = [
     "GeneratedClient",
     "baml_cli_command",
     "baml_py_version",
+    "client_module_of",
     "generate_client",
     "import_generated",
 ]
@@ -45,6 +46,9 @@ PathLike = Union[str, "os.PathLike[str]"]
 SUPPORTED_OUTPUT_TYPES = ("python/pydantic", "python/pydantic/v1")
 _GENERATOR_FILE = "_pytest_baml_telemetry_generator.baml"
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_GENERATED_NAME = re.compile(r"^_pbt_generated_(?P<package>[A-Za-z_][A-Za-z0-9_]*?)_[0-9a-f]{10}_\d+$")
+"""The unique module names :func:`import_generated` gives (``_pbt_generated_<package>_<hash>_<n>``)."""
+_CLIENT_SUBMODULES = ("sync_client", "async_client")
 
 
 class BamlGenerateError(RuntimeError):
@@ -343,7 +347,7 @@ def import_generated(path: PathLike, package: str = "baml_client", *, fresh: boo
         if not fresh and key in _import_cache:
             return _import_cache[key]
         digest = hashlib.sha1(str(pkg_dir).encode()).hexdigest()[:10]
-        name = f"_pbt_generated_{package}_{digest}_{next(_import_counter)}"
+        name = f"_pbt_generated_{package}_{digest}_{next(_import_counter)}"  # read back by _GENERATED_NAME
         spec = importlib.util.spec_from_file_location(name, init, submodule_search_locations=[str(pkg_dir)])
         if spec is None or spec.loader is None:  # pragma: no cover - only for exotic importers
             raise ImportError(f"import_generated: cannot build an import spec for {init}")
@@ -359,3 +363,23 @@ def import_generated(path: PathLike, package: str = "baml_client", *, fresh: boo
         client = GeneratedClient(module, async_module, name, pkg_dir)
         _import_cache[key] = client
         return client
+
+
+def client_module_of(client: Any) -> str | None:
+    """The generated package a baml-py client object belongs to, as telemetry names it.
+
+    ``"baml_client"`` for ``baml_client.sync_client.BamlSyncClient`` (or its
+    ``async_client``), also when the package was imported by :func:`import_generated`
+    under a unique module name; ``None`` when the class has no module name.
+    """
+    module = getattr(type(client), "__module__", None)
+    if not isinstance(module, str):
+        return None
+    package, _, last = module.rpartition(".")
+    if package and last in _CLIENT_SUBMODULES:
+        module = package
+    head, _, rest = module.partition(".")
+    match = _GENERATED_NAME.match(head)
+    if match:
+        module = match.group("package") + ("." + rest if rest else "")
+    return module

@@ -59,7 +59,6 @@ import inspect
 import json
 import keyword
 import logging
-import re
 import types
 import warnings
 from collections.abc import Callable, Mapping
@@ -75,8 +74,6 @@ logger = logging.getLogger("pytest_baml_telemetry")
 T = TypeVar("T")
 
 _COLLECTOR_NAME = "pytest_baml_telemetry"
-_GENERATED_NAME = re.compile(r"^_pbt_generated_(?P<package>[A-Za-z_][A-Za-z0-9_]*?)_[0-9a-f]{10}_\d+$")
-_SUBMODULES = ("sync_client", "async_client")
 _NOT_FUNCTIONS = frozenset({"with_options"})
 _MISSING = object()
 
@@ -201,22 +198,6 @@ def _as_collector_list(value: Any) -> list[Any]:
     if isinstance(value, (list, tuple)):
         return list(value)
     return [value]
-
-
-def _client_module_of(client: Any) -> str | None:
-    """``"baml_client"`` for ``baml_client.sync_client.BamlSyncClient`` (also when imported
-    by :func:`~.baml_gen.import_generated` under a unique module name)."""
-    module = getattr(type(client), "__module__", None)
-    if not isinstance(module, str):
-        return None
-    package, _, last = module.rpartition(".")
-    if package and last in _SUBMODULES:
-        module = package
-    head, _, rest = module.partition(".")
-    match = _GENERATED_NAME.match(head)
-    if match:
-        module = match.group("package") + ("." + rest if rest else "")
-    return module
 
 
 def _selected_or_last(log: Any) -> tuple[Any, int]:
@@ -759,7 +740,9 @@ def instrument(
     if action is not None and not isinstance(action, str):
         raise TypeError(f"instrument(action={action!r}): expected a str or None")
     if client_module is None:
-        client_module = _client_module_of(client)
+        from .baml_gen import client_module_of
+
+        client_module = client_module_of(client)
     elif not isinstance(client_module, str) or not client_module:
         raise TypeError(f"instrument(client_module={client_module!r}): expected a non-empty str or None")
     options = _option_dict(client) or {}

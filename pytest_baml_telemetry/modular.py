@@ -17,6 +17,9 @@ own HTTP is in Rust and respx does not). This module gives that path the same co
   :func:`openai_stream_response` (``httpx.Response`` objects; the stream one can break
   off mid-way). ``usage=None`` sends no ``usage`` field.
 
+The bodies are written and read by :mod:`pytest_baml_telemetry.wire.openai`, the format
+the fake LLM server speaks too; this module adds httpx, the emitter and argument checks.
+
 Errors. A non-2xx response raises ``httpx.HTTPStatusError`` (``raise_for_status``, body
 read so that ``exc.response.text`` is available); transport errors (``httpx.ReadTimeout``,
 ``httpx.ConnectError``, a broken stream's ``httpx.RemoteProtocolError``) and parse errors
@@ -37,12 +40,13 @@ from __future__ import annotations
 
 import inspect
 import itertools
-import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from ._validate import check_callable, check_count, check_mapping, fail, short_repr
 from .contract import Usage
 from .emitter import Call, Emitter
+from .wire import common, openai
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
@@ -60,36 +64,16 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = "gpt-4o-mini"
+_CREATED = 1_700_000_000  # a fixed "created" keeps built responses reproducible
 _ids = itertools.count(1)
-_ERROR_TYPES = {
-    400: ("invalid_request_error", None),
-    401: ("authentication_error", "invalid_api_key"),
-    403: ("permission_error", None),
-    404: ("not_found_error", None),
-    408: ("timeout_error", None),
-    422: ("invalid_request_error", None),
-    429: ("rate_limit_error", "rate_limit_exceeded"),
-}
 
 
 # --------------------------------------------------------------------------- builders
 
 
-def _content_text(content: Any, where: str) -> str:
-    from .fake.server import _content_text as content_text  # one rule for both fakes
-
-    return content_text(content, where)
-
-
-def _usage(usage: Any) -> dict[str, Any] | None:
-    from .fake.server import usage_to_openai
-
-    return usage_to_openai(usage)
-
-
 def _check_model(model: Any, where: str) -> str:
     if not isinstance(model, str) or not model:
-        raise TypeError(f"{where}: model={model!r}: expected a non-empty str")
+        fail(TypeError, f"{where}: model={short_repr(model)}", "a non-empty str")
     return model
 
 
@@ -97,16 +81,8 @@ def _completion_id(id: str | None, where: str) -> str:
     if id is None:
         return f"chatcmpl-respx{next(_ids)}"
     if not isinstance(id, str) or not id:
-        raise TypeError(f"{where}: id={id!r}: expected a non-empty str or None (a generated 'chatcmpl-...')")
+        fail(TypeError, f"{where}: id={short_repr(id)}", "a non-empty str or None (a generated 'chatcmpl-...')")
     return id
-
-
-def _status(status_code: Any, where: str) -> int:
-    if isinstance(status_code, bool) or not isinstance(status_code, int):
-        raise TypeError(f"{where}: status_code={status_code!r} is not an int; expected an HTTP status in 100..599")
-    if not 100 <= status_code <= 599:
-        raise ValueError(f"{where}: status_code={status_code!r} is not an HTTP status; expected an int in 100..599")
-    return status_code
 
 
 def openai_chat_response(
@@ -124,24 +100,14 @@ def openai_chat_response(
     fresh ``"chatcmpl-respx<n>"``. A dict/list ``content`` is JSON-encoded.
     """
     where = "openai_chat_response"
-    body: dict[str, Any] = {
-        "id": _completion_id(id, where),
-        "object": "chat.completion",
-        "created": 1_700_000_000,
-        "model": _check_model(model, where),
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": _content_text(content, where), "refusal": None},
-                "logprobs": None,
-                "finish_reason": finish_reason,
-            }
-        ],
-    }
-    openai = _usage(usage)
-    if openai is not None:
-        body["usage"] = openai
-    return body
+    return openai.completion_body(
+        common.content_text(content, where),
+        id=_completion_id(id, where),
+        model=_check_model(model, where),
+        created=_CREATED,
+        finish_reason=finish_reason,
+        usage=openai.usage_to_wire(usage),
+    )
 
 
 def openai_response(
@@ -158,7 +124,7 @@ def openai_response(
     import httpx
 
     body = openai_chat_response(content, usage=usage, model=model, id=id, finish_reason=finish_reason)
-    return httpx.Response(_status(status_code, "openai_response"), json=body, headers=dict(headers or {}))
+    return httpx.Response(common.check_status(status_code, "openai_response"), json=body, headers=dict(headers or {}))
 
 
 def openai_error_response(
@@ -173,55 +139,20 @@ def openai_error_response(
     import httpx
 
     where = "openai_error_response"
-    status = _status(status_code, where)
+    status = common.check_status(status_code, where)
     if status < 400:
-        raise ValueError(f"{where}: status_code={status_code!r} is not an error; expected 400..599")
-    kind, code = _ERROR_TYPES.get(status, ("server_error" if status >= 500 else "api_error", None))
+        fail(ValueError, f"{where}: status_code={status_code!r} is not an error", "400..599")
+    kind, code = openai.error_type(status)
     if error_type is not None:
         kind = error_type
     all_headers = dict(headers or {})
     if retry_after is not None:
-        if isinstance(retry_after, bool) or not isinstance(retry_after, int) or retry_after < 0:
-            raise ValueError(f"{where}: retry_after={retry_after!r}: expected whole seconds, an int >= 0")
+        check_count(
+            retry_after, f"{where}: retry_after={short_repr(retry_after)}", expected="whole seconds, an int >= 0"
+        )
         all_headers["Retry-After"] = str(retry_after)
     text = message if message is not None else f"scripted HTTP {status} error"
-    body = {"error": {"message": text, "type": kind, "param": None, "code": code}}
-    return httpx.Response(status, json=body, headers=all_headers)
-
-
-def _split(content: str, chunks: int | Sequence[str] | None, where: str) -> list[str]:
-    if chunks is None:  # one piece per word, whitespace kept with the word before it
-        pieces: list[str] = []
-        word = ""
-        for ch in content:
-            if word and not ch.isspace() and word[-1].isspace():
-                pieces.append(word)
-                word = ""
-            word += ch
-        if word:
-            pieces.append(word)
-        return pieces or [""]
-    if isinstance(chunks, bool):
-        raise TypeError(f"{where}: chunks={chunks!r}: expected None, an int >= 1 or a list of str")
-    if isinstance(chunks, int):
-        if chunks < 1:
-            raise ValueError(f"{where}: chunks={chunks!r} must be >= 1 (the number of streamed pieces)")
-        n = min(chunks, max(len(content), 1))
-        size, extra = divmod(len(content), n)
-        out, pos = [], 0
-        for i in range(n):
-            step = size + (1 if i < extra else 0)
-            out.append(content[pos : pos + step])
-            pos += step
-        return out
-    if isinstance(chunks, Sequence) and not isinstance(chunks, (str, bytes)):
-        pieces = list(chunks)
-        if not pieces or not all(isinstance(p, str) for p in pieces):
-            raise TypeError(f"{where}: chunks={chunks!r} must be a non-empty list of str")
-        if "".join(pieces) != content:
-            raise ValueError(f"{where}: chunks={chunks!r} do not join to the content {content!r}")
-        return pieces
-    raise TypeError(f"{where}: chunks={chunks!r}: expected None (one per word), an int >= 1 or a list of str")
+    return httpx.Response(status, json=openai.error_body(text, kind, code), headers=all_headers)
 
 
 def openai_stream_events(
@@ -240,24 +171,15 @@ def openai_stream_events(
     (``"choices": []``; only when ``usage`` is given), then the string ``"[DONE]"``.
     """
     where = "openai_stream_events"
-    text = _content_text(content, where)
-    base = {"id": _completion_id(id, where), "object": "chat.completion.chunk", "created": 1_700_000_000,
-            "model": _check_model(model, where)}
-    events: list[dict[str, Any] | str] = []
-    for i, piece in enumerate(_split(text, chunks, where)):
-        delta: dict[str, Any] = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
-        events.append({**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}]})
-    events.append({**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish_reason}]})
-    openai = _usage(usage)
-    if openai is not None:
-        events.append({**base, "choices": [], "usage": openai})
-    events.append("[DONE]")
-    return events
-
-
-def _sse_bytes(event: dict[str, Any] | str) -> bytes:
-    data = event if isinstance(event, str) else json.dumps(event)
-    return f"data: {data}\n\n".encode()
+    text = common.content_text(content, where)
+    return openai.stream_events(
+        common.split_content(text, common.check_chunks(chunks, text, where)),
+        id=_completion_id(id, where),
+        model=_check_model(model, where),
+        created=_CREATED,
+        finish_reason=finish_reason,
+        usage=openai.usage_to_wire(usage),
+    )
 
 
 class _SSEStream:
@@ -308,19 +230,14 @@ def openai_stream_response(
     """
     import httpx
 
-    if break_after is not None and (isinstance(break_after, bool) or not isinstance(break_after, int) or break_after < 0):
-        raise ValueError(f"openai_stream_response: break_after={break_after!r}: expected an int >= 0 or None")
+    check_count(break_after, f"openai_stream_response: break_after={short_repr(break_after)}", optional=True)
     events = openai_stream_events(content, chunks=chunks, usage=usage, model=model, id=id, finish_reason=finish_reason)
-    stream = _SSEStream([_sse_bytes(e) for e in events], break_after)
+    stream = _SSEStream([openai.encode_event(e) for e in events], break_after)
     all_headers = {"content-type": "text/event-stream", **dict(headers or {})}
     return httpx.Response(200, headers=all_headers, stream=stream)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- reading responses
-
-
-def _token(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def openai_usage(body: Any) -> Usage | None:
@@ -329,12 +246,21 @@ def openai_usage(body: Any) -> Usage | None:
     ``usage.prompt_tokens`` → input, ``completion_tokens`` → output,
     ``prompt_tokens_details.cached_tokens`` → cached input; a missing count stays ``None``.
     """
-    usage = body.get("usage") if isinstance(body, Mapping) else None
-    if not isinstance(usage, Mapping):
-        return None
-    details = usage.get("prompt_tokens_details")
-    cached = details.get("cached_tokens") if isinstance(details, Mapping) else None
-    return Usage(_token(usage.get("prompt_tokens")), _token(usage.get("completion_tokens")), _token(cached))
+    counts = openai.response_usage(body)
+    return None if counts is None else Usage(*counts)
+
+
+def _record_meta(call: Call, body: Mapping[str, Any]) -> None:
+    """``request_id`` and ``response_model`` from a body or the first chunk of a stream."""
+    extra: dict[str, Any] = {}
+    request_id = openai.response_id(body)
+    if request_id is not None:
+        extra["request_id"] = request_id
+    model = openai.response_model(body)
+    if model is not None:
+        extra["response_model"] = model
+    if extra:
+        call.set(**extra)
 
 
 def record_openai_response(call: Call, response: Any) -> None:
@@ -356,24 +282,7 @@ def record_openai_response(call: Call, response: Any) -> None:
     usage = openai_usage(body)
     if usage is not None:
         call.set_usage(usage)
-    extra: dict[str, Any] = {}
-    if isinstance(body.get("id"), str) and body["id"]:
-        extra["request_id"] = body["id"]
-    if isinstance(body.get("model"), str):
-        extra["response_model"] = body["model"]
-    if extra:
-        call.set(**extra)
-
-
-def _message_text(body: Any) -> str:
-    try:
-        content = body["choices"][0]["message"]["content"]
-    except (KeyError, IndexError, TypeError):
-        raise ValueError(
-            f"the provider's response has no choices[0].message.content (not an OpenAI chat completion?): "
-            f"{json.dumps(body)[:300] if isinstance(body, (dict, list)) else repr(body)[:300]}"
-        ) from None
-    return content if isinstance(content, str) else ""
+    _record_meta(call, body)
 
 
 class _StreamState:
@@ -387,34 +296,27 @@ class _StreamState:
         self.seen = False
 
     def feed_line(self, line: str) -> None:
-        if self.done or not line.startswith("data:"):
+        if self.done:
             return
-        data = line[5:].strip()
-        if data == "[DONE]":
+        chunk = openai.decode_event(line)  # a malformed event raises json.JSONDecodeError (a ValueError)
+        if chunk is None:
+            return
+        if chunk == common.DONE:
             self.done = True
             return
-        chunk = json.loads(data)  # a malformed event raises json.JSONDecodeError (a ValueError)
-        if not isinstance(chunk, dict):
-            return
+        assert isinstance(chunk, dict)
         call = self.call
         if not self.seen:
             self.seen = True
-            extra: dict[str, Any] = {}
-            if isinstance(chunk.get("id"), str) and chunk["id"]:
-                extra["request_id"] = chunk["id"]
-            if isinstance(chunk.get("model"), str):
-                extra["response_model"] = chunk["model"]
-            call.set(**extra)
+            _record_meta(call, chunk)
         usage = openai_usage(chunk)
         if usage is not None:
             call.set_usage(usage)
-        for choice in chunk.get("choices") or ():
-            piece = (choice.get("delta") or {}).get("content") if isinstance(choice, dict) else None
-            if isinstance(piece, str) and piece:
-                call.mark_first_chunk()
-                self.text += piece
-                if self.on_text is not None:
-                    self.on_text(self.text)
+        for piece in openai.event_pieces(chunk):
+            call.mark_first_chunk()
+            self.text += piece
+            if self.on_text is not None:
+                self.on_text(self.text)
 
 
 # --------------------------------------------------------------------------- calls
@@ -422,58 +324,98 @@ class _StreamState:
 
 def _lookup(b: Any, function_name: Any, stream: bool, want_partials: bool) -> tuple[Callable[..., Any], ...]:
     if not isinstance(function_name, str) or not function_name:
-        raise TypeError(f"function_name={function_name!r}: expected the name of a BAML function, a non-empty str")
+        fail(TypeError, f"function_name={short_repr(function_name)}", "the name of a BAML function, a non-empty str")
     builders = getattr(b, "stream_request" if stream else "request", None)
     parsers = getattr(b, "parse", None)
     if builders is None or parsers is None:
-        raise TypeError(
-            f"b={b!r}: expected a generated baml-py client with the modular API (b.request, b.parse); "
-            "baml_client.b or baml_client.async_client.b"
+        fail(
+            TypeError,
+            f"b={short_repr(b)}",
+            "a generated baml-py client with the modular API (b.request, b.parse); "
+            "baml_client.b or baml_client.async_client.b",
         )
     build = getattr(builders, function_name, None)
     parse = getattr(parsers, function_name, None)
     if not callable(build) or not callable(parse):
         known = sorted(n for n in dir(parsers) if not n.startswith("_"))
-        raise ValueError(f"function_name={function_name!r} is not a BAML function of this client; it has: {', '.join(known)}")
+        raise ValueError(
+            f"function_name={function_name!r} is not a BAML function of this client; it has: {', '.join(known)}"
+        )
     parse_partial = getattr(b.parse_stream, function_name) if want_partials else None
     return build, parse, parse_partial  # type: ignore[return-value]
 
 
-def _prepare(
-    b: Any,
-    function_name: str,
-    arguments: Mapping[str, Any] | None,
-    emitter: Emitter | None,
-    client_module: str | None,
-    stream: bool,
-    on_partial: Callable[[Any], None] | None,
-) -> tuple[Emitter, dict[str, Any], str | None, tuple[Callable[..., Any], ...]]:
-    if arguments is None:
-        arguments = {}
-    if not isinstance(arguments, Mapping):
-        raise TypeError(f"{function_name}: arguments={arguments!r}: expected a mapping of the function's arguments")
-    if emitter is None:
-        emitter = Emitter()
-    elif not isinstance(emitter, Emitter):
-        raise TypeError(f"emitter={emitter!r}: expected a pytest_baml_telemetry.Emitter or None")
-    if on_partial is not None and not callable(on_partial):
-        raise TypeError(f"on_partial={on_partial!r}: expected a callable taking each partial result, or None")
-    if on_partial is not None and not stream:
-        raise ValueError("on_partial is only for stream=True")
-    target = getattr(b, "__wrapped__", b)  # an instrument()ed client: use the original
-    if client_module is None:
-        from .instrument import _client_module_of
+class _Plan:
+    """One modular call, checked before anything is emitted: what to build, send, parse, emit."""
 
-        client_module = _client_module_of(target)
-    return emitter, dict(arguments), client_module, _lookup(target, function_name, stream, on_partial is not None)
+    __slots__ = ("emitter", "arguments", "build", "parse", "on_text", "call_kwargs")
+
+    def __init__(
+        self,
+        b: Any,
+        function_name: str,
+        arguments: Mapping[str, Any] | None,
+        emitter: Emitter | None,
+        resource: Any,
+        action: str | None,
+        client_module: str | None,
+        stream: bool,
+        on_partial: Callable[[Any], None] | None,
+    ) -> None:
+        if arguments is None:
+            arguments = {}
+        check_mapping(
+            arguments,
+            f"{function_name}: arguments={short_repr(arguments)}",
+            expected="a mapping of the function's arguments",
+        )
+        if emitter is None:
+            emitter = Emitter()
+        elif not isinstance(emitter, Emitter):
+            fail(TypeError, f"emitter={short_repr(emitter)}", "a pytest_baml_telemetry.Emitter or None")
+        check_callable(
+            on_partial,
+            f"on_partial={short_repr(on_partial)}",
+            optional=True,
+            expected="a callable taking each partial result, or None",
+        )
+        if on_partial is not None and not stream:
+            raise ValueError("on_partial is only for stream=True")
+        target = getattr(b, "__wrapped__", b)  # an instrument()ed client: use the original
+        if client_module is None:
+            from .baml_gen import client_module_of
+
+            client_module = client_module_of(target)
+        self.build, self.parse, parse_partial = _lookup(target, function_name, stream, on_partial is not None)
+        self.on_text: Callable[[str], None] | None = None
+        if on_partial is not None and parse_partial is not None:
+            self.on_text = lambda text: on_partial(parse_partial(text))
+        self.emitter = emitter
+        self.arguments = dict(arguments)
+        self.call_kwargs = {
+            "arguments": self.arguments,
+            "resource": resource,
+            "action": action,
+            "client_module": client_module,
+            "streaming": stream,
+        }
 
 
 def _request_parts(call: Call, request: Any) -> tuple[str, str, dict[str, str], Any]:
     body = request.body.json()
-    if isinstance(body, dict) and isinstance(body.get("model"), str):
-        call.set_model(body["model"])
+    model = openai.request_model(body)
+    if model is not None:
+        call.set_model(model)
     call.set(num_attempts=1)
     return request.method or "POST", request.url, dict(request.headers), body
+
+
+def _answer_text(call: Call, response: httpx.Response) -> str:
+    """Record a (non-streamed) answer, raise for an error status, return the message text."""
+    if response.is_success:
+        record_openai_response(call, response)
+    response.raise_for_status()
+    return openai.response_text(response.json())
 
 
 def call_modular(
@@ -504,33 +446,25 @@ def call_modular(
     import httpx
 
     if http_client is not None and not isinstance(http_client, httpx.Client):
-        raise TypeError(
-            f"call_modular(http_client={http_client!r}): expected an httpx.Client or None "
-            "(use acall_modular for an httpx.AsyncClient)"
+        fail(
+            TypeError,
+            f"call_modular(http_client={short_repr(http_client)})",
+            "an httpx.Client or None (use acall_modular for an httpx.AsyncClient)",
         )
-    emitter, args, module, (build, parse, parse_partial) = _prepare(
-        b, function_name, arguments, emitter, client_module, stream, on_partial
-    )
-    if inspect.iscoroutinefunction(build):
+    plan = _Plan(b, function_name, arguments, emitter, resource, action, client_module, stream, on_partial)
+    if inspect.iscoroutinefunction(plan.build):
         raise TypeError(f"call_modular({function_name!r}): b is an async client; use `await acall_modular(...)`")
     owned = http_client is None
     client = httpx.Client() if owned else http_client
     assert client is not None
     try:
-        with emitter.call(
-            function_name, arguments=args, resource=resource, action=action, client_module=module, streaming=stream
-        ) as call:
-            request = build(**args)
-            method, url, headers, body = _request_parts(call, request)
+        # acall_modular is the async twin of this block: each I/O step is awaited there
+        with plan.emitter.call(function_name, **plan.call_kwargs) as call:
+            method, url, headers, body = _request_parts(call, plan.build(**plan.arguments))
             if not stream:
-                response = client.request(method, url, headers=headers, json=body)
-                if response.is_success:
-                    record_openai_response(call, response)
-                response.raise_for_status()
-                text = _message_text(response.json())
+                text = _answer_text(call, client.request(method, url, headers=headers, json=body))
             else:
-                on_text = None if parse_partial is None else (lambda t: on_partial(parse_partial(t)))  # type: ignore[misc]
-                state = _StreamState(call, on_text)
+                state = _StreamState(call, plan.on_text)
                 with client.stream(method, url, headers=headers, json=body) as response:
                     if not response.is_success:
                         response.read()
@@ -538,7 +472,7 @@ def call_modular(
                     for line in response.iter_lines():
                         state.feed_line(line)
                 text = state.text
-            result = parse(text)
+            result = plan.parse(text)
             call.set_result(result)
             return result
     finally:
@@ -567,33 +501,25 @@ async def acall_modular(
     import httpx
 
     if http_client is not None and not isinstance(http_client, httpx.AsyncClient):
-        raise TypeError(
-            f"acall_modular(http_client={http_client!r}): expected an httpx.AsyncClient or None "
-            "(use call_modular for an httpx.Client)"
+        fail(
+            TypeError,
+            f"acall_modular(http_client={short_repr(http_client)})",
+            "an httpx.AsyncClient or None (use call_modular for an httpx.Client)",
         )
-    emitter, args, module, (build, parse, parse_partial) = _prepare(
-        b, function_name, arguments, emitter, client_module, stream, on_partial
-    )
+    plan = _Plan(b, function_name, arguments, emitter, resource, action, client_module, stream, on_partial)
     owned = http_client is None
     client = httpx.AsyncClient() if owned else http_client
     assert client is not None
     try:
-        async with emitter.call(
-            function_name, arguments=args, resource=resource, action=action, client_module=module, streaming=stream
-        ) as call:
-            request = build(**args)
+        async with plan.emitter.call(function_name, **plan.call_kwargs) as call:
+            request = plan.build(**plan.arguments)
             if inspect.isawaitable(request):
                 request = await request
             method, url, headers, body = _request_parts(call, request)
             if not stream:
-                response = await client.request(method, url, headers=headers, json=body)
-                if response.is_success:
-                    record_openai_response(call, response)
-                response.raise_for_status()
-                text = _message_text(response.json())
+                text = _answer_text(call, await client.request(method, url, headers=headers, json=body))
             else:
-                on_text = None if parse_partial is None else (lambda t: on_partial(parse_partial(t)))  # type: ignore[misc]
-                state = _StreamState(call, on_text)
+                state = _StreamState(call, plan.on_text)
                 async with client.stream(method, url, headers=headers, json=body) as response:
                     if not response.is_success:
                         await response.aread()
@@ -601,7 +527,7 @@ async def acall_modular(
                     async for line in response.aiter_lines():
                         state.feed_line(line)
                 text = state.text
-            result = parse(text)
+            result = plan.parse(text)
             call.set_result(result)
             return result
     finally:
