@@ -1,8 +1,15 @@
 """Fakes for testing BAML code offline: a fake generated client and a fake LLM server.
 
-``pytest_baml_telemetry.fake.server.FakeLLMServer`` runs a scripted OpenAI-compatible
-HTTP server in a child process so the real baml-py runtime can be tested without a
-network or an API key.
+``FakeBamlClient`` / ``AsyncFakeBamlClient`` (:mod:`.client`) stand in for a generated
+client ``b`` in-process; its faults are in :mod:`.faults` (the ``FAULTS`` registry: one
+entry per fault). ``pytest_baml_telemetry.fake.server.FakeLLMServer`` runs a scripted
+OpenAI-compatible HTTP server in a child process so the real baml-py runtime can be tested
+without a network or an API key.
+
+Layout of the fake client: ``client`` (the public face), ``script`` (scripted outcomes and
+call records), ``spec`` (building against a real client), ``timeline`` (per-call virtual
+time), ``streams`` (the fake's stream objects). A new fault is a builder in ``faults`` plus
+its ``FaultKind`` entry in ``FAULTS``.
 """
 
 # The fake client and its faults are light (baml_py is imported only when an error is
