@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 
 import pytest
 from dirty_equals import IsInt, IsStr
+from helpers import Env, make_env
 
-from pytest_baml_telemetry import Dispatcher, Emitter, VirtualClock
+from pytest_baml_telemetry import Emitter, VirtualClock
 from pytest_baml_telemetry.metrics import (
     InMemoryReporter,
     Metric,
@@ -29,49 +29,9 @@ from pytest_baml_telemetry.metrics import (
 STOP_DURATION = "ash_baml.call.stop.duration"
 
 
-@dataclass
-class Env:
-    dispatcher: Dispatcher
-    clock: VirtualClock
-    emitter: Emitter
-
-    def call(
-        self,
-        function: str = "ExtractResume",
-        *,
-        latency: str = "10ms",
-        usage: tuple | None = (100, 20),
-        model: str | None = "gpt-4o",
-        fail: BaseException | None = None,
-        streaming: bool = False,
-        first_chunk_after: str | None = None,
-        arguments: dict | None = None,
-        **extra: object,
-    ) -> None:
-        try:
-            with self.emitter.call(function, streaming=streaming, arguments=arguments) as call:
-                if first_chunk_after is not None:
-                    self.clock.advance(first_chunk_after)
-                    call.mark_first_chunk()
-                self.clock.advance(latency)
-                if model is not None:
-                    call.set_model(model)
-                if extra:
-                    call.set(**extra)
-                if fail is not None:
-                    raise fail
-                if usage is not None:
-                    call.set_usage(*usage)
-        except BaseException as exc:
-            if exc is not fail:
-                raise
-
-
 @pytest.fixture
 def env() -> Env:
-    dispatcher = Dispatcher("metrics-test")
-    clock = VirtualClock()
-    return Env(dispatcher, clock, Emitter(dispatcher=dispatcher, clock=clock))
+    return make_env("metrics-test")
 
 
 def reporter_for(env: Env, *metrics: Metric) -> InMemoryReporter:

@@ -6,8 +6,6 @@ import textwrap
 
 import pytest
 
-pytest_plugins = ["pytester"]
-
 HEADER = textwrap.dedent(
     """
     import asyncio, threading

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import timedelta
 from fractions import Fraction
 
 import pytest
+from helpers import Env, make_env
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,46 +23,9 @@ from pytest_baml_telemetry.trackers import (
 )
 
 
-@dataclass
-class Env:
-    dispatcher: Dispatcher
-    clock: VirtualClock
-    emitter: Emitter
-
-    def call(
-        self,
-        function: str = "ExtractResume",
-        *,
-        latency: str | int = "10ms",
-        usage: tuple | None = (100, 20),
-        model: str | None = "gpt-4o",
-        fail: BaseException | None = None,
-        arguments: dict | None = None,
-        result: object = None,
-        streaming: bool = False,
-    ) -> None:
-        try:
-            with self.emitter.call(function, arguments=arguments, streaming=streaming) as call:
-                if isinstance(latency, int):
-                    self.clock.advance_ns(latency)
-                else:
-                    self.clock.advance(latency)
-                call.set_model(model)
-                if fail is not None:
-                    raise fail
-                if usage is not None:
-                    call.set_usage(*usage)
-                call.set_result(result)
-        except BaseException as exc:
-            if exc is not fail:
-                raise
-
-
 @pytest.fixture
 def env() -> Env:
-    dispatcher = Dispatcher("trackers-test")
-    clock = VirtualClock()
-    return Env(dispatcher, clock, Emitter(dispatcher=dispatcher, clock=clock))
+    return make_env("trackers-test")
 
 
 def reference_nearest_rank(values: list[int], p: int | Fraction) -> int | None:
