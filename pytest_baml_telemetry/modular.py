@@ -458,7 +458,6 @@ def call_modular(
     client = httpx.Client() if owned else http_client
     assert client is not None
     try:
-        # acall_modular is the async twin of this block: each I/O step is awaited there
         with plan.emitter.call(function_name, **plan.call_kwargs) as call:
             method, url, headers, body = _request_parts(call, plan.build(**plan.arguments))
             if not stream:
@@ -480,6 +479,7 @@ def call_modular(
             client.close()
 
 
+# The async twin of call_modular (same parameters and steps, each I/O step awaited): no shared body possible.
 async def acall_modular(
     b: Any,
     function_name: str,

@@ -35,3 +35,46 @@ def generated_client(tmp_path_factory: pytest.TempPathFactory):
 
     out = generate_client(BAML_SRC, tmp_path_factory.mktemp("generated_baml_client"))
     return import_generated(out)
+
+
+# ------------------------------------------------------------------ shared fixtures
+# (``module_server``/``server``: test_fake_server.py and test_instrument.py;
+# ``_quiet_baml``/``tel``: test_instrument.py and test_modular.py)
+
+
+@pytest.fixture(scope="module")
+def module_server():
+    """One running ``FakeLLMServer`` per test module (started on first use)."""
+    from pytest_baml_telemetry.fake.server import FakeLLMServer
+
+    with FakeLLMServer() as server:
+        yield server
+
+
+@pytest.fixture
+def server(module_server):
+    """A running server, reset before each test."""
+    module_server.reset()
+    yield module_server
+    module_server.reset()
+
+
+@pytest.fixture
+def _quiet_baml(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Silence baml-py's ``[BAML INFO]`` lines (it copies ``os.environ`` per call).
+
+    Not autouse: a module that wants it says ``pytestmark = pytest.mark.usefixtures("_quiet_baml")``.
+    """
+    monkeypatch.setenv("BAML_LOG", "off")
+
+
+@pytest.fixture
+def tel():
+    """(emitter, capture) on a private dispatcher; every test's events must be valid."""
+    from pytest_baml_telemetry import Dispatcher, Emitter
+    from pytest_baml_telemetry.capture import EventCapture
+
+    dispatcher = Dispatcher()
+    capture = EventCapture(dispatcher=dispatcher).attach()
+    yield Emitter(dispatcher=dispatcher), capture
+    capture.detach()

@@ -52,20 +52,6 @@ def _wait_dead(pid: int, seconds: float = 10.0) -> bool:
     return not _alive(pid)
 
 
-@pytest.fixture(scope="module")
-def module_server():
-    with FakeLLMServer() as server:
-        yield server
-
-
-@pytest.fixture
-def server(module_server: FakeLLMServer):
-    """A running server, reset before each test."""
-    module_server.reset()
-    yield module_server
-    module_server.reset()
-
-
 def _post(server: FakeLLMServer, body: dict, *, path: str = "/v1/chat/completions", headers=None) -> httpx.Response:
     return httpx.post(server.url + path, json=body, headers=headers or {}, timeout=10)
 

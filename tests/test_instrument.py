@@ -10,7 +10,6 @@ import pytest
 
 from pytest_baml_telemetry import Dispatcher, Emitter, StreamAbandoned, validate_stream
 from pytest_baml_telemetry.capture import EventCapture
-from pytest_baml_telemetry.fake.server import FakeLLMServer
 from pytest_baml_telemetry.instrument import (
     InstrumentedClient,
     instrument,
@@ -20,32 +19,7 @@ from pytest_baml_telemetry.instrument import (
 RESUME = '{"name": "Ann", "skills": ["Rust", "SQL"]}'
 
 
-@pytest.fixture(autouse=True)
-def _quiet_baml(monkeypatch: pytest.MonkeyPatch) -> None:
-    # baml-py copies os.environ per call: this silences its [BAML INFO] lines on stdout
-    monkeypatch.setenv("BAML_LOG", "off")
-
-
-@pytest.fixture(scope="module")
-def module_server():
-    with FakeLLMServer() as server:
-        yield server
-
-
-@pytest.fixture
-def server(module_server: FakeLLMServer):
-    module_server.reset()
-    yield module_server
-    module_server.reset()
-
-
-@pytest.fixture
-def tel():
-    """(emitter, capture) on a private dispatcher; every test's events must be valid."""
-    dispatcher = Dispatcher()
-    capture = EventCapture(dispatcher=dispatcher).attach()
-    yield Emitter(dispatcher=dispatcher), capture
-    capture.detach()
+pytestmark = pytest.mark.usefixtures("_quiet_baml")
 
 
 @pytest.fixture

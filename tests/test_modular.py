@@ -9,7 +9,7 @@ import httpx
 import pytest
 import respx
 
-from pytest_baml_telemetry import Dispatcher, Emitter, Usage, validate_stream
+from pytest_baml_telemetry import Usage, validate_stream
 from pytest_baml_telemetry.capture import EventCapture
 from pytest_baml_telemetry.instrument import instrument
 from pytest_baml_telemetry.modular import (
@@ -29,17 +29,7 @@ RESUME = '{"name": "Ann", "skills": ["Rust", "SQL"]}'
 URL = "http://127.0.0.1:9/v1/chat/completions"
 
 
-@pytest.fixture(autouse=True)
-def _quiet_baml(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("BAML_LOG", "off")
-
-
-@pytest.fixture
-def tel():
-    dispatcher = Dispatcher()
-    capture = EventCapture(dispatcher=dispatcher).attach()
-    yield Emitter(dispatcher=dispatcher), capture
-    capture.detach()
+pytestmark = pytest.mark.usefixtures("_quiet_baml")
 
 
 @pytest.fixture

@@ -212,13 +212,15 @@ class _Child:
         tail = "\n".join(self.stderr_tail)
         return f"the FakeLLMServer child process (pid {self.proc.pid}) {state}" + (f"; its stderr:\n{tail}" if tail else "")
 
-    def wait_ready(self, timeout: float) -> dict[str, Any]:
+    def _next_line(self, timeout: float, late: str) -> Any:
+        """The next message from the child; ``RuntimeError(late; why)`` when none comes in time."""
         try:
-            msg = self.lines.get(timeout=timeout)
+            return self.lines.get(timeout=timeout)
         except queue.Empty:
-            raise RuntimeError(
-                f"FakeLLMServer did not start within startup_timeout={timeout}s; {self.describe_death()}"
-            ) from None
+            raise RuntimeError(f"{late}; {self.describe_death()}") from None
+
+    def wait_ready(self, timeout: float) -> dict[str, Any]:
+        msg = self._next_line(timeout, f"FakeLLMServer did not start within startup_timeout={timeout}s")
         if msg is _EOF:
             raise RuntimeError(f"FakeLLMServer failed to start: {self.describe_death()}")
         if msg.get("event") != "ready":
@@ -237,12 +239,7 @@ class _Child:
             except (OSError, ValueError):
                 raise RuntimeError(f"FakeLLMServer command {cmd!r} failed: {self.describe_death()}") from None
             while True:
-                try:
-                    msg = self.lines.get(timeout=timeout)
-                except queue.Empty:
-                    raise RuntimeError(
-                        f"FakeLLMServer command {cmd!r} got no answer within {timeout}s; {self.describe_death()}"
-                    ) from None
+                msg = self._next_line(timeout, f"FakeLLMServer command {cmd!r} got no answer within {timeout}s")
                 if msg is _EOF:
                     self.lines.put(_EOF)
                     raise RuntimeError(f"FakeLLMServer command {cmd!r} failed: {self.describe_death()}")

@@ -1,0 +1,215 @@
+"""Reading a ``baml_py.FunctionLog`` (what a ``Collector`` holds) into a telemetry call.
+
+:func:`read_collector_log` fills a :class:`~.emitter.Call` with usage, the requested
+``model`` and the extra metadata (attempts, provider, client name, the served model and
+the provider's response id) after each instrumented call. It runs once per call, right
+after the HTTP exchange: it reads each part of the log once, and only what is emitted,
+with inline fast paths for the JSON layouts baml and OpenAI-style providers write
+(:func:`top_level_strings` is the general case they fall back to). It never parses the
+bodies as JSON when a fast path applies; it does not import ``baml_py``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .contract import Usage
+from .emitter import Call
+
+__all__ = ["read_collector_log", "top_level_strings"]
+
+
+def _selected_or_last(log: Any) -> tuple[Any, int]:
+    """The attempt whose response was used (the latest one when none was), and the number of attempts."""
+    calls = log.calls
+    attempts = len(calls) if calls else 0
+    if attempts == 1:  # the only attempt: selected_call would be it (or None when it failed)
+        return calls[0], 1
+    selected = log.selected_call
+    if selected is None and attempts:
+        calls = list(calls)
+        try:
+            selected = max(calls, key=lambda c: c.timing.start_time_utc_ms)
+        except Exception:
+            selected = calls[-1]
+    return selected, attempts
+
+
+_PATTERNS: dict[str, tuple[str, str]] = {
+    key: (f'"{key}":"', f'"{key}": "') for key in ("id", "model")
+}
+
+
+def _key_patterns(key: str) -> tuple[str, str]:
+    """``'"key":"'`` and ``'"key": "'``: how compact and spaced JSON writers lay out a string value."""
+    patterns = _PATTERNS.get(key)
+    if patterns is None:
+        if not isinstance(key, str):
+            raise TypeError(f"top_level_strings(keys=...): key {key!r} is not a str; expected JSON object keys")
+        quoted = json.dumps(key)
+        patterns = (quoted + ':"', quoted + ': "')
+        if len(_PATTERNS) < 64:
+            _PATTERNS[key] = patterns
+    return patterns
+
+
+def top_level_strings(text: str, keys: tuple[str, ...]) -> dict[str, str]:
+    """The string values of ``keys`` at the top level of the JSON object ``text``.
+
+    Fast path for the common layout where they come before any nested value (OpenAI's
+    ``{"id": ..., "model": ..., "choices": [...]}``, baml's ``{"model": ..., "messages":
+    [...]}``), found with plain substring searches: the part of ``text`` before the first
+    ``[`` or nested ``{`` is all top level, and when it holds no backslash every quote in
+    it delimits a string, so ``"key":"`` or ``"key": "`` there can only be that key.
+    Anything else (a key after a nested value, other spacing, escapes, a value that is not
+    a string) is read with :func:`json.loads`. Keys that are absent or not strings are
+    left out; text that is not a JSON object gives ``{}``.
+    """
+    cut = text.find("[")
+    if cut < 0:
+        cut = len(text)
+    brace = text.find("{", text.find("{") + 1, cut)
+    if brace >= 0:
+        cut = brace
+    if text.find("\\", 0, cut) < 0:
+        found: dict[str, str] = {}
+        for key in keys:
+            compact, spaced = _key_patterns(key)
+            at = text.find(compact, 0, cut)
+            if at >= 0:
+                start = at + len(compact)
+            else:
+                at = text.find(spaced, 0, cut)
+                if at < 0:
+                    break  # absent, not a string, laid out otherwise: parse it all
+                start = at + len(spaced)
+            end = text.find('"', start, cut)
+            if end < 0:
+                break
+            found[key] = text[start:end]
+        else:
+            return found
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {key: data[key] for key in keys if isinstance(data.get(key), str)}
+
+
+_ID_AND_MODEL = ("id", "model")
+_MODEL = ("model",)
+_REQUEST_HEAD = '{"model":"'  # how baml lays out the bodies of the requests it sends
+_REQUEST_HEAD_LEN = len(_REQUEST_HEAD)
+_COLONS = (":", ": ")  # what separates a key from its string value in compact and spaced JSON
+_new_object = object.__new__
+_set_frozen = object.__setattr__
+
+
+def read_collector_log(log: Any, call: Call) -> None:
+    """Fill ``call`` (usage, model and extra metadata) from a ``baml_py.FunctionLog``.
+
+    Sets usage (``None`` counts stay ``None``), ``model`` (the model the request asked
+    for), and the extra metadata ``num_attempts``, ``provider``, ``client_name``,
+    ``response_model`` (when the provider reported one) and ``request_id`` (the provider's
+    response id, else baml's ``"breq_..."`` request id). Missing parts are skipped.
+
+    Each part of the log is read once, and only what is emitted. This runs right after
+    the HTTP exchange, when little of it is in the CPU caches: it is written as one
+    function with inline fast paths for the layouts baml and OpenAI-style providers use
+    (see :func:`top_level_strings` for the general case they fall back to).
+    """
+    usage = log.usage
+    if usage is not None:
+        i, o, c = usage.input_tokens, usage.output_tokens, usage.cached_input_tokens
+        if (
+            (i is None or (type(i) is int and i >= 0))
+            and (o is None or (type(o) is int and o >= 0))
+            and (c is None or (type(c) is int and c >= 0))
+        ):  # baml's counts are plain ints: build the Usage without validating them again
+            counts = _new_object(Usage)
+            _set_frozen(counts, "input_tokens", i)
+            _set_frozen(counts, "output_tokens", o)
+            _set_frozen(counts, "cached_input_tokens", c)
+        else:
+            counts = Usage(i, o, c)  # raises, naming the bad count
+        call.usage = counts
+    calls = log.calls
+    if calls and len(calls) == 1:  # the only attempt: it is the selected one (or the one that failed)
+        selected, attempts = calls[0], 1
+    else:
+        selected, attempts = _selected_or_last(log)
+    if selected is None:
+        extra: dict[str, Any] = {"num_attempts": attempts}
+    else:
+        extra = {"num_attempts": attempts, "provider": selected.provider, "client_name": selected.client_name}
+        request = selected.http_request
+        if request is not None:
+            try:
+                text = request.body.text()
+            except Exception:
+                text = None
+            if type(text) is str:
+                # baml writes {"model":"<name>","messages":[...]}: no need to look further
+                end = text.find('"', _REQUEST_HEAD_LEN) if text.startswith(_REQUEST_HEAD) else -1
+                if end >= 0 and "\\" not in (model := text[_REQUEST_HEAD_LEN:end]):
+                    call.model = model
+                else:
+                    scanned = top_level_strings(text, _MODEL).get("model")
+                    if scanned is not None:
+                        call.model = scanned
+        text = None
+        response = getattr(selected, "http_response", None)
+        if response is not None:
+            try:
+                text = response.body.text()
+            except Exception:
+                text = None
+        elif hasattr(selected, "sse_responses"):  # a stream: the first chunk has the id and model
+            try:
+                sse = selected.sse_responses()
+            except Exception:
+                sse = None
+            if sse:
+                text = sse[0].text
+                text = text() if callable(text) else text
+        request_id = None
+        if type(text) is str:
+            # OpenAI's layout, {"id": "...", "object": ..., "model": "...", "choices": [...]}:
+            # before the first "[", with no backslash and no other "{", all is top level and
+            # every quote delimits a string, so the strings are the odd items of a split
+            cut = text.find("[")
+            head = text[:cut] if cut >= 0 else text
+            parts = head.split('"')
+            try:
+                k = parts.index("id")
+                m = parts.index("model")
+            except ValueError:
+                k = m = 0
+            last = len(parts) - 3  # a string at index i < last is closed in the head
+            if (
+                k & m & 1
+                and k < last
+                and m < last
+                and parts[k + 1] in _COLONS
+                and parts[m + 1] in _COLONS
+                and parts[0] == "{"
+                and "\\" not in head
+                and head.find("{", 1) < 0
+            ):
+                request_id = parts[k + 2] or None
+                extra["response_model"] = parts[m + 2]
+            else:
+                served = top_level_strings(text, _ID_AND_MODEL)
+                request_id = served.get("id") or None
+                if "model" in served:
+                    extra["response_model"] = served["model"]
+        if request_id is None and request is not None:
+            request_id = request.id  # no response id: baml's own request id ("breq_...")
+        extra["request_id"] = request_id
+    if call.extra is None:
+        call.extra = extra
+    else:
+        call.extra.update(extra)
