@@ -326,12 +326,18 @@ class _FakeBase:
                 f"{type(self).__name__} does not fake baml's modular API (b.{name}); send those requests with "
                 "httpx and mock them with respx, or call the function itself on the fake"
             )
-        return self._function(name, streaming=False)
+        fn = self.__dict__[name] = self._function(name, streaming=False)  # later look-ups skip __getattr__
+        return fn
+
+    _stream_namespace: _StreamNamespace | None = None
 
     @property
     def stream(self) -> _StreamNamespace:
         """``fake.stream.SomeFunction(...)`` returns a stream, as ``b.stream.SomeFunction``."""
-        return _StreamNamespace(self)
+        namespace = self._stream_namespace
+        if namespace is None:
+            namespace = self._stream_namespace = _StreamNamespace(self)
+        return namespace
 
     def _function(self, name: str, *, streaming: bool) -> Callable[..., Any]:
         if not isinstance(name, str) or not name.isidentifier():
@@ -522,9 +528,8 @@ _FAKE_METHODS = tuple(name for name in dir(_FakeBase) if not name.startswith("_"
 
 
 class _StreamNamespace:
-    """``fake.stream``: attribute access returns a function creating a stream."""
-
-    __slots__ = ("_fake",)
+    """``fake.stream``: attribute access returns a function creating a stream (kept for
+    later look-ups, as the fake keeps its functions)."""
 
     def __init__(self, fake: _FakeBase) -> None:
         self._fake = fake
@@ -532,7 +537,8 @@ class _StreamNamespace:
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if name.startswith("_"):
             raise AttributeError(name)
-        return self._fake._function(name, streaming=True)
+        fn = self.__dict__[name] = self._fake._function(name, streaming=True)
+        return fn
 
     def __repr__(self) -> str:
         return f"<stream namespace of {self._fake!r}>"
