@@ -361,6 +361,28 @@ def test_stream_failure_default_error_is_a_client_error():
     assert fault.partials == (None, None)
 
 
+def test_faults_registry_has_one_entry_per_fault_callable_as_its_builder():
+    import inspect
+    import itertools
+
+    for name, kind in faults.FAULTS.items():
+        assert isinstance(kind, faults.FaultKind) and kind.name == name
+        assert kind.build is getattr(faults, name)
+        assert inspect.signature(kind) == inspect.signature(kind.build)
+        assert kind.__doc__ == kind.build.__doc__
+        if not kind.drawn:
+            continue
+        # every combination of the drawn examples builds the fault, by keyword
+        choices = [list(a.examples) + ([None] if a.optional else []) for a in kind.arguments]
+        for values in itertools.product(*choices):
+            kwargs = {a.name: v for a, v in zip(kind.arguments, values) if v is not None}
+            fault = kind(**kwargs)
+            assert isinstance(fault, faults.Fault) and fault.name == name
+            assert isinstance(fault.build(), BaseException)
+    assert [n for n, k in faults.FAULTS.items() if not k.drawn] == ["stream_failure"]
+    assert faults.make("timeout").name == "timeout"
+
+
 # ---------------------------------------------------------------------------- success
 
 

@@ -90,6 +90,7 @@ class ClientSpec:
         return found
 
     def unknown(self, name: str) -> str:
+        """The message for a function ``name`` the spec lacks, with close names."""
         close = difflib.get_close_matches(name, self.signatures, n=3, cutoff=0.6)
         hint = f" Did you mean {' or '.join(map(repr, close))}?" if close else ""
         return (
@@ -98,6 +99,7 @@ class ClientSpec:
         )
 
     def bind(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], streaming: bool) -> dict[str, Any]:
+        """A call's arguments by name, as the real method binds them (``TypeError`` if it would not)."""
         sig = (self.stream_signatures if streaming else self.signatures)[name]
         if "baml_options" not in sig.parameters:
             kwargs.pop("baml_options", None)
