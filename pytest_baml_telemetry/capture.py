@@ -165,7 +165,8 @@ class EventCapture:
         self.handler_id = f"pytest-baml-telemetry-capture-{self.id}"
         self._raw: list[tuple[EventName, Mapping[str, Any], Mapping[str, Any]]] = []
         self._cond = threading.Condition()
-        self._waiting = 0
+        self._waiting = 0  # sync and async waiters; the handler wakes them only when there are any
+        self._async_waiters: list[tuple[Any, Any]] = []  # (event loop, asyncio.Event)
         self._context = bool(context)
         self._token: contextvars.Token[frozenset[int]] | None = None
         self.attached = False
@@ -175,8 +176,19 @@ class EventCapture:
     def _handler(self, name: EventName, measurements: Mapping[str, Any], metadata: Mapping[str, Any], config: Any) -> None:
         self._raw.append((name, measurements, metadata))
         if self._waiting:
-            with self._cond:
-                self._cond.notify_all()
+            self._wake()
+
+    def _wake(self) -> None:
+        """Release every waiter: it re-counts its matches (an event arrived)."""
+        with self._cond:
+            self._cond.notify_all()
+            waiters = list(self._async_waiters)
+        for loop, arrived in waiters:
+            if not arrived.is_set():
+                try:
+                    loop.call_soon_threadsafe(arrived.set)
+                except RuntimeError:  # its loop is closed: nobody is waiting there any more
+                    pass
 
     def _context_handler(self, name: EventName, measurements: Mapping[str, Any], metadata: Mapping[str, Any], config: Any) -> None:
         if self.id in _current_capture.get():
@@ -490,15 +502,27 @@ class EventCapture:
         seconds = self._wait_args(timeout, count)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + seconds
-        delay = 0.0005
-        while True:
-            if self._count(matcher) >= count:
-                return self.find(matcher)
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise self._timeout_error(matcher, count, seconds)
-            await asyncio.sleep(min(delay, remaining))
-            delay = min(delay * 2, 0.02)
+        arrived = asyncio.Event()
+        waiter = (loop, arrived)
+        with self._cond:
+            self._waiting += 1
+            self._async_waiters.append(waiter)
+        try:
+            while True:
+                arrived.clear()  # before counting: an event captured after the count sets it again
+                if self._count(matcher) >= count:
+                    return self.find(matcher)
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise self._timeout_error(matcher, count, seconds)
+                try:
+                    await asyncio.wait_for(arrived.wait(), remaining)
+                except asyncio.TimeoutError:
+                    pass
+        finally:
+            with self._cond:
+                self._waiting -= 1
+                self._async_waiters.remove(waiter)
 
     # ------------------------------------------------------------------ snapshots
 

@@ -555,3 +555,30 @@ def test_baml_events_requested_dynamically_is_still_validated(pytester: pytest.P
     result = pytester.runpytest()
     result.assert_outcomes(passed=1, errors=1)  # checked at teardown: the call hook had already run
     match(result, ["*has no stop or exception*"])
+
+
+def test_await_for_is_released_by_the_capture_when_an_event_arrives() -> None:
+    import asyncio
+    import threading
+
+    from pytest_baml_telemetry import Dispatcher, Emitter
+    from pytest_baml_telemetry.capture import EventCapture
+
+    dispatcher = Dispatcher("await-release")
+    emitter = Emitter(dispatcher=dispatcher)
+
+    def emit() -> None:
+        with emitter.call("FromThread"):
+            pass
+
+    async def main() -> float:
+        with EventCapture(dispatcher=dispatcher) as capture:
+            loop = asyncio.get_running_loop()
+            loop.call_later(0.05, threading.Thread(target=emit).start)
+            started = loop.time()
+            [stop] = await capture.await_for("stop", timeout=30)
+            assert stop.function_name == "FromThread"
+            assert capture._async_waiters == [] and capture._waiting == 0
+            return loop.time() - started
+
+    assert asyncio.run(main()) < 10  # woken by the event, not by the 30 s timeout
