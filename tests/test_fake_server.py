@@ -631,3 +631,21 @@ def test_child_imports_only_the_wire_format_from_the_package():
         "pytest_baml_telemetry.wire.common",
         "pytest_baml_telemetry.wire.openai",
     ]
+
+
+def test_server_and_respx_builders_speak_the_same_wire_format(server: FakeLLMServer):
+    """The fake server and modular's respx builders share wire.openai: same events, same bytes layout."""
+    from pytest_baml_telemetry.modular import openai_stream_events
+
+    server.respond("one two three", usage=(3, 2, 1), model="m", chunks=2)
+    with httpx.stream("POST", server.url + "/v1/chat/completions", json={"model": "m", "stream": True}, timeout=10) as r:
+        lines = [line for line in r.iter_lines() if line]
+    served = [line[len("data: "):] for line in lines]
+    built = openai_stream_events("one two three", usage=(3, 2, 1), model="m", chunks=2, id="x")
+    assert served[-1] == built[-1] == "[DONE]"
+
+    def comparable(event):
+        return {k: v for k, v in event.items() if k not in ("id", "created")}
+
+    assert [comparable(json.loads(s)) for s in served[:-1]] == [comparable(e) for e in built[:-1]]
+    assert served[0].startswith('{"id":"chatcmpl-fake')  # compact JSON, as the builders send

@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from .._validate import is_count
 from .common import DONE, UsageLike, sse_data, sse_event, usage_counts
 
 __all__ = [
@@ -185,7 +186,7 @@ def response_text(body: Any) -> str:
 
 
 def _token(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    return value if is_count(value) else None
 
 
 def response_usage(body: Any) -> tuple[int | None, int | None, int | None] | None:
