@@ -51,7 +51,6 @@ it through the emitter; the per-call work stays on that path and nothing else is
 from __future__ import annotations
 
 import asyncio
-import copy
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -401,19 +400,16 @@ class _FakeBase:
             raise error
         return record, plan_call(outcome, arguments, options.get("client"))
 
-    def _emitter_for(self, cc: CallClock) -> Emitter:
-        emitter = copy.copy(self._shared.emitter)
-        emitter.clock = cc
-        return emitter
-
     def _call_context(self, cc: CallClock, record: FakeCall) -> Call:
-        return self._emitter_for(cc).call(
+        shared = self._shared
+        return shared.emitter.call(
             record.function,
             arguments=record.arguments,
-            resource=self._shared.resource,
-            action=self._shared.action,
-            client_module=self._shared.client_module,
+            resource=shared.resource,
+            action=shared.action,
+            client_module=shared.client_module,
             streaming=False,
+            clock=cc,
         )
 
     @staticmethod
@@ -483,7 +479,7 @@ class _FakeBase:
             else:
                 record.error = error
 
-        wrapped = self._emitter_for(cc).stream(
+        wrapped = shared.emitter.stream(
             source,
             name,
             arguments=record.arguments,
@@ -491,6 +487,7 @@ class _FakeBase:
             action=shared.action,
             client_module=shared.client_module,
             before_end=before_end,
+            clock=cc,
         )
         record.span_context = wrapped.call.span_context
         return wrapped
