@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Union, final
 
 from .._validate import check_callable, check_mapping, check_str, fail, is_number, short_repr
-from ..contract import TIME_UNITS
+from ..contract import TIME_UNITS, check_event_name
 
 __all__ = [
     "METRIC_TYPES",
@@ -91,28 +91,15 @@ class Skip(NamedTuple):
 
 
 def normalize_metric_name(name: Any, *, what: str = "metric name") -> tuple[str, ...]:
-    """``"a.b.c"`` or ``["a", "b", "c"]`` → ``("a", "b", "c")``; raise on an empty or malformed name."""
-    if isinstance(name, str):
-        if not name:
-            raise ValueError(f"{what} {name!r} is empty; expected a dotted name such as 'ash_baml.call.stop.duration'")
-        parts = tuple(name.split("."))
-        if any(not p for p in parts):
-            raise ValueError(
-                f"{what} {name!r} has a leading, trailing or doubled dot; expected a dotted name such as "
-                "'ash_baml.call.stop.duration'"
-            )
-        return parts
+    """``"a.b.c"`` or ``["a", "b", "c"]`` → ``("a", "b", "c")``; raise on an empty or malformed name.
+
+    The parts are checked by :func:`pytest_baml_telemetry.contract.check_event_name` (a
+    metric name is an event name plus a measurement); the message shows the name as given.
+    """
+    if isinstance(name, str):  # check_event_name takes sequences only: a dotted string is split here
+        return check_event_name(tuple(name.split(".")), what=f"{what} {name!r}")
     if isinstance(name, (list, tuple)):
-        if not name:
-            raise ValueError(f"{what} {name!r} is empty; expected a non-empty sequence of non-empty strings")
-        for part in name:
-            if not isinstance(part, str):
-                raise TypeError(
-                    f"{what} {name!r}: segment {part!r} is a {type(part).__name__}; expected non-empty strings"
-                )
-            if not part:
-                raise ValueError(f"{what} {name!r} has an empty segment; expected non-empty strings")
-        return tuple(name)
+        return check_event_name(tuple(name), what=f"{what} {name!r}" if isinstance(name, list) else what)
     raise TypeError(
         f"{what} {name!r} ({type(name).__name__}): expected a dotted string such as "
         "'ash_baml.call.stop.duration' or a sequence of strings"
@@ -474,6 +461,7 @@ _SIGNATURE_DOC = """
 """
 
 
+# The five builders repeat one signature on purpose: it is public and spelled out for users and type checkers.
 def counter(
     name: MetricName,
     *,
