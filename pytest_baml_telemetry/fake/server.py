@@ -1,7 +1,8 @@
 """A scripted OpenAI-compatible HTTP server for driving the real baml-py runtime offline.
 
 :class:`FakeLLMServer` runs a real HTTP server on a loopback address in a child
-process (``_server_child.py``, standard library only). It has to be a separate
+process (``_server_child.py``: the standard library and :mod:`~pytest_baml_telemetry.wire.openai`,
+the wire format this module scripts in). It has to be a separate
 process: a baml-py *sync* stream holds the GIL while it waits for the network, so
 a server thread in the test process would deadlock it.
 
@@ -132,7 +133,7 @@ class RecordedRequest:
     @property
     def model(self) -> str | None:
         """The ``model`` the client asked for (from the JSON body)."""
-        return openai.request_model(self.json) if isinstance(self.json, dict) else None
+        return openai.request_model(self.json)
 
     @property
     def messages(self) -> list[Any]:
