@@ -362,7 +362,7 @@ class EventCapture:
         __tracebackhide__ = True
         unknown = sorted(set(expected) - set(CALL_ATTRS))
         if unknown:
-            raise TypeError(f"assert_call: unknown call attribute(s) {unknown}; expected some of {list(CALL_ATTRS)}")
+            fail(TypeError, f"assert_call: unknown call attribute(s) {unknown}", f"some of {list(CALL_ATTRS)}")
         if count is not None and not is_count(count):
             fail(ValueError, f"count={count!r}", "an int >= 0 or None")
         calls = self.calls
@@ -401,7 +401,7 @@ class EventCapture:
         """
         __tracebackhide__ = True
         if not expected:
-            raise ValueError("assert_sequence(): expected at least one event")
+            fail(ValueError, "assert_sequence()", "at least one event")
         matchers = [self._matcher(e, None, None) for e in expected]
         events = self.events
         matched: list[tuple[int, CapturedEvent]] = []

@@ -1,6 +1,6 @@
 """Ready-made handlers for the call events: cost, slow calls, latency percentiles, logging.
 
-Each tracker is an :class:`AttachableHandler`: ``tracker.attach(dispatcher=None,
+Each tracker is an :class:`~pytest_baml_telemetry.attachable.AttachableHandler`: ``tracker.attach(dispatcher=None,
 prefix=("ash_baml",))`` attaches it (to the default dispatcher unless one is given),
 ``tracker.detach()`` removes it, and ``with tracker:`` does both. Every instance has its
 own handler id, so two trackers of the same kind never clash. ``tracker.handle`` is the
@@ -15,7 +15,8 @@ handler function itself, for code that attaches it by hand.
   function; ``None`` when there are no calls, correct for a single call.
 * :class:`LoggingHandler` / :func:`log_calls` — one log line per finished call.
 
-None of them logs or keeps call arguments or results unless asked to.
+None of them logs or keeps call arguments or results unless asked to. Percentiles come
+from :mod:`pytest_baml_telemetry.stats`, time units from ``contract.TIME_UNITS``.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._validate import fail, is_count, is_int, is_number
+from ._validate import fail, is_count, is_int, is_number, short_repr
 from .attachable import AttachableHandler
 from .clock import DurationLike, format_duration_ns, parse_duration_ns
 from .contract import DEFAULT_PREFIX, TIME_UNITS, EventName, convert_time_unit, event_kind
@@ -396,10 +397,10 @@ class CostTracker(AttachableHandler):
             models = prices.get("models") if set(prices) == {"models"} and isinstance(prices.get("models"), Mapping) else prices
             prices = PriceTable(models)
         elif not callable(getattr(prices, "cost", None)):
-            raise TypeError(
-                f"CostTracker(prices={prices!r}): expected a mapping of model -> {{'input_per_mtok': ..., "
-                "'output_per_mtok': ..., 'cached_input_per_mtok': ...}, a PriceTable, or an object with "
-                "cost(model, input_tokens, output_tokens, cached_input_tokens)"
+            fail(
+                TypeError, f"CostTracker(prices={short_repr(prices)})",
+                "a mapping of model -> {'input_per_mtok': ..., 'output_per_mtok': ..., 'cached_input_per_mtok': ...}, "
+                "a PriceTable, or an object with cost(model, input_tokens, output_tokens, cached_input_tokens)",
             )
         self.prices = prices
         self.keep_calls = bool(keep_calls)
@@ -414,9 +415,9 @@ class CostTracker(AttachableHandler):
         if cost is None:
             return None
         if not is_number(cost) or not math.isfinite(cost) or cost < 0:
-            raise ValueError(
-                f"CostTracker: prices.cost({model!r}, {i}, {o}, {c}) returned {cost!r}; expected a finite "
-                "number >= 0 (USD) or None for an unpriced model"
+            fail(
+                ValueError, f"CostTracker: prices.cost({model!r}, {i}, {o}, {c}) returned {cost!r}",
+                "a finite number >= 0 (USD) or None for an unpriced model",
             )
         return float(cost)
 

@@ -35,6 +35,10 @@ An event whose measurement is missing or ``None``, or not a number, or whose met
 lacks one of the tags, is **skipped** for that metric: reporters log a warning once per
 metric and reason and count the skips (``reporter.skipped(name)``); it is never silently
 dropped. An event rejected by ``keep``/``drop`` is not a skip: that is the point of them.
+
+This module only describes metrics; the reporters' common part is
+:mod:`~pytest_baml_telemetry.metrics.reporter`. Names are checked with
+``contract.check_event_name``, time units come from ``contract.TIME_UNITS``.
 """
 
 from __future__ import annotations

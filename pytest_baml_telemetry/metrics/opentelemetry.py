@@ -120,9 +120,9 @@ class OpenTelemetryReporter(AttachableHandler):
         if meter_provider is None:
             meter_provider = otel_metrics.get_meter_provider()
         elif not callable(getattr(meter_provider, "get_meter", None)):
-            raise TypeError(
-                f"OpenTelemetryReporter(meter_provider={meter_provider!r}): expected an OpenTelemetry MeterProvider "
-                "(e.g. opentelemetry.sdk.metrics.MeterProvider) or None for the global one"
+            fail(
+                TypeError, f"OpenTelemetryReporter(meter_provider={meter_provider!r})",
+                "an OpenTelemetry MeterProvider (e.g. opentelemetry.sdk.metrics.MeterProvider) or None for the global one",
             )
         from .. import __version__
 

@@ -74,9 +74,9 @@ class PrometheusReporter(MetricsReporter):
                 "pip install 'pytest-baml-telemetry[prometheus]' (or prometheus-client)"
             ) from exc
         if not isinstance(registry, CollectorRegistry):
-            raise TypeError(
-                f"PrometheusReporter(registry={registry!r}): expected a prometheus_client CollectorRegistry, "
-                "e.g. prometheus_client.CollectorRegistry() or prometheus_client.REGISTRY"
+            fail(
+                TypeError, f"PrometheusReporter(registry={registry!r})",
+                "a prometheus_client CollectorRegistry, e.g. prometheus_client.CollectorRegistry() or prometheus_client.REGISTRY",
             )
         if namespace is not None and (not isinstance(namespace, str) or not namespace):
             fail(TypeError, f"PrometheusReporter(namespace={namespace!r})", "a non-empty str or None")
