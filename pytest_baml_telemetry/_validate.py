@@ -48,7 +48,7 @@ def is_int(value: Any) -> TypeGuard[int]:
 
 def is_count(value: Any) -> TypeGuard[int]:
     """An int >= 0 that is not a ``bool``."""
-    return isinstance(value, Integral) and not isinstance(value, bool) and value >= 0
+    return isinstance(value, Integral) and not isinstance(value, bool) and int(value) >= 0
 
 
 def is_number(value: Any) -> TypeGuard[Real]:
@@ -180,7 +180,7 @@ def check_choice(value: Any, choices: Collection[T], where: str, *, expected: st
         ok = False
     if not ok:
         fail(ValueError, where, expected or "one of " + ", ".join(repr(c) for c in choices))
-    return value  # type: ignore[no-any-return]
+    return value
 
 
 def check_mapping(value: Any, where: str, *, optional: bool = False, expected: str | None = None) -> Any:
