@@ -72,9 +72,15 @@ from .budgets import (
     CallStats,
     PriceTable,
     Verdict,
-    _fmt_usd,
-    _iter_verdicts,
-    _model_label,
+)
+from .budgets import (
+    format_usd as _fmt_usd,
+)
+from .budgets import (
+    iter_verdicts as _iter_verdicts,
+)
+from .budgets import (
+    model_label as _model_label,
 )
 
 __all__ = ["REPORT_SCHEMA", "build_report", "render_terminal", "to_json", "write_json"]

@@ -1,0 +1,572 @@
+"""The compact, mergeable record of BAML calls: :class:`Aggregator` and its xdist payload.
+
+The aggregator stores numbers only, per ``(function_name, model)`` series: durations as
+``array('q')`` of nanoseconds, counters, token sums, the few worst calls and a sample of
+test ids. No event, argument or result is kept. :meth:`Aggregator.record` is the hot path:
+its checks run only when a value is not already a plain int.
+
+Token rules (part of the documented behaviour):
+
+* **Tokens** are *sums* over the calls recorded. A successful call whose ``input_tokens``
+  or ``output_tokens`` is ``None`` has *unknown tokens*; a failed call (an ``exception``
+  event) carries no token measurements and is not counted as unknown.
+* **Cached input tokens** are *part of* ``input_tokens`` (the OpenAI convention): they
+  count only when ``input_tokens`` is known, a missing measurement means 0, and cached
+  tokens beyond ``input_tokens`` are capped at ``input_tokens``.
+
+Reading goes through :class:`~pytest_baml_telemetry.budgets.view.CallStats` (``stats()``,
+``filtered()``), which uses :meth:`Aggregator.select` and :meth:`Aggregator.sealed_runs`.
+"""
+
+from __future__ import annotations
+
+import base64
+import sys
+import threading
+from array import array
+from bisect import insort
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from heapq import heapify, heappush, heapreplace, nlargest
+from typing import TYPE_CHECKING, Any
+
+from .._validate import check_count, check_str, fail, is_int, short_repr
+from ..contract import check_event_name, event_kind
+
+if TYPE_CHECKING:
+    from .view import CallStats
+
+__all__ = ["Aggregator", "PAYLOAD_FORMAT", "Series", "SeriesKey", "key_order"]
+
+SeriesKey = tuple[str, "str | None"]
+"""``(function_name, model)``: what a series is recorded under."""
+
+PAYLOAD_FORMAT = "pytest-baml-telemetry/aggregator/v1"
+"""The ``format`` tag of :meth:`Aggregator.to_payload`."""
+
+_CHUNK = 1 << 16  # durations are sorted in runs of at most this many (bounds peak memory)
+
+_COUNTERS = (
+    "ok",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "unknown_input",
+    "unknown_output",
+    "unknown_calls",
+)
+"""The additive counters of a series (merged by addition, sent in the payload)."""
+
+
+def key_order(key: SeriesKey) -> tuple[str, bool, str]:
+    """Sort key of a series: by function, then model, the calls without a model last."""
+    return (key[0], key[1] is None, key[1] or "")
+
+
+def _sample_add(sample: list[str], test_id: str, n: int) -> None:
+    """Keep ``sample`` the ``n`` smallest distinct test ids (order-independent)."""
+    if test_id in sample:
+        return
+    if len(sample) < n:
+        insort(sample, test_id)
+    elif sample and test_id < sample[-1]:
+        sample.pop()
+        insort(sample, test_id)
+
+
+class Series:
+    """Everything recorded for one ``(function_name, model)``: numbers only."""
+
+    __slots__ = (
+        "function_name",
+        "model",
+        "buf",
+        "runs",
+        "ok",
+        "errors",
+        "input_tokens",
+        "output_tokens",
+        "cached_input_tokens",
+        "unknown_input",
+        "unknown_output",
+        "unknown_calls",
+        "unknown_tests",
+        "error_tests",
+        "slowest",
+        "heaviest",
+    )
+
+    def __init__(self, function_name: str, model: str | None) -> None:
+        self.function_name = function_name
+        self.model = model
+        self.buf = array("q")  # unsorted durations (ns) recorded since the last seal
+        self.runs: list[array] = []  # sorted, non-empty runs of durations
+        self.ok = 0
+        self.errors = 0
+        self.input_tokens = 0
+        self.output_tokens = 0
+        self.cached_input_tokens = 0
+        self.unknown_input = 0
+        self.unknown_output = 0
+        self.unknown_calls = 0
+        self.unknown_tests: list[str] = []
+        self.error_tests: list[str] = []
+        # min-heaps of the N largest entries; entries are totally ordered tuples so the
+        # kept set does not depend on the order calls arrive in (xdist == no xdist).
+        # slowest:  (duration_ns, test_id or "", ok, input or -1, output or -1)
+        # heaviest: (total_tokens, duration_ns, test_id or "", ok, input, output)
+        self.slowest: list[tuple[int, str, int, int, int]] = []
+        self.heaviest: list[tuple[int, int, str, int, int, int]] = []
+
+    @property
+    def calls(self) -> int:
+        return self.ok + self.errors
+
+    def seal(self) -> list[array]:
+        """Sort pending durations into runs (in chunks, to bound peak memory)."""
+        buf = self.buf
+        if buf:
+            for i in range(0, len(buf), _CHUNK):
+                self.runs.append(array("q", sorted(buf[i : i + _CHUNK])))
+            self.buf = array("q")
+        return self.runs
+
+    def all_durations(self) -> array:
+        out = array("q")
+        for r in self.runs:
+            out.extend(r)
+        out.extend(self.buf)
+        return out
+
+    def needs_price(self) -> bool:
+        return self.ok > 0 or self.input_tokens > 0 or self.output_tokens > 0
+
+
+def _arg(call: str, name: str, value: Any) -> str:
+    """How a message names a bad argument: ``Aggregator.record(duration_ns=-1)``."""
+    return f"{call}({name}={short_repr(value)})"
+
+
+_COUNT = "a non-negative int"
+_TOKENS = "a non-negative int or None"
+_TEST_ID = "a test node id (str) or None"
+
+
+def _test_id(value: Any, where: str = "test_id") -> str:
+    return check_str(value, f"{where}={short_repr(value)}", empty=True, expected=_TEST_ID)
+
+
+class Aggregator:
+    """Compact, mergeable record of BAML calls per ``(function_name, model)``.
+
+    Stores numbers only: durations as ``array('q')`` of nanoseconds, counters and token
+    sums, the ``worst_n`` slowest and most token-hungry calls (with test ids) and a
+    sample of at most ``sample_n`` test ids with unknown tokens or errors. No event,
+    argument or result is kept. Thread-safe.
+
+    Wiring: attach :meth:`handle` to the stop and exception events (it has the
+    dispatcher's handler signature), set :attr:`current_test_id` around each test, use
+    :meth:`to_payload`/:meth:`from_payload`/:meth:`merge` to bring xdist workers' data
+    home, and :meth:`stats`/:meth:`filtered` (or :func:`evaluate`) to read it.
+    """
+
+    def __init__(self, *, worst_n: int = 5, sample_n: int = 5) -> None:
+        self.worst_n: int = check_count(worst_n, _arg("Aggregator", "worst_n", worst_n), expected=_COUNT)
+        self.sample_n: int = check_count(sample_n, _arg("Aggregator", "sample_n", sample_n), expected=_COUNT)
+        self._series: dict[SeriesKey, Series] = {}
+        self._lock = threading.Lock()
+        self.current_test_id: str | None = None
+        """Test id recorded for calls whose ``test_id`` is not given (the plugin sets it)."""
+
+    # ------------------------------------------------------------------ recording
+
+    def _new_series(self, function_name: Any, model: Any) -> Series:
+        if not isinstance(function_name, str) or not function_name:
+            fail(TypeError, f"function_name={short_repr(function_name)}", "the BAML function name (a non-empty str)")
+        check_str(model, f"model={short_repr(model)}", empty=True, optional=True, expected="the model name (a str) or None")
+        s = self._series[(function_name, model)] = Series(function_name, model)
+        return s
+
+    def record(
+        self,
+        function_name: str,
+        model: str | None,
+        duration_ns: int,
+        ok: bool = True,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        cached_input_tokens: int | None = None,
+        test_id: str | None = None,
+    ) -> None:
+        """Record one call: its duration in ns, outcome and token usage (``None`` = unknown).
+
+        ``test_id`` defaults to :attr:`current_test_id`. ``cached_input_tokens`` count
+        only when ``input_tokens`` is known (they are part of it, capped at it); a
+        failed call (``ok=False``) with ``None`` tokens is not an unknown-token call. Raises ``TypeError``/``ValueError``
+        naming the value for a non-int or negative duration or token count.
+        """
+        # the hot path: every check below is skipped for plain non-negative ints
+        if type(duration_ns) is not int or duration_ns < 0:
+            duration_ns = check_count(duration_ns, _arg("Aggregator.record", "duration_ns", duration_ns), expected=_COUNT)
+        if test_id is None:
+            test_id = self.current_test_id
+        with self._lock:
+            s = self._series.get((function_name, model))
+            if s is None:
+                s = self._new_series(function_name, model)
+            if input_tokens is not None and (type(input_tokens) is not int or input_tokens < 0):
+                input_tokens = check_count(input_tokens, _arg("Aggregator.record", "input_tokens", input_tokens), expected=_TOKENS)
+            if output_tokens is not None and (type(output_tokens) is not int or output_tokens < 0):
+                output_tokens = check_count(output_tokens, _arg("Aggregator.record", "output_tokens", output_tokens), expected=_TOKENS)
+            s.buf.append(duration_ns)
+            unknown = False
+            if ok:
+                s.ok += 1
+                if input_tokens is None:
+                    s.unknown_input += 1
+                    unknown = True
+                if output_tokens is None:
+                    s.unknown_output += 1
+                    unknown = True
+            else:
+                s.errors += 1
+                if test_id is not None and self.sample_n:
+                    _sample_add(s.error_tests, _test_id(test_id), self.sample_n)
+            if input_tokens is not None:
+                s.input_tokens += input_tokens
+                if cached_input_tokens:
+                    if type(cached_input_tokens) is not int or cached_input_tokens < 0:
+                        cached_input_tokens = check_count(
+                            cached_input_tokens,
+                            _arg("Aggregator.record", "cached_input_tokens", cached_input_tokens),
+                            expected=_TOKENS,
+                        )
+                    s.cached_input_tokens += (
+                        cached_input_tokens if cached_input_tokens <= input_tokens else input_tokens
+                    )
+            if output_tokens is not None:
+                s.output_tokens += output_tokens
+            if unknown:
+                s.unknown_calls += 1
+                if test_id is not None and self.sample_n:
+                    _sample_add(s.unknown_tests, _test_id(test_id), self.sample_n)
+            n = self.worst_n
+            if n:
+                # Only build an entry when it may enter the heap (the common case is a
+                # single comparison against the smallest kept entry).
+                w = s.slowest
+                if len(w) < n or duration_ns >= w[0][0]:
+                    entry = (
+                        duration_ns,
+                        "" if test_id is None else test_id if type(test_id) is str else _test_id(test_id),
+                        1 if ok else 0,
+                        -1 if input_tokens is None else input_tokens,
+                        -1 if output_tokens is None else output_tokens,
+                    )
+                    if len(w) < n:
+                        heappush(w, entry)
+                    elif entry > w[0]:
+                        heapreplace(w, entry)
+                if input_tokens is not None and output_tokens is not None:
+                    total = input_tokens + output_tokens
+                    h = s.heaviest
+                    if len(h) < n or total > h[0][0] or (total == h[0][0] and duration_ns >= h[0][1]):
+                        entry2 = (
+                            total,
+                            duration_ns,
+                            "" if test_id is None else test_id if type(test_id) is str else _test_id(test_id),
+                            1 if ok else 0,
+                            input_tokens,
+                            output_tokens,
+                        )
+                        if len(h) < n:
+                            heappush(h, entry2)
+                        elif entry2 > h[0]:
+                            heapreplace(h, entry2)
+
+    def record_event(
+        self,
+        event_name: Sequence[str] | str,
+        measurements: Mapping[str, Any],
+        metadata: Mapping[str, Any],
+        test_id: str | None = None,
+    ) -> bool:
+        """Record a call from a ``stop`` or ``exception`` event in the contract shape.
+
+        The kind is read as :func:`~pytest_baml_telemetry.contract.event_kind` reads it
+        (the ``("call", "stop")`` suffix), so any prefix works; ``event_name`` is a tuple,
+        a list or a dotted string. ``stop`` records a successful call with ``duration``,
+        ``input_tokens``, ``output_tokens`` and ``cached_input_tokens`` from the
+        measurements and ``function_name``/``model`` from the metadata; ``exception``
+        records a failed call (``model`` may be absent). Any other event (e.g. ``start``)
+        is ignored. Returns whether a call was recorded. Raises ``ValueError`` naming the
+        key when a stop/exception event lacks ``duration`` or ``function_name``.
+        """
+        kind = event_kind(event_name if type(event_name) is tuple else _event_name(event_name))
+        if kind == "stop":
+            ok = True
+        elif kind == "exception":
+            ok = False
+        else:
+            return False
+        try:
+            duration = measurements["duration"]
+        except KeyError:
+            raise ValueError(
+                f"{event_name!r} event has no 'duration' measurement; measurements={dict(measurements)!r}"
+            ) from None
+        except TypeError:
+            raise TypeError(
+                f"{event_name!r} event: measurements={measurements!r} is not a mapping; expected a dict "
+                "with 'duration' and the token counts"
+            ) from None
+        try:
+            function_name = metadata["function_name"]
+        except KeyError:
+            raise ValueError(
+                f"{event_name!r} event has no 'function_name' in its metadata; "
+                f"metadata keys={sorted(map(str, metadata))!r}"
+            ) from None
+        except TypeError:
+            raise TypeError(
+                f"{event_name!r} event: metadata={metadata!r} is not a mapping; expected a dict with "
+                "'function_name' and 'model'"
+            ) from None
+        get = measurements.get
+        self.record(
+            function_name,
+            metadata.get("model"),
+            duration,
+            ok,
+            get("input_tokens") if ok else None,
+            get("output_tokens") if ok else None,
+            get("cached_input_tokens") if ok else None,
+            test_id,
+        )
+        return True
+
+    def handle(
+        self,
+        event_name: Sequence[str],
+        measurements: Mapping[str, Any],
+        metadata: Mapping[str, Any],
+        config: Any = None,
+    ) -> None:
+        """Dispatcher handler: ``attach_many(id, [CALL_STOP, CALL_EXCEPTION], agg.handle)``."""
+        self.record_event(event_name, measurements, metadata)
+
+    # ------------------------------------------------------------------ reading
+
+    def __len__(self) -> int:
+        """Number of calls recorded."""
+        return sum(s.calls for s in list(self._series.values()))
+
+    def keys(self) -> list[SeriesKey]:
+        """The ``(function_name, model)`` pairs seen, sorted."""
+        return sorted(self._series, key=key_order)
+
+    def select(self, keep: Callable[[SeriesKey], bool] | None = None) -> list[Series]:
+        """The series whose key ``keep`` accepts (all when ``None``), sorted by key (for views)."""
+        items = [(k, s) for k, s in list(self._series.items()) if keep is None or keep(k)]
+        items.sort(key=lambda ks: key_order(ks[0]))
+        return [s for _, s in items]
+
+    def sealed_runs(self, series: Iterable[Series]) -> list[array]:
+        """The sorted duration runs of ``series`` (pending durations are sorted first)."""
+        with self._lock:
+            runs: list[array] = []
+            for s in series:
+                runs.extend(s.seal())
+            return runs
+
+    def stats(self) -> CallStats:
+        """A live view over every call recorded."""
+        from .view import CallStats
+
+        return CallStats(self)
+
+    def filtered(
+        self,
+        function: str | Iterable[str] | None = None,
+        model: str | Iterable[str] | None = None,
+    ) -> CallStats:
+        """A live view over the calls whose function and model match.
+
+        A filter is ``None`` (anything), a str (equal) or a collection of str (any of).
+        """
+        return self.stats().filtered(function, model)
+
+    def clear(self) -> None:
+        """Forget every call."""
+        with self._lock:
+            self._series.clear()
+
+    # ------------------------------------------------------------------ merging / payload
+
+    def merge(self, other: Aggregator) -> Aggregator:
+        """Add every call of ``other`` to this aggregator; returns ``self``.
+
+        The result is the same (``==``) as if all calls had been recorded here.
+        """
+        if not isinstance(other, Aggregator):
+            fail(TypeError, f"merge(other={short_repr(other)})", "an Aggregator")
+        if other is self:
+            raise ValueError("merge(other): cannot merge an aggregator into itself")
+        with other._lock:
+            theirs = list(other._series.values())
+            copies = [(o, [array("q", r) for r in o.runs], array("q", o.buf)) for o in theirs]
+        with self._lock:
+            for o, runs, buf in copies:
+                s = self._series.get((o.function_name, o.model))
+                if s is None:
+                    s = self._new_series(o.function_name, o.model)
+                s.runs.extend(runs)
+                s.buf.extend(buf)
+                for name in _COUNTERS:
+                    setattr(s, name, getattr(s, name) + getattr(o, name))
+                for t in o.unknown_tests:
+                    _sample_add(s.unknown_tests, t, self.sample_n)
+                for t in o.error_tests:
+                    _sample_add(s.error_tests, t, self.sample_n)
+                s.slowest = _top(s.slowest + o.slowest, self.worst_n)
+                s.heaviest = _top(s.heaviest + o.heaviest, self.worst_n)
+        return self
+
+    def to_payload(self, *, durations_as: str = "base64") -> dict[str, Any]:
+        """A JSON-able dict of everything recorded (for xdist workers to send home).
+
+        ``durations_as="base64"`` (default) sends each series' durations as base64 of
+        little-endian int64 bytes (compact); ``"list"`` sends a list of ints.
+        :meth:`from_payload` reads either and round-trips exactly.
+        """
+        if durations_as not in ("base64", "list"):
+            raise ValueError(f"durations_as={durations_as!r}; expected 'base64' or 'list'")
+        with self._lock:
+            series = []
+            for key in sorted(self._series, key=key_order):
+                s = self._series[key]
+                d = s.all_durations()
+                item: dict[str, Any] = {"function": s.function_name, "model": s.model}
+                if durations_as == "list":
+                    item["durations"] = d.tolist()
+                else:
+                    if sys.byteorder != "little":
+                        d.byteswap()
+                    item["durations_b64"] = base64.b64encode(d.tobytes()).decode("ascii")
+                item.update({name: getattr(s, name) for name in _COUNTERS})
+                item.update(
+                    unknown_tests=list(s.unknown_tests),
+                    error_tests=list(s.error_tests),
+                    slowest=[list(e) for e in sorted(s.slowest, reverse=True)],
+                    heaviest=[list(e) for e in sorted(s.heaviest, reverse=True)],
+                )
+                series.append(item)
+            return {
+                "format": PAYLOAD_FORMAT,
+                "worst_n": self.worst_n,
+                "sample_n": self.sample_n,
+                "series": series,
+            }
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> Aggregator:
+        """Rebuild an aggregator from :meth:`to_payload` output.
+
+        Raises ``ValueError`` naming the field when the payload is not one.
+        """
+        if not isinstance(payload, Mapping) or payload.get("format") != PAYLOAD_FORMAT:
+            got = payload.get("format") if isinstance(payload, Mapping) else type(payload).__name__
+            raise ValueError(
+                f"not an aggregator payload (format={got!r}); expected format {PAYLOAD_FORMAT!r}"
+            )
+        try:
+            agg = cls(worst_n=payload["worst_n"], sample_n=payload["sample_n"])
+            for i, item in enumerate(payload["series"]):
+                where = f"aggregator payload series[{i}]"
+                s = agg._new_series(item["function"], item["model"])
+                if "durations_b64" in item:
+                    d = array("q")
+                    d.frombytes(base64.b64decode(item["durations_b64"], validate=True))
+                    if sys.byteorder != "little":
+                        d.byteswap()
+                else:
+                    d = array("q", item["durations"])
+                if any(v < 0 for v in d):
+                    raise ValueError(f"{where}: negative duration")
+                s.buf = d
+                for name in _COUNTERS:
+                    setattr(s, name, check_count(item[name], f"{where}.{name}={short_repr(item[name])}"))
+                if len(d) != s.ok + s.errors:
+                    raise ValueError(
+                        f"{where}: {len(d)} durations for {s.ok + s.errors} calls (ok + errors)"
+                    )
+                s.unknown_tests = sorted(_test_id(t, f"{where}.unknown_tests[]") for t in item["unknown_tests"])
+                s.error_tests = sorted(_test_id(t, f"{where}.error_tests[]") for t in item["error_tests"])
+                s.slowest = [_entry(e, 5, where) for e in item["slowest"]]
+                s.heaviest = [_entry(e, 6, where) for e in item["heaviest"]]
+                heapify(s.slowest)
+                heapify(s.heaviest)
+        except KeyError as e:
+            raise ValueError(f"aggregator payload is missing the field {e.args[0]!r}") from None
+        except (TypeError, OverflowError, ValueError) as e:  # binascii.Error is a ValueError
+            msg = str(e)
+            raise ValueError(msg if msg.startswith("aggregator payload") else f"aggregator payload is malformed: {msg}") from e
+        return agg
+
+    def __eq__(self, other: object) -> bool:
+        """Same calls (durations as a multiset), counters, samples and worst calls."""
+        if not isinstance(other, Aggregator):
+            return NotImplemented
+        return self._canonical() == other._canonical()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def _canonical(self) -> dict:
+        with self._lock:
+            return {
+                key: (
+                    sorted(s.all_durations()),
+                    *(getattr(s, name) for name in _COUNTERS),
+                    s.unknown_tests,
+                    s.error_tests,
+                    sorted(s.slowest),
+                    sorted(s.heaviest),
+                )
+                for key, s in self._series.items()
+            }
+
+    def __repr__(self) -> str:
+        return f"Aggregator({len(self)} calls, {len(self._series)} function/model pairs)"
+
+
+def _event_name(event_name: Any) -> tuple[str, ...]:
+    """A dotted str or a list as an event-name tuple (the slow path of :meth:`Aggregator.record_event`)."""
+    if isinstance(event_name, str):
+        event_name = tuple(event_name.split("."))
+    try:
+        return check_event_name(event_name)
+    except (TypeError, ValueError):
+        fail(
+            TypeError,
+            f"Aggregator.record_event(event_name={short_repr(event_name)})",
+            "an event name: a tuple of str such as ('ash_baml', 'call', 'stop') or a dotted str",
+        )
+
+
+def _entry(e: Any, size: int, where: str) -> tuple:
+    """One worst-call heap entry of a payload: ints, with the test id (a str) at ``size - 4``."""
+    if not isinstance(e, (list, tuple)) or len(e) != size:
+        raise ValueError(f"{where}: worst-call entry {short_repr(e)} is not a list of {size} items")
+    t = tuple(e)
+    if not isinstance(t[size - 4], str):
+        raise ValueError(f"{where}: worst-call entry {short_repr(e)} has a non-str test id")
+    for j, v in enumerate(t):
+        if j != size - 4 and not is_int(v):
+            raise ValueError(f"{where}: worst-call entry {short_repr(e)} has a non-int at position {j}")
+    return t
+
+
+def _top(entries: list, n: int) -> list:
+    kept = nlargest(n, entries)
+    heapify(kept)
+    return kept
