@@ -232,6 +232,7 @@ def fail_outcome(name: str, error: Any, *, latency: DurationLike | None, reusabl
         effective = latency_ns if latency_ns is not None else fault.after_ns
         values = fault.partials or ()
         times, total = schedule(len(values), effective, fault.chunk_latency, owner)
+    # The same record as respond_outcome builds, with a failure's fields instead of a result's.
     return ScriptedOutcome(
         function=name,
         kind="fail",
