@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ._validate import fail, short_repr
-from .contract import DEFAULT_PREFIX, EventName, check_event_name
+from .contract import DEFAULT_PREFIX, EventName, call_event_name, check_event_name
 from .dispatcher import Dispatcher
 
 __all__ = ["AttachableHandler"]
@@ -57,7 +57,7 @@ class AttachableHandler:
         return self._attached_to
 
     def _event_names(self, prefix: EventName) -> list[EventName]:
-        return [prefix + ("call", kind) for kind in self._kinds]
+        return [call_event_name(prefix, kind) for kind in self._kinds]
 
     def attach(self, dispatcher: Dispatcher | None = None, prefix: EventName | None = None) -> AttachableHandler:
         """Attach to ``dispatcher`` (default: the one given at construction, else the default

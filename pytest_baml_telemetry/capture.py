@@ -25,11 +25,14 @@ from ._validate import check_bool, check_mapping, fail, is_count, is_int, short_
 from .captured import CALL_ATTRS, CapturedCall, CapturedEvent, pair_calls, snapshot
 from .clock import DurationLike, parse_duration
 from .contract import (
+    CALL_KINDS,
     DEFAULT_PREFIX,
     HANDLER_FAILURE,
     EventName,
+    call_event_name,
     check_event_name,
     format_event_name,
+    parse_event_name,
 )
 from .dispatcher import Dispatcher, default_dispatcher
 from .matching import closest, describe, describe_mapping, matches
@@ -45,7 +48,6 @@ __all__ = [
 ]
 
 EventSpec = Union[str, EventName]
-_SHORT = ("start", "stop", "exception")
 _capture_ids = itertools.count(1)
 _current_capture: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
     "pytest_baml_telemetry_capture", default=frozenset()
@@ -59,18 +61,16 @@ def resolve_event_name(event: Any, prefix: EventName = DEFAULT_PREFIX) -> EventN
     ``"handler_failure"`` is ``("telemetry","handler","failure")``.
     """
     if isinstance(event, str):
-        if event in _SHORT:
-            return prefix + ("call", event)
+        if event in CALL_KINDS:
+            return call_event_name(prefix, event)
         if event in ("handler_failure", "failure"):
             return HANDLER_FAILURE
         if not event or "." not in event:
-            raise ValueError(
-                f"unknown event {event!r}: expected 'start', 'stop', 'exception', 'handler_failure', "
-                "a dotted name such as 'ash_baml.call.stop', or a tuple of strings"
+            fail(
+                ValueError, f"unknown event {short_repr(event)}",
+                "'start', 'stop', 'exception', 'handler_failure', a dotted name such as 'ash_baml.call.stop', or a tuple of strings",
             )
-        # contract.check_event_name takes tuples only: a dotted string is split here
-        return check_event_name(tuple(event.split(".")), what="event")
-    return check_event_name(event, what="event")
+    return parse_event_name(event, what="event")
 
 
 # --------------------------------------------------------------------------- expected events
@@ -143,7 +143,7 @@ class EventCapture:
     ) -> None:
         self.prefix = check_event_name(prefix, what="capture prefix")
         if event_names is None:
-            names = [self.prefix + ("call", k) for k in _SHORT] + [HANDLER_FAILURE]
+            names = [call_event_name(self.prefix, k) for k in CALL_KINDS] + [HANDLER_FAILURE]
         else:
             if isinstance(event_names, str) or _is_single_name(event_names):
                 event_names = [event_names]
@@ -577,5 +577,5 @@ def _is_single_name(value: Any) -> TypeGuard[EventName]:
         isinstance(value, tuple)
         and bool(value)
         and all(isinstance(p, str) for p in value)
-        and not any(p in _SHORT or p in ("handler_failure", "failure") or "." in p for p in value)
+        and not any(p in CALL_KINDS or p in ("handler_failure", "failure") or "." in p for p in value)
     )

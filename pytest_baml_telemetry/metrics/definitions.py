@@ -38,7 +38,7 @@ dropped. An event rejected by ``keep``/``drop`` is not a skip: that is the point
 
 This module only describes metrics; the reporters' common part is
 :mod:`~pytest_baml_telemetry.metrics.reporter`. Names are checked with
-``contract.check_event_name``, time units come from ``contract.TIME_UNITS``.
+``contract.parse_event_name``, time units come from ``contract.TIME_UNITS``.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Union, final
 
 from .._validate import check_callable, check_mapping, check_str, fail, is_number, short_repr
-from ..contract import TIME_UNITS, check_event_name
+from ..contract import TIME_UNITS, parse_event_name
 
 __all__ = [
     "METRIC_TYPES",
@@ -97,13 +97,11 @@ class Skip(NamedTuple):
 def normalize_metric_name(name: Any, *, what: str = "metric name") -> tuple[str, ...]:
     """``"a.b.c"`` or ``["a", "b", "c"]`` → ``("a", "b", "c")``; raise on an empty or malformed name.
 
-    The parts are checked by :func:`pytest_baml_telemetry.contract.check_event_name` (a
-    metric name is an event name plus a measurement); the message shows the name as given.
+    Parsed by :func:`pytest_baml_telemetry.contract.parse_event_name` (a metric name is an
+    event name plus a measurement); the message shows the name as given.
     """
-    if isinstance(name, str):  # check_event_name takes sequences only: a dotted string is split here
-        return check_event_name(tuple(name.split(".")), what=f"{what} {name!r}")
-    if isinstance(name, (list, tuple)):
-        return check_event_name(tuple(name), what=f"{what} {name!r}" if isinstance(name, list) else what)
+    if isinstance(name, (str, list, tuple)):
+        return parse_event_name(name, what=what if isinstance(name, tuple) else f"{what} {name!r}")
     raise TypeError(
         f"{what} {name!r} ({type(name).__name__}): expected a dotted string such as "
         "'ash_baml.call.stop.duration' or a sequence of strings"
