@@ -242,6 +242,7 @@ class EventCapture:
     def _of_kind(self, kind: str) -> list[CapturedEvent]:
         return [e for e in self.events if e.kind == kind]
 
+    # one typed property per kind of event (the public views), each a one-line filter
     @property
     def starts(self) -> list[CapturedEvent]:
         return self._of_kind("start")

@@ -101,6 +101,7 @@ class OpenTelemetryReporter(AttachableHandler):
         meter_name: str = "pytest_baml_telemetry",
     ) -> None:
         super().__init__(dispatcher=dispatcher, prefix=prefix)
+        # the same optional-import guard as PrometheusReporter's, for another package and extra
         try:
             from opentelemetry import metrics as otel_metrics
         except ImportError as exc:  # pragma: no cover - depends on the environment
