@@ -66,7 +66,7 @@ def _convert_ns(ns: int, unit: str) -> int | float:
     try:
         return convert_time_unit(ns if unit in _EXACT_UNITS else float(ns), "nanosecond", unit)
     except ValueError:
-        fail(ValueError, f"unit={unit!r} is not a time unit", f"one of {sorted(TIME_UNITS)}")
+        fail(ValueError, f"unit={unit!r}", f"a time unit, one of {sorted(TIME_UNITS)}")
 
 
 # --------------------------------------------------------------------------- latency
@@ -645,7 +645,7 @@ def _check_level(level: Any, name: str) -> int:
         value = logging.getLevelName(level.upper())
         if isinstance(value, int):
             return value
-        fail(ValueError, f"LoggingHandler({name}={level!r}): unknown logging level", "e.g. 'INFO' or logging.INFO")
+        fail(ValueError, f"LoggingHandler({name}={level!r})", "a logging level name such as 'INFO', or an int such as logging.INFO")
     if not is_int(level):
         fail(TypeError, f"LoggingHandler({name}={level!r})", "a logging level (int or name)")
     return level

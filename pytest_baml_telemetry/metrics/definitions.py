@@ -201,15 +201,15 @@ def _check_buckets(buckets: Any, owner: str) -> tuple[float, ...]:
         fail(TypeError, f"{where}={short_repr(buckets)}", "a non-empty list of strictly increasing numbers")
     values = tuple(buckets)
     if not values:
-        fail(ValueError, f"{where}=[] is empty", "at least one bucket bound")
+        fail(ValueError, f"{where}=[]", "at least one bucket bound")
     for b in values:
         if not is_number(b):
-            fail(TypeError, f"{where} has {b!r}, which is not a number", "numbers")
+            fail(TypeError, f"{where} has {b!r}", "numbers only")
         if not math.isfinite(b):
             fail(ValueError, f"{where} has {b!r}", "finite bounds (the +Inf bucket is implicit)")
     for a, b in zip(values, values[1:]):
         if not b > a:
-            fail(ValueError, f"{where}={list(values)!r} is not strictly increasing ({a!r} then {b!r})", "each bound above the last")
+            fail(ValueError, f"{where}={list(values)!r} has {a!r} then {b!r}", "strictly increasing bounds")
     return values
 
 
@@ -413,24 +413,25 @@ def _build(
     if dupes:
         raise ValueError(f"{owner}: tags={list(tag_tuple)!r} repeats {', '.join(dupes)}")
     if tag_values is not None:
-        check_callable(tag_values, f"{owner}: tag_values={tag_values!r} is not callable", expected="a function metadata -> mapping")
+        check_callable(tag_values, f"{owner}: tag_values={tag_values!r}", expected="a function metadata -> mapping")
         _positional_arity(tag_values, (1,), f"{owner}: tag_values")
     if keep is not None and drop is not None:
         raise ValueError(f"{owner}: keep={keep!r} and drop={drop!r} are both set; expected at most one of them")
     filter_arity = 0
     for label, fn in (("keep", keep), ("drop", drop)):
         if fn is not None:
-            check_callable(fn, f"{owner}: {label}={fn!r} is not callable", expected="a predicate of (metadata) or (metadata, measurements)")
+            check_callable(fn, f"{owner}: {label}={fn!r}", expected="a predicate of (metadata) or (metadata, measurements)")
             filter_arity = _positional_arity(fn, (1, 2), f"{owner}: {label}")
     try:
         unit_label, conversion, num, den = _unit_ratio(unit)
     except (TypeError, ValueError) as exc:
         raise type(exc)(f"{owner}: {exc}") from None
-    check_str(description, f"{owner}: description={description!r} is not a str", empty=True, optional=True)
-    where = f"{owner}: reporter_options={short_repr(reporter_options)} is not a mapping"
-    options: dict[str, Any] = dict(check_mapping(reporter_options, where, optional=True, expected="e.g. {'buckets': [100, 200, 300]}") or {})
+    check_str(description, f"{owner}: description={description!r}", empty=True, optional=True)
+    where = f"{owner}: reporter_options={short_repr(reporter_options)}"
+    expected = "a mapping such as {'buckets': [100, 200, 300]}, or None"
+    options: dict[str, Any] = dict(check_mapping(reporter_options, where, optional=True, expected=expected) or {})
     for key in options:
-        check_str(key, f"{owner}: reporter_options key {key!r} is not a str", empty=True, expected="str keys")
+        check_str(key, f"{owner}: reporter_options key {key!r}", empty=True, expected="a str")
     if "buckets" in options:
         options["buckets"] = _check_buckets(options["buckets"], owner)
     return Metric(
