@@ -1,0 +1,15 @@
+"""The telemetry report: per (function, model) rows, totals and budget verdicts.
+
+:mod:`.model` builds the data (:func:`build_report`, a plain dict); each output format is
+one module that draws it: :mod:`.terminal` (:func:`render_terminal`) and :mod:`.json`
+(:func:`to_json`, :func:`write_json`, :data:`REPORT_SCHEMA`, the schema). A new format is
+one new module here that reads the same data.
+"""
+
+from __future__ import annotations
+
+from .json import REPORT_SCHEMA, to_json, write_json
+from .model import build_report
+from .terminal import render_terminal
+
+__all__ = ["REPORT_SCHEMA", "build_report", "render_terminal", "to_json", "write_json"]

@@ -1,0 +1,84 @@
+'''The report as JSON: :data:`REPORT_SCHEMA`, :func:`to_json` and :func:`write_json`.
+
+JSON schema ``"pytest-baml-telemetry/report/v1"``::
+
+    {
+      "schema": "pytest-baml-telemetry/report/v1",
+      "percentile_method": "nearest-rank",   # exact: value at rank ceil(p/100*n)
+      "duration_unit": "ns",                 # every *_ns field is an int of nanoseconds
+      "price_table": str | null,             # where prices came from (a path), if any
+      "rows": [                              # one per (function, model), sorted
+        {
+          "function": str, "model": str | null,
+          "calls": int, "ok": int, "errors": int, "error_rate": float | null,
+          "p50_ns": int | null, "p90_ns": ..., "p95_ns": ..., "p99_ns": ...,
+          "min_ns": int | null, "max_ns": int | null, "mean_ns": float | null,
+          "total_duration_ns": int,
+          "input_tokens": int, "output_tokens": int, "cached_input_tokens": int,
+          "total_tokens": int,               # input + output (known tokens only)
+          "unknown_token_calls": int,        # successful calls with unknown tokens
+          "cost_usd": float | null,          # null when the model is unpriced
+          "cost_status": "priced" | "partial" | "unpriced" | "no usage"
+        }, ...
+      ],
+      "totals": { same numeric fields over every call (no "function"/"model"),
+                  "cost_usd": float (sum over priced rows),
+                  "unpriced_models": [str], "cost_complete": bool },
+      "budgets": [                           # one per (scope, budget), session first
+        {
+          "scope": "session" | "<test node id>",
+          "budget": str,                     # label: name, filters and source
+          "name": str | null, "source": str | null,
+          "function": str | [str] | null, "model": str | [str] | null,
+          "passed": bool,
+          "verdicts": [
+            {"key": str, "measured": int | float | null, "limit": int | float,
+             "unit": "ns" | "calls" | "errors" | "ratio" | "tokens" | "usd",
+             "passed": bool, "calls": int, "headline": str, "message": str,
+             "worst_calls": [{"duration_ns": int, "function": str, "model": str | null,
+                              "test_id": str | null, "ok": bool,
+                              "input_tokens": int | null, "output_tokens": int | null}]}
+          ]
+        }, ...
+      ],
+      "summary": {"calls": int, "budgets": int, "budgets_failed": int, "passed": bool}
+    }
+
+``cost_status``: ``"priced"`` every call is priced; ``"partial"`` some successful calls
+had unknown tokens and are not in ``cost_usd``; ``"unpriced"`` the model has no price
+(``cost_usd`` is null, never 0); ``"no usage"`` nothing to price (only failed calls
+without tokens), ``cost_usd`` is 0. A verdict's fields are written by
+:func:`pytest_baml_telemetry.budgets.verdict_record`.
+'''
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from os import PathLike
+from pathlib import Path
+from typing import Any, Union
+
+__all__ = ["REPORT_SCHEMA", "check_report", "to_json", "write_json"]
+
+REPORT_SCHEMA = "pytest-baml-telemetry/report/v1"
+"""The ``schema`` tag of report data."""
+
+
+def check_report(data: Any) -> Mapping[str, Any]:
+    """``data`` when it is report data (its ``schema`` tag is :data:`REPORT_SCHEMA`), else ``ValueError``."""
+    if not isinstance(data, Mapping) or data.get("schema") != REPORT_SCHEMA:
+        got = data.get("schema") if isinstance(data, Mapping) else type(data).__name__
+        raise ValueError(f"not report data (schema={got!r}); expected schema {REPORT_SCHEMA!r}")
+    return data
+
+
+def to_json(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON-safe deep copy of report ``data`` (raises ``ValueError`` if it is not one)."""
+    return json.loads(json.dumps(check_report(data), allow_nan=False))
+
+
+def write_json(data: Mapping[str, Any], path: Union[str, PathLike[str]]) -> None:
+    """Write report ``data`` to ``path`` as indented JSON (UTF-8, trailing newline)."""
+    text = json.dumps(to_json(data), indent=2, allow_nan=False) + "\n"
+    Path(path).write_text(text, encoding="utf-8")

@@ -1,0 +1,145 @@
+"""The report data: :func:`build_report` turns the aggregator, prices and verdicts into a plain dict.
+
+Every output format (:mod:`.terminal`, :mod:`.json`) draws this dict and nothing else, so
+they all show the same data. The data holds only function and model names, numbers and
+test ids: never arguments, results, prompts or anything from HTTP traffic (the aggregator
+does not store them). It does not depend on the order calls or verdicts came in.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .._validate import fail, short_repr
+from ..budgets.aggregate import Aggregator
+from ..budgets.budget import Budget
+from ..budgets.limits import LIMIT_KEYS
+from ..budgets.prices import PriceTable
+from ..budgets.verdicts import Verdict, iter_verdicts, verdict_record
+from ..budgets.view import CallStats
+from .json import REPORT_SCHEMA
+
+__all__ = ["build_report"]
+
+_PERCENTILES = (50, 90, 95, 99)
+
+
+def _numbers(stats: CallStats) -> dict[str, Any]:
+    calls = stats.calls
+    errors = stats.errors
+    out: dict[str, Any] = {
+        "calls": calls,
+        "ok": calls - errors,
+        "errors": errors,
+        "error_rate": (errors / calls) if calls else None,
+    }
+    for p in _PERCENTILES:
+        out[f"p{p}_ns"] = stats.percentile(p)
+    out["min_ns"] = stats.min_ns
+    out["max_ns"] = stats.max_ns
+    total = stats.total_duration_ns
+    out["mean_ns"] = (total / calls) if calls else None
+    out["total_duration_ns"] = total
+    out["input_tokens"] = stats.input_tokens
+    out["output_tokens"] = stats.output_tokens
+    out["cached_input_tokens"] = stats.cached_input_tokens
+    out["total_tokens"] = stats.total_tokens
+    out["unknown_token_calls"] = stats.unknown_token_calls()
+    return out
+
+
+def build_report(
+    source: Aggregator | CallStats,
+    prices: PriceTable | None = None,
+    verdicts: Iterable[Verdict | Mapping[str, Any]] = (),
+) -> dict[str, Any]:
+    """The report data (a JSON-able dict in the schema of :mod:`pytest_baml_telemetry.report.json`).
+
+    ``source`` is the session :class:`Aggregator` (after merging xdist workers'
+    payloads) or a view of it; ``verdicts`` are :class:`Verdict` objects or their
+    :meth:`~Verdict.to_dict` form (as sent home by xdist workers), from session and
+    per-test budgets. The result does not depend on the order calls or verdicts came in.
+    """
+    if isinstance(source, Aggregator):
+        stats = source.stats()
+    elif isinstance(source, CallStats):
+        stats = source
+    else:
+        fail(TypeError, f"build_report(source={short_repr(source)})", "an Aggregator or CallStats")
+    if prices is not None and not isinstance(prices, PriceTable):
+        fail(TypeError, f"build_report(prices={short_repr(prices)})", "a PriceTable or None")
+
+    rows = []
+    total_cost = 0.0
+    unpriced: set[str] = set()
+    cost_complete = True
+    for function_name, model, group in stats.groups():
+        row: dict[str, Any] = {"function": function_name, "model": model}
+        row.update(_numbers(group))
+        cost = group.cost(prices)
+        if cost.unpriced:
+            row["cost_usd"] = None
+            row["cost_status"] = "unpriced"
+            unpriced.update(cost.unpriced)
+            cost_complete = False
+        else:
+            row["cost_usd"] = cost.usd
+            total_cost += cost.usd
+            if cost.unknown_token_calls:
+                row["cost_status"] = "partial"
+                cost_complete = False
+            elif group.ok == 0 and group.total_tokens == 0:
+                row["cost_status"] = "no usage"
+            else:
+                row["cost_status"] = "priced"
+        rows.append(row)
+
+    totals = _numbers(stats)
+    totals["cost_usd"] = total_cost
+    totals["unpriced_models"] = sorted(unpriced)
+    totals["cost_complete"] = cost_complete
+
+    groups: dict[tuple[str, Budget], list[Verdict]] = {}
+    for v in iter_verdicts(verdicts):
+        groups.setdefault((v.scope, v.budget), []).append(v)
+    budgets = []
+    for (scope, b), vs in sorted(groups.items(), key=_group_order):
+        vs.sort(key=lambda v: LIMIT_KEYS.index(v.key) if v.key in LIMIT_KEYS else len(LIMIT_KEYS))
+        budgets.append(
+            {
+                "scope": scope,
+                "budget": b.label,
+                "name": b.name,
+                "source": b.source,
+                "function": b.function if b.function is None or isinstance(b.function, str) else list(b.function),
+                "model": b.model if b.model is None or isinstance(b.model, str) else list(b.model),
+                "passed": all(v.passed for v in vs),
+                "verdicts": [verdict_record(v) for v in vs],
+            }
+        )
+    failed = sum(1 for b in budgets if not b["passed"])
+    return {
+        "schema": REPORT_SCHEMA,
+        "percentile_method": "nearest-rank",
+        "duration_unit": "ns",
+        "price_table": None if prices is None else prices.source,
+        "rows": rows,
+        "totals": totals,
+        "budgets": budgets,
+        "summary": {
+            "calls": totals["calls"],
+            "budgets": len(budgets),
+            "budgets_failed": failed,
+            "passed": failed == 0,
+        },
+    }
+
+
+def _group_order(item: tuple[tuple[str, Budget], list[Verdict]]) -> tuple:
+    """Session budgets first, in file order (by origin); then per-test ones by test id (stable under xdist)."""
+    scope, b = item[0]
+    origin = b.origin
+    position = (origin.path, origin.index) if origin is not None else (b.source or "", 0)
+    return (scope != "session", scope, position, b.label, json.dumps(b.to_mapping(), sort_keys=True))

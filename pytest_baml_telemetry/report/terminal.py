@@ -1,0 +1,123 @@
+"""The report drawn as aligned text lines for the terminal: :func:`render_terminal`.
+
+Durations in ms, one row per function and model, a TOTAL row, footnotes, then the budget
+verdicts (failed ones with their full message). It draws the data of
+:func:`~pytest_baml_telemetry.report.build_report` and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..budgets.text import format_usd, model_label
+from .json import to_json
+
+__all__ = ["render_terminal"]
+
+
+def _ms(ns: float | None) -> str:
+    return "-" if ns is None else f"{ns / 1_000_000:,.1f}"
+
+
+def _cost_cell(row: Mapping[str, Any]) -> str:
+    status = row["cost_status"]
+    if status == "unpriced":
+        return "unpriced"
+    if status == "no usage":
+        return "-"
+    cell = format_usd(row["cost_usd"])
+    return cell + "*" if status == "partial" else cell
+
+
+def _tokens_cell(value: int, unknown: int) -> str:
+    return f"{value:,}" + ("*" if unknown else "")
+
+
+def _table(header: list[str], rows: list[list[str]], left: int) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        parts = [c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))]
+        return "  ".join(parts).rstrip()
+
+    out = [line(header), "  ".join("-" * w for w in widths)]
+    out.extend(line(r) for r in rows)
+    return out
+
+
+def render_terminal(data: Mapping[str, Any]) -> list[str]:
+    """The report as aligned text lines (no trailing newlines), durations in ms.
+
+    One row per function and model, a TOTAL row, footnotes for unknown tokens and
+    unpriced models, then the budget verdicts (failed ones with their full message).
+    """
+    to_json(data)  # validates the schema tag
+    header = ["function", "model", "calls", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms",
+              "in tokens", "out tokens", "cost"]
+    body = []
+    for r in data["rows"]:
+        body.append(
+            [
+                r["function"],
+                model_label(r["model"]),
+                f"{r['calls']:,}",
+                f"{r['errors']:,}",
+                _ms(r["p50_ns"]),
+                _ms(r["p95_ns"]),
+                _ms(r["p99_ns"]),
+                _ms(r["max_ns"]),
+                _tokens_cell(r["input_tokens"], r["unknown_token_calls"]),
+                _tokens_cell(r["output_tokens"], r["unknown_token_calls"]),
+                _cost_cell(r),
+            ]
+        )
+    t = data["totals"]
+    lines: list[str] = []
+    if not data["rows"]:
+        lines.append("no BAML calls recorded")
+    else:
+        total_cost = format_usd(t["cost_usd"])
+        if t["unpriced_models"]:
+            total_cost += " + unpriced"
+        elif not t["cost_complete"]:
+            total_cost += "*"
+        body.append(
+            [
+                "TOTAL",
+                "",
+                f"{t['calls']:,}",
+                f"{t['errors']:,}",
+                _ms(t["p50_ns"]),
+                _ms(t["p95_ns"]),
+                _ms(t["p99_ns"]),
+                _ms(t["max_ns"]),
+                _tokens_cell(t["input_tokens"], t["unknown_token_calls"]),
+                _tokens_cell(t["output_tokens"], t["unknown_token_calls"]),
+                total_cost,
+            ]
+        )
+        table = _table(header, body, left=2)
+        lines.extend(table[:-1])
+        lines.append(table[1])
+        lines.append(table[-1])
+        if t["unknown_token_calls"]:
+            n = t["unknown_token_calls"]
+            lines.append(f"* {n:,} successful call{'s' if n != 1 else ''} with unknown tokens (not counted)")
+        if t["unpriced_models"]:
+            where = f" in {data['price_table']}" if data.get("price_table") else " (no --baml-prices table)"
+            lines.append(f"unpriced models{where}: {', '.join(t['unpriced_models'])}")
+        lines.append("percentiles: exact nearest-rank over all calls, failed ones included")
+    budgets = data["budgets"]
+    if budgets:
+        s = data["summary"]
+        lines.append("")
+        lines.append(f"budgets: {s['budgets']} checked, {s['budgets_failed']} failed")
+        for b in budgets:
+            for v in b["verdicts"]:
+                mark = "PASS" if v["passed"] else "FAIL"
+                text = v["headline"] if v["passed"] else v["message"]
+                first, *rest = text.split("\n")
+                lines.append(f"  {mark} {b['scope']}: {first}")
+                lines.extend(f"       {x}" for x in rest)
+    return lines
