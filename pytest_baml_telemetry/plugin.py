@@ -1,8 +1,14 @@
-"""pytest wiring: options, markers and fixtures. Behaviour lives in the other modules."""
+"""pytest wiring: options, markers, hooks and fixtures. Behaviour lives in the other modules.
+
+The run's state is a :class:`~pytest_baml_telemetry.session.TelemetrySession` (made only
+when an option or a ``baml_budget`` marker needs it); marker help and option merging are
+in :mod:`~pytest_baml_telemetry.markers`. Importing this module stays cheap: everything
+else is imported where it is used.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,56 +16,25 @@ import pytest
 
 if TYPE_CHECKING:
     from .capture import EventCapture
-    from .session import TelemetrySession
+    from .session import TelemetrySession, TestBudgets
 from .clock import VirtualClock
 from .contract import DEFAULT_PREFIX
+from .markers import EVENTS_DEFAULTS as _EVENTS_DEFAULTS
+from .markers import FAKE_DEFAULTS as _FAKE_DEFAULTS
+from .markers import MARKERS, merge_marker_options
+
+__all__ = ["MARKERS", "marker_options"]
 
 _EVENTS_KEY = pytest.StashKey["tuple[Any, dict[str, Any]]"]()
 _SESSION_KEY = pytest.StashKey["TelemetrySession"]()
-_WORKER_KEY = "baml_telemetry"
-
-MARKERS = {
-    "baml_events": (
-        "baml_events(validate=True, allow_handler_failures=False, context=False): options of the "
-        "baml_events fixture; closest scope wins per option"
-    ),
-    "baml_fake": (
-        "baml_fake(assert_all_used=True, real_sleep=False): options of the baml_fake fixture; "
-        "closest scope wins per option"
-    ),
-    "baml_budget": (
-        "baml_budget(p50=..., p95=..., max_calls=..., max_cost_usd=..., function=..., model=..., ...): "
-        "a performance budget over the BAML calls of this test; several markers stack"
-    ),
-}
-
-_EVENTS_DEFAULTS = {"validate": True, "allow_handler_failures": False, "context": False}
-_FAKE_DEFAULTS = {"assert_all_used": True, "real_sleep": False}
 
 
-def marker_options(node: pytest.Item, name: str, defaults: dict[str, Any]) -> dict[str, Any]:
+def marker_options(node: pytest.Item, name: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
     """Merge the keyword options of every ``name`` marker on ``node``, closest scope winning.
 
     Unknown options and positional arguments raise ``TypeError`` naming them.
     """
-    options: dict[str, Any] = {}
-    for marker in node.iter_markers(name):  # closest first
-        if marker.args:
-            raise TypeError(
-                f"@pytest.mark.{name}{marker.args!r}: positional arguments are not accepted; "
-                f"expected keyword options among {sorted(defaults)}"
-            )
-        for key, value in marker.kwargs.items():
-            if key not in defaults:
-                raise TypeError(
-                    f"@pytest.mark.{name}({key}={value!r}): unknown option {key!r}; expected one of {sorted(defaults)}"
-                )
-            options.setdefault(key, value)
-    merged = {**defaults, **options}
-    for key, default in defaults.items():
-        if isinstance(default, bool) and not isinstance(merged[key], bool):
-            raise TypeError(f"@pytest.mark.{name}({key}={merged[key]!r}): expected True or False")
-    return merged
+    return merge_marker_options(node.iter_markers(name), name, defaults)
 
 
 _OPTIONS = (
@@ -100,7 +75,7 @@ def pytest_configure(config: pytest.Config) -> None:
     prices, prices_root = _option(config, "--baml-prices", "baml_prices")
     if not (report or report_json or budgets or prices):
         return  # nothing to record: the session state is made on first use (a baml_budget marker)
-    from .budgets import BudgetConfigError
+    from .budgets.config import BudgetConfigError
     from .session import TelemetrySession
 
     try:
@@ -191,29 +166,26 @@ class _ItemHooks:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
+        tracking: TestBudgets | None = None
         markers = list(item.iter_markers("baml_budget"))
-        budgets: list[Any] = []
-        session: TelemetrySession | None = None
         if markers:
-            session = _session(item.config)
+            from .session import InvalidBudgetMarker
+
             error = None
             try:
-                budgets = session.test_budgets(markers)
-            except (TypeError, ValueError) as exc:
-                error = f"invalid @pytest.mark.baml_budget on {item.nodeid}:\n  {exc}"
+                tracking = _session(item.config).begin_test(item.nodeid, markers)
+            except InvalidBudgetMarker as exc:
+                error = str(exc)
             if error is not None:
                 pytest.fail(error, pytrace=False)
-        # budgets only come from markers, so there is a session whenever there are budgets
-        tracking = session.start_test_budget(item.nodeid) if budgets and session is not None else None
         try:
             result = yield
         except BaseException:
             item.stash[_CALL_FAILED_KEY] = True
             raise
         finally:
-            budget_message = (
-                session.finish_test_budget(budgets, *tracking, item.nodeid) if tracking and session is not None else None
-            )
+            if tracking is not None:
+                tracking.finish()
         message = None
         entry = item.stash.get(_EVENTS_KEY, None)
         if entry is not None:
@@ -223,8 +195,8 @@ class _ItemHooks:
                 capture.check(validate=options["validate"], allow_handler_failures=options["allow_handler_failures"])
             except AssertionError as exc:
                 message = str(exc)
-        if budget_message:
-            message = f"{message}\n\n{budget_message}" if message else f"BAML budget exceeded:\n{budget_message}"
+        if tracking is not None:
+            message = tracking.failure(message)
         if message is not None:
             pytest.fail(message, pytrace=False)
         return result
@@ -240,36 +212,35 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     state.stop()
     if state.is_worker:
-        session.config.workeroutput[_WORKER_KEY] = state.worker_payload()  # type: ignore[attr-defined]
+        from .session import WORKER_KEY
+
+        session.config.workeroutput[WORKER_KEY] = state.worker_payload()  # type: ignore[attr-defined]
         return
-    state.evaluate_session()
-    if state.session_failed and session.exitstatus == pytest.ExitCode.OK:
+    if state.finish() and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
-    state.write_json()
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_testnodedown(node: Any, error: Any) -> None:
     state = node.config.stash.get(_SESSION_KEY, None)
-    payload = getattr(node, "workeroutput", {}).get(_WORKER_KEY)
-    if state is not None and payload is not None:
+    if state is None:
+        return
+    from .session import WORKER_KEY
+
+    payload = getattr(node, "workeroutput", {}).get(WORKER_KEY)
+    if payload is not None:
         state.merge_worker(payload)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     state = config.stash.get(_SESSION_KEY, None)
-    if state is None or state.is_worker:
+    if state is None:
         return
-    if state.report:
-        terminalreporter.section("BAML telemetry report")
-        for line in state.report_lines():
-            terminalreporter.write_line(line)
-    if state.session_failed:
-        from .budgets import failure_message
-
-        terminalreporter.section("BAML session budgets exceeded", red=True, bold=True)
-        for line in (failure_message(state.session_verdicts) or "").splitlines():
-            terminalreporter.write_line(line, red=True)
+    for title, lines, red in state.summary_sections():
+        markup = {"red": True, "bold": True} if red else {}
+        terminalreporter.section(title, **markup)
+        for line in lines:
+            terminalreporter.write_line(line, **({"red": True} if red else {}))
 
 
 @pytest.fixture

@@ -1,8 +1,10 @@
 """Session state of the plugin: the session aggregator, budgets, prices and the report.
 
 One :class:`TelemetrySession` lives on the pytest config. It records every call (when a
-report or session budget asks for it), runs per-test budgets, merges what pytest-xdist
-workers send home, evaluates session budgets on the controller and renders the report.
+report or session budget asks for it), runs per-test budgets (:class:`TestBudgets`),
+merges what pytest-xdist workers send home, evaluates session budgets on the controller
+and renders the report. It knows nothing of pytest's hooks: ``plugin.py`` calls it and
+turns the messages it returns into failures and terminal sections.
 """
 
 from __future__ import annotations
@@ -12,23 +14,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .budgets import (
-    Aggregator,
-    Budget,
-    BudgetConfigError,
-    PriceTable,
-    Verdict,
-    budget_from_marker,
-    evaluate,
-    failure_message,
-    load_budgets,
-)
+from .budgets.aggregate import Aggregator
+from .budgets.budget import Budget, budget_from_marker, load_budgets
+from .budgets.config import BudgetConfigError
+from .budgets.prices import PriceTable
+from .budgets.verdicts import Verdict, evaluate, failure_message
 from .contract import CALL_EXCEPTION, CALL_STOP
 from .dispatcher import Dispatcher, default_dispatcher
 
-__all__ = ["TelemetrySession", "WORKER_KEY"]
+__all__ = ["InvalidBudgetMarker", "TelemetrySession", "TestBudgets", "WORKER_KEY"]
 
 WORKER_KEY = "baml_telemetry"
+"""The key of the payload an xdist worker sends home in ``workeroutput``."""
 _ids = itertools.count(1)
 
 
@@ -38,6 +35,43 @@ def _shown(path: Path) -> Path:
         return path.resolve().relative_to(Path.cwd().resolve())
     except ValueError:
         return path
+
+
+class InvalidBudgetMarker(ValueError):
+    """A ``baml_budget`` marker is malformed; the message is the whole failure text of the test."""
+
+
+class TestBudgets:
+    """The budgets of one running test: a private aggregator attached while the test body runs."""
+
+    __test__ = False  # not a test class, whatever its name
+
+    def __init__(self, session: TelemetrySession, nodeid: str, budgets: list[Budget]) -> None:
+        self.session = session
+        self.nodeid = nodeid
+        self.budgets = budgets
+        self.aggregator = Aggregator()
+        self.aggregator.current_test_id = nodeid
+        self.handler_id = f"pytest-baml-telemetry-test-{next(_ids)}"
+        self.message: str | None = None
+        """The failure text once :meth:`finish` ran (``None``: every budget passed)."""
+        session.dispatcher.attach_many(self.handler_id, [CALL_STOP, CALL_EXCEPTION], self.aggregator.handle)
+
+    def finish(self) -> str | None:
+        """Detach, evaluate the budgets; return the failure message, or ``None`` when all pass."""
+        self.session.dispatcher.detach(self.handler_id)
+        verdicts: list[Verdict] = []
+        for budget in self.budgets:
+            verdicts.extend(evaluate(budget, self.aggregator, self.session.prices, scope=self.nodeid))
+        self.session.test_verdicts.extend(verdicts)
+        self.message = failure_message(verdicts)
+        return self.message
+
+    def failure(self, other: str | None) -> str | None:
+        """The test's failure text: ``other`` (e.g. the event checks) and the exceeded budgets."""
+        if not self.message:
+            return other
+        return f"{other}\n\n{self.message}" if other else f"BAML budget exceeded:\n{self.message}"
 
 
 class TelemetrySession:
@@ -108,25 +142,18 @@ class TelemetrySession:
 
     # ------------------------------------------------------------------ per-test budgets
 
-    def test_budgets(self, markers: Sequence[Any]) -> list[Budget]:
-        """Budgets of the ``baml_budget`` markers (``TypeError``/``ValueError`` on bad ones)."""
-        return [budget_from_marker(mark) for mark in markers]
+    def begin_test(self, nodeid: str, markers: Sequence[Any]) -> TestBudgets | None:
+        """Start the budgets of the ``baml_budget`` markers of a test (``None`` without markers).
 
-    def start_test_budget(self, nodeid: str) -> tuple[Aggregator, str]:
-        agg = Aggregator()
-        agg.current_test_id = nodeid
-        handler_id = f"pytest-baml-telemetry-test-{next(_ids)}"
-        self.dispatcher.attach_many(handler_id, [CALL_STOP, CALL_EXCEPTION], agg.handle)
-        return agg, handler_id
-
-    def finish_test_budget(self, budgets: Sequence[Budget], agg: Aggregator, handler_id: str, nodeid: str) -> str | None:
-        """Evaluate a test's budgets; return the failure message, or ``None`` when all pass."""
-        self.dispatcher.detach(handler_id)
-        verdicts: list[Verdict] = []
-        for budget in budgets:
-            verdicts.extend(evaluate(budget, agg, self.prices, scope=nodeid))
-        self.test_verdicts.extend(verdicts)
-        return failure_message(verdicts)
+        Raises :class:`InvalidBudgetMarker` with the failure text for a malformed marker.
+        """
+        if not markers:
+            return None
+        try:
+            budgets = [budget_from_marker(mark) for mark in markers]
+        except (TypeError, ValueError) as exc:
+            raise InvalidBudgetMarker(f"invalid @pytest.mark.baml_budget on {nodeid}:\n  {exc}") from None
+        return TestBudgets(self, nodeid, budgets)
 
     # ------------------------------------------------------------------ xdist
 
@@ -153,6 +180,13 @@ class TelemetrySession:
     def session_failed(self) -> bool:
         return any(not v.passed for v in self.session_verdicts)
 
+    def finish(self) -> bool:
+        """At the end of the run (not on a worker): evaluate session budgets, write the JSON
+        report; return whether a session budget failed."""
+        self.evaluate_session()
+        self.write_json()
+        return self.session_failed
+
     def report_data(self) -> dict[str, Any]:
         from .report import build_report
 
@@ -168,3 +202,15 @@ class TelemetrySession:
             from .report import write_json
 
             write_json(self.report_data(), self.report_json)
+
+    def summary_sections(self) -> list[tuple[str, list[str], bool]]:
+        """The terminal summary: ``(title, lines, red)`` per section (report, failed session budgets)."""
+        sections: list[tuple[str, list[str], bool]] = []
+        if self.is_worker:
+            return sections
+        if self.report:
+            sections.append(("BAML telemetry report", self.report_lines(), False))
+        if self.session_failed:
+            lines = (failure_message(self.session_verdicts) or "").splitlines()
+            sections.append(("BAML session budgets exceeded", lines, True))
+        return sections

@@ -7,8 +7,6 @@ import textwrap
 
 import pytest
 
-pytest_plugins = ["pytester"]
-
 HEADER = textwrap.dedent(
     """
     import pytest

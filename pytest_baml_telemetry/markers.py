@@ -1,0 +1,65 @@
+"""The plugin's markers: their help lines and how a marker's options are read.
+
+Cheap to import (the plugin imports it at start-up): the ``baml_budget`` help lists the
+budget keys from :data:`~pytest_baml_telemetry.budgets.limits.BUDGET_KEYS`, which loads
+only the key registry. Options of ``baml_events``/``baml_fake`` markers are keywords;
+the closest marker wins per option; unknown options, positional arguments and non-bool
+values of bool options raise ``TypeError`` naming the marker and the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ._validate import check_bool, short_repr
+from .budgets.limits import BUDGET_KEYS
+
+__all__ = ["EVENTS_DEFAULTS", "FAKE_DEFAULTS", "MARKERS", "merge_marker_options"]
+
+EVENTS_DEFAULTS: Mapping[str, Any] = {"validate": True, "allow_handler_failures": False, "context": False}
+"""Options of ``@pytest.mark.baml_events`` and their defaults."""
+FAKE_DEFAULTS: Mapping[str, Any] = {"assert_all_used": True, "real_sleep": False}
+"""Options of ``@pytest.mark.baml_fake`` and their defaults."""
+
+
+def _signature(name: str, options: Mapping[str, Any]) -> str:
+    return f"{name}({', '.join(f'{k}={v!r}' for k, v in options.items())})"
+
+
+MARKERS: dict[str, str] = {
+    "baml_events": (
+        f"{_signature('baml_events', EVENTS_DEFAULTS)}: options of the baml_events fixture; closest scope wins per option"
+    ),
+    "baml_fake": (
+        f"{_signature('baml_fake', FAKE_DEFAULTS)}: options of the baml_fake fixture; closest scope wins per option"
+    ),
+    "baml_budget": (
+        f"baml_budget({', '.join(f'{k}=...' for k in BUDGET_KEYS)}): "
+        "a performance budget over the BAML calls of this test; several markers stack"
+    ),
+}
+"""Marker name -> its help line (``pytest --markers``)."""
+
+
+def merge_marker_options(markers: Iterable[Any], name: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge the keyword options of ``markers`` (closest first), closest winning, over ``defaults``."""
+    options: dict[str, Any] = {}
+    for marker in markers:
+        if marker.args:
+            raise TypeError(
+                f"@pytest.mark.{name}{marker.args!r}: positional arguments are not accepted; "
+                f"expected keyword options among {sorted(defaults)}"
+            )
+        for key, value in marker.kwargs.items():
+            if key not in defaults:
+                raise TypeError(
+                    f"@pytest.mark.{name}({key}={short_repr(value)}): unknown option {key!r}; "
+                    f"expected one of {sorted(defaults)}"
+                )
+            options.setdefault(key, value)
+    merged = {**defaults, **options}
+    for key, default in defaults.items():
+        if isinstance(default, bool):
+            check_bool(merged[key], f"@pytest.mark.{name}({key}={short_repr(merged[key])})")
+    return merged
