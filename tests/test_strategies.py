@@ -96,6 +96,62 @@ def test_bad_arguments_fail_at_once_naming_the_value(make: Any, bad: str) -> Non
     assert bad in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "make, old_class",
+    [
+        (lambda: bst.usages(max_tokens=-1), ValueError),
+        (lambda: bst.usages(max_tokens="10"), TypeError),
+        (lambda: bst.models(allow_none=1), TypeError),
+        (lambda: bst.outcomes(kinds=["success", "explodes"]), ValueError),
+        (lambda: bst.outcomes(usage="lots"), TypeError),
+        (lambda: bst.outcomes(max_latency="soon"), ValueError),
+        (lambda: bst.event_streams(min_calls=3, max_calls=2), ValueError),
+        (lambda: bst.event_streams(prefix="ash_baml.call"), TypeError),
+        (lambda: bst.start_events(function_name=""), TypeError),
+        (lambda: bst.handler_failure_events(event_name=("a", "")), ValueError),
+        (lambda: bst.invalid_streams(defects="reused_span", max_calls=1), ValueError),
+        (lambda: bst.exception_reasons(kind="throw"), ValueError),
+    ],
+)
+def test_bad_arguments_raise_invalid_argument_and_the_old_class(make: Any, old_class: type[Exception]) -> None:
+    from hypothesis.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument) as info:
+        make()
+    assert isinstance(info.value, old_class)
+    assert str(info.value).startswith(("strategies.", "invalid strategies.", "Usage("))
+
+
+def test_fault_names_are_the_drawn_entries_of_the_fault_registry() -> None:
+    from pytest_baml_telemetry.fake.faults import FAULTS
+
+    assert bst.FAULT_NAMES == tuple(name for name, kind in FAULTS.items() if kind.drawn)
+    assert "stream_failure" not in bst.FAULT_NAMES
+
+
+def test_the_scenario_runner_imports_neither_hypothesis_nor_the_strategies() -> None:
+    code = (
+        "import sys, pytest_baml_telemetry.fake.scenario; "
+        "print('pytest_baml_telemetry.strategies' in sys.modules, 'hypothesis' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
+
+
+def test_outcome_run_is_the_scenario_runner() -> None:
+    from pytest_baml_telemetry.fake import faults, scenario
+
+    assert bst.OutcomeRun is scenario.OutcomeRun
+    fake = FakeBamlClient()
+    outcome = bst.Outcome("stream_failed", fault=faults.timeout(), partials=(1, 2), latency_ns=7)
+    run = scenario.run(outcome, fake, "Fn", text="x")
+    assert isinstance(run, bst.OutcomeRun) and run.partials == (1, 2) and isinstance(run.error, outcome.error_class)
+    assert run.call is fake.calls[-1] and run.call.duration_ns == 7
+    again = asyncio.run(scenario.arun(bst.Outcome("success", result="ok"), fake, "Fn"))
+    assert again.result == "ok" and again.error is None
+    fake.assert_all_used()
+
+
 def test_bad_outcome_fields_are_refused() -> None:
     with pytest.raises(ValueError, match="'explode'"):
         bst.Outcome("explode")

@@ -31,7 +31,6 @@ from ..contract import (
     check_event_name,
 )
 from ._validation import as_strategy, check_bool, check_function_name, check_kinds, check_prefix, checked, duration_ns
-from ._validation import usage as check_usage
 from ._values import (
     CLIENT_MODULES,
     JSON_VALUES,
@@ -45,7 +44,7 @@ from ._values import (
     models,
     span_contexts,
     stacktraces,
-    usages,
+    usage_option,
 )
 
 __all__ = [
@@ -197,7 +196,7 @@ def stop_events(
     ``cached_input_tokens``, ``provider``, ``client_name``, ``num_attempts``,
     ``request_id``, and for streams ``time_to_first_chunk`` (<= ``duration``)."""
     prefix_s, name_s, streaming_s, span_s = event_options("stop_events", prefix, function_name, streaming, span)
-    usage_s = as_strategy(usage, st.one_of(st.none(), usages()), lambda v: check_usage(v, "stop_events"))
+    usage_s = usage_option(usage, "stop_events")
     model_s = as_strategy(model, models())
     max_ns = duration_ns(max_duration, "stop_events", "max_duration")
 

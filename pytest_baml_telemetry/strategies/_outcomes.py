@@ -23,8 +23,7 @@ from ..fake import scenario
 from ..fake.faults import Fault, coerce_error
 from ..fake.scenario import OutcomeRun
 from ._validation import as_strategy, check_count, check_kinds, duration_ns
-from ._validation import usage as check_usage
-from ._values import FAULT_NAMES, JSON_VALUES, SimulatedInterrupt, fault_values, models, usages
+from ._values import FAULT_NAMES, JSON_VALUES, SimulatedInterrupt, fault_values, models, usage_option
 
 __all__ = ["OUTCOME_KINDS", "Outcome", "OutcomeRun", "outcomes"]
 
@@ -181,7 +180,7 @@ def outcomes(
     fault_names = check_kinds(faults, FAULT_NAMES, "outcomes", "faults")
     check_count(max_partials, "outcomes", "max_partials")
     latency_max = duration_ns(max_latency, "outcomes", "max_latency")
-    usage_s = as_strategy(usage, st.one_of(st.none(), usages()), lambda v: check_usage(v, "outcomes"))
+    usage_s = usage_option(usage, "outcomes")
     model_s = as_strategy(model, models())
     fault_s = fault_values(fault_names)
     results: SearchStrategy[Any] = st.one_of(JSON_VALUES, st.builds(dict, name=st.text(max_size=12), score=st.integers(0, 100)))

@@ -27,8 +27,7 @@ from ._events import (
     stop_parts,
 )
 from ._validation import as_strategy, check_bool, check_count, duration_ns, fail
-from ._validation import usage as check_usage
-from ._values import arguments, exception_reasons, models, span_contexts, stacktraces, usages
+from ._values import arguments, exception_reasons, models, span_contexts, stacktraces, usage_option
 
 __all__ = ["event_streams"]
 
@@ -76,7 +75,7 @@ def event_streams(
     check_bool(handler_failures, "event_streams", "handler_failures")
     gap_max = duration_ns(max_gap, "event_streams", "max_gap")
     prefix_s, name_s, streaming_s, _ = event_options("event_streams", prefix, function_name, streaming, None)
-    usage_s = as_strategy(usage, st.one_of(st.none(), usages()), lambda v: check_usage(v, "event_streams"))
+    usage_s = usage_option(usage, "event_streams")
     model_s = as_strategy(model, models())
     failure_s = handler_failure_events()
 

@@ -21,7 +21,8 @@ from hypothesis.strategies import SearchStrategy
 from .. import _validate
 from ..contract import DEFAULT_PREFIX, EventName, StreamAbandoned, Usage
 from ..fake.faults import FAULTS, Fault, FaultArgument
-from ._validation import check_bool, check_count, checked, owner
+from ._validation import as_strategy, check_bool, check_count, checked, owner
+from ._validation import usage as check_usage
 
 __all__ = [
     "CLIENT_MODULES",
@@ -44,6 +45,7 @@ __all__ = [
     "span_contexts",
     "stacktraces",
     "token_counts",
+    "usage_option",
     "usages",
 ]
 
@@ -152,6 +154,12 @@ def usages(*, max_tokens: int = 1_000_000, allow_unknown: bool = True, cached: b
         return Usage(i, o, c)
 
     return draw_usage()
+
+
+def usage_option(usage: Any, function: str) -> SearchStrategy[Usage | None]:
+    """The ``usage=`` keyword of ``function``: a usage (checked now), a strategy, or ``None``
+    for :func:`usages` or unknown."""
+    return as_strategy(usage, st.one_of(st.none(), usages()), lambda v: check_usage(v, function))
 
 
 def stacktraces() -> SearchStrategy[traceback.StackSummary]:
