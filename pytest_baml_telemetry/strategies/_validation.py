@@ -4,8 +4,10 @@ A strategy given a bad argument fails when it is built, not when it is drawn, wi
 ``hypothesis.errors.InvalidArgument``, as Hypothesis's own strategies do. The two classes
 here are also a ``TypeError`` (wrong type) and a ``ValueError`` (right type, out of
 range), so code written against the plain errors keeps working; messages are
-``"strategies.<function>(<key>=<value>): expected <what>"``. Every check of the package
-goes through here: the shared ones via :func:`checked`, which keeps the inner message.
+``"strategies.<function>(<key>=<value>): expected <what>"``. Every strategy argument is
+checked through here; the shared checks (``_validate``, event names, durations, usages)
+via :func:`checked`, which keeps their message. ``Outcome`` is a value, not a strategy:
+like ``Usage`` it is checked with ``_validate`` directly and raises the plain errors.
 """
 
 from __future__ import annotations
@@ -64,6 +66,8 @@ def checked(check: Callable[..., T], *args: Any, suffix: str = "", **kwargs: Any
     """
     try:
         return check(*args, **kwargs)
+    except InvalidArgument:
+        raise
     except TypeError as exc:
         raise InvalidArgumentType(f"{exc}{suffix}") from None
     except ValueError as exc:
@@ -82,10 +86,10 @@ def check_bool(value: Any, function: str, key: str) -> bool:
 
 def check_function_name(value: Any, function: str) -> str:
     """A non-empty ``str`` (an empty one is refused with the type error, as always)."""
-    where = owner(function, "function_name", value)
-    if value == "":
-        _validate.fail(InvalidArgumentType, where, "a non-empty str (or a strategy)")
-    return checked(_validate.check_str, value, where, expected="a non-empty str (or a strategy)")
+    try:
+        return _validate.check_str(value, owner(function, "function_name", value), expected="a non-empty str (or a strategy)")
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentType(str(exc)) from None
 
 
 def check_prefix(value: Any, function: str) -> EventName:
