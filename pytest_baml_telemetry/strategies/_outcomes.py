@@ -59,29 +59,28 @@ class Outcome:
     abandon: str = "close"
 
     def __post_init__(self) -> None:
-        v = _validate
-        v.check_choice(self.kind, OUTCOME_KINDS, f"Outcome(kind={self.kind!r})", expected=f"one of {OUTCOME_KINDS}")
+        _validate.check_choice(self.kind, OUTCOME_KINDS, f"Outcome(kind={self.kind!r})", expected=f"one of {OUTCOME_KINDS}")
         if self.usage is not None and not isinstance(self.usage, Usage):
-            v.fail(TypeError, f"Outcome(usage={self.usage!r})", "a Usage or None")
-        v.check_str(self.model, f"Outcome(model={self.model!r})", empty=True, optional=True)
-        v.check_count(self.latency_ns, f"strategies.Outcome(latency_ns={self.latency_ns!r})")
+            _validate.fail(TypeError, f"Outcome(usage={self.usage!r})", "a Usage or None")
+        _validate.check_str(self.model, f"Outcome(model={self.model!r})", empty=True, optional=True)
+        _validate.check_count(self.latency_ns, f"strategies.Outcome(latency_ns={self.latency_ns!r})")
         needs_fault = self.kind in ("fault", "base_exception", "stream_failed")
         if needs_fault and not isinstance(self.fault, Fault):
-            v.fail(TypeError, f"Outcome(kind={self.kind!r}, fault={self.fault!r})", "a faults.Fault")
+            _validate.fail(TypeError, f"Outcome(kind={self.kind!r}, fault={self.fault!r})", "a faults.Fault")
         if not needs_fault and self.fault is not None:
             raise ValueError(f"Outcome(kind={self.kind!r}, fault={self.fault!r}): this kind raises nothing")
         if not isinstance(self.partials, tuple):
-            v.fail(TypeError, f"Outcome(partials={self.partials!r})", "a tuple")
+            _validate.fail(TypeError, f"Outcome(partials={self.partials!r})", "a tuple")
         if self.partials and not self.streaming:
             raise ValueError(f"Outcome(kind={self.kind!r}, partials=<{len(self.partials)}>): only streams have partials")
-        v.check_count(self.read, f"strategies.Outcome(read={self.read!r})")
+        _validate.check_count(self.read, f"strategies.Outcome(read={self.read!r})")
         if self.read > len(self.partials) or (self.read and self.kind != "stream_abandoned"):
-            v.fail(
+            _validate.fail(
                 ValueError,
                 f"Outcome(kind={self.kind!r}, read={self.read!r})",
                 f"0, or for a stream_abandoned outcome at most its {len(self.partials)} partials",
             )
-        v.check_choice(self.abandon, ("close", "drop"), f"Outcome(abandon={self.abandon!r})", expected="'close' or 'drop'")
+        _validate.check_choice(self.abandon, ("close", "drop"), f"Outcome(abandon={self.abandon!r})", expected="'close' or 'drop'")
 
     def __repr__(self) -> str:
         parts = [repr(self.kind)]
