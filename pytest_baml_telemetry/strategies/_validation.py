@@ -1,9 +1,9 @@
 """Argument checks of the strategies: the shared checks of ``_validate``, raising Hypothesis's errors.
 
 A strategy given a bad argument fails when it is built, not when it is drawn, with a
-``hypothesis.errors.InvalidArgument``, as Hypothesis's own strategies do. The two classes
-here are also a ``TypeError`` (wrong type) and a ``ValueError`` (right type, out of
-range), so code written against the plain errors keeps working; messages are
+``hypothesis.errors.InvalidArgument``, as Hypothesis's own strategies do. That class is
+a ``TypeError`` (wrong type); :class:`InvalidArgumentValue` is also a ``ValueError``
+(right type, out of range), so code written against the plain errors keeps working. Messages are
 ``"strategies.<function>(<key>=<value>): expected <what>"``. Every strategy argument is
 checked through here; the shared checks (``_validate``, event names, durations, usages)
 via :func:`checked`, which keeps their message. ``Outcome`` is a value, not a strategy:

@@ -1,7 +1,8 @@
 """Value strategies: the pieces events and outcomes are made of.
 
 Names (functions, models, prefixes, identifiers), span contexts, call arguments and
-results (JSON-like values), token counts and usages, stack traces and exception reasons.
+results (JSON-like values), token counts and usages, stack traces, exception reasons and
+faults (from the one fault registry, ``fake.faults.FAULTS``: a new fault is drawn once it is there).
 Each strategy the package re-exports can be called with no arguments; keywords narrow it
 and are checked when the strategy is built. The other names here (``identifiers``,
 ``JSON_VALUES``, ``error_reasons``, ...) are building blocks for the package's other modules.
