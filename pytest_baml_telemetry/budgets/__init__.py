@@ -85,7 +85,7 @@ _HOME = {
 """Each public name -> the module that owns it."""
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> Any:  # the usual lazy-module hook (PEP 562), as in metrics/__init__.py
     home = _HOME.get(name)
     if home is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

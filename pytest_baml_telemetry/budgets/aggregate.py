@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from heapq import heapify, heappush, heapreplace, nlargest
 from typing import TYPE_CHECKING, Any
 
-from .._validate import check_count, check_str, fail, is_int, short_repr
+from .._validate import check_choice, check_count, check_str, fail, is_int, short_repr
 from ..contract import check_event_name, event_kind
 
 if TYPE_CHECKING:
@@ -77,24 +77,7 @@ def _sample_add(sample: list[str], test_id: str, n: int) -> None:
 class Series:
     """Everything recorded for one ``(function_name, model)``: numbers only."""
 
-    __slots__ = (
-        "function_name",
-        "model",
-        "buf",
-        "runs",
-        "ok",
-        "errors",
-        "input_tokens",
-        "output_tokens",
-        "cached_input_tokens",
-        "unknown_input",
-        "unknown_output",
-        "unknown_calls",
-        "unknown_tests",
-        "error_tests",
-        "slowest",
-        "heaviest",
-    )
+    __slots__ = ("function_name", "model", "buf", "runs", *_COUNTERS, "unknown_tests", "error_tests", "slowest", "heaviest")
 
     def __init__(self, function_name: str, model: str | None) -> None:
         self.function_name = function_name
@@ -302,7 +285,9 @@ class Aggregator:
         is ignored. Returns whether a call was recorded. Raises ``ValueError`` naming the
         key when a stop/exception event lacks ``duration`` or ``function_name``.
         """
-        kind = event_kind(event_name if type(event_name) is tuple else _event_name(event_name))
+        kind = _KINDS.get(event_name) if type(event_name) is tuple else None  # the hot path: a known name
+        if kind is None:
+            kind = _kind(event_name)
         if kind == "stop":
             ok = True
         elif kind == "exception":
@@ -385,15 +370,8 @@ class Aggregator:
 
         return CallStats(self)
 
-    def filtered(
-        self,
-        function: str | Iterable[str] | None = None,
-        model: str | Iterable[str] | None = None,
-    ) -> CallStats:
-        """A live view over the calls whose function and model match.
-
-        A filter is ``None`` (anything), a str (equal) or a collection of str (any of).
-        """
+    def filtered(self, function: str | Iterable[str] | None = None, model: str | Iterable[str] | None = None) -> CallStats:
+        """A live view over the calls whose function and model match: ``stats().filtered(function, model)``."""
         return self.stats().filtered(function, model)
 
     def clear(self) -> None:
@@ -439,8 +417,7 @@ class Aggregator:
         little-endian int64 bytes (compact); ``"list"`` sends a list of ints.
         :meth:`from_payload` reads either and round-trips exactly.
         """
-        if durations_as not in ("base64", "list"):
-            raise ValueError(f"durations_as={durations_as!r}; expected 'base64' or 'list'")
+        check_choice(durations_as, ("base64", "list"), f"Aggregator.to_payload(durations_as={short_repr(durations_as)})")
         with self._lock:
             series = []
             for key in sorted(self._series, key=key_order):
@@ -537,6 +514,19 @@ class Aggregator:
 
     def __repr__(self) -> str:
         return f"Aggregator({len(self)} calls, {len(self._series)} function/model pairs)"
+
+
+_KINDS: dict[tuple[str, ...], str] = {}
+"""Event name -> :func:`~pytest_baml_telemetry.contract.event_kind` of it, for the few names seen."""
+
+
+def _kind(event_name: Any) -> str | None:
+    """The kind of an event name not in :data:`_KINDS` (remembered when it is a tuple)."""
+    name = event_name if type(event_name) is tuple else _event_name(event_name)
+    kind = event_kind(name)
+    if kind is not None and type(event_name) is tuple and len(_KINDS) < 64:
+        _KINDS[event_name] = kind
+    return kind
 
 
 def _event_name(event_name: Any) -> tuple[str, ...]:

@@ -11,6 +11,8 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, Union
 
+from .._validate import fail, short_repr
+
 __all__ = ["BudgetConfigError", "StrPath", "load_toml"]
 
 StrPath = Union[str, "PathLike[str]"]
@@ -30,7 +32,7 @@ def load_toml(path: StrPath, what: str) -> tuple[Path, dict[str, Any]]:
     else:  # Python 3.10
         import tomli as tomllib
     if not isinstance(path, (str, PathLike)):
-        raise TypeError(f"{what} path {path!r} is not a str or path")
+        fail(TypeError, f"{what} path {short_repr(path)}", "a str or path")
     p = Path(path)
     if not p.exists():
         raise BudgetConfigError(f"{what} {str(p)!r} does not exist")

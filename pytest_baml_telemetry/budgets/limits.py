@@ -99,6 +99,13 @@ def _failed_calls(stats: CallStats) -> tuple[WorstCall, ...]:
     return tuple(w for w in slowest if not w.ok) or tuple(slowest)
 
 
+def _error_check(measured: int | float, passed: bool, headline: str, stats: CallStats) -> Check:
+    """An error limit's outcome: when it fails, the failed calls are named and shown."""
+    if passed:
+        return Check(measured, True, headline)
+    return Check(measured, False, headline, _error_notes(stats), _failed_calls(stats))
+
+
 class Limit:
     """One budget key. Subclasses set :attr:`unit` and implement :meth:`parse` and :meth:`check`."""
 
@@ -214,9 +221,7 @@ class ErrorsLimit(CountLimit):
             f"{m.label}: {self.key}: {errors:,} failed call{_s(errors)} of {m.calls:,} "
             f"{_cmp(passed)} {self.format(limit)}"
         )
-        if passed:
-            return Check(errors, True, headline)
-        return Check(errors, False, headline, _error_notes(m.stats), _failed_calls(m.stats))
+        return _error_check(errors, passed, headline, m.stats)
 
 
 class ErrorRateLimit(Limit):
@@ -231,7 +236,7 @@ class ErrorRateLimit(Limit):
     def format(self, value: int | float) -> str:
         return f"{value:.2%}"
 
-    def check(self, limit: int | float, m: Measure) -> Check:
+    def check(self, limit: int | float, m: Measure) -> Check:  # ErrorsLimit.check's shape; a rate needs calls
         if m.calls == 0:
             return self.no_calls(limit, m)
         errors = m.stats.errors
@@ -241,9 +246,7 @@ class ErrorRateLimit(Limit):
             f"{m.label}: {self.key} = {measured:.2%} ({errors:,}/{m.calls:,} calls failed) "
             f"{_cmp(passed)} {self.format(limit)}"
         )
-        if passed:
-            return Check(measured, True, headline)
-        return Check(measured, False, headline, _error_notes(m.stats), _failed_calls(m.stats))
+        return _error_check(measured, passed, headline, m.stats)
 
 
 class TokenLimit(CountLimit):

@@ -17,7 +17,7 @@ from array import array
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
-from .._validate import fail, short_repr
+from .._validate import check_choice, fail, short_repr
 from ..clock import format_duration_ns
 from ..stats import kth_smallest, rank
 from .aggregate import Aggregator, Series, SeriesKey
@@ -37,6 +37,10 @@ __all__ = [
 
 Filter = Union[str, "tuple[str, ...]", None]
 """A function or model filter: ``None`` (anything), a str (equal) or a tuple of str (any of)."""
+
+
+_UNKNOWN = {"any": "unknown_calls", "input": "unknown_input", "output": "unknown_output"}
+"""``unknown_token_calls(kind)`` -> the counter of a series it sums."""
 
 
 def _fmt_opt(v: int | None) -> str:
@@ -249,9 +253,7 @@ class CallStats:
 
     def unknown_token_calls(self, kind: str = "any") -> int:
         """Successful calls with unknown ``"input"``, ``"output"`` or ``"any"`` tokens."""
-        attr = {"any": "unknown_calls", "input": "unknown_input", "output": "unknown_output"}.get(kind)
-        if attr is None:
-            raise ValueError(f"kind={kind!r}; expected 'any', 'input' or 'output'")
+        attr = _UNKNOWN[check_choice(kind, _UNKNOWN, f"unknown_token_calls(kind={short_repr(kind)})")]
         return sum(getattr(s, attr) for s in self._series())
 
     def unknown_token_sources(self) -> list[tuple[str, str | None, int, list[str]]]:
@@ -268,7 +270,7 @@ class CallStats:
             (s.function_name, s.model, s.errors, list(s.error_tests)) for s in self._series() if s.errors
         ]
 
-    # worst calls
+    # worst calls (slowest and heaviest read two heaps whose entries differ in layout)
     def slowest(self, n: int | None = None) -> list[WorstCall]:
         """The slowest calls (at most ``worst_n`` of the aggregator), slowest first."""
         n = self._agg.worst_n if n is None else n

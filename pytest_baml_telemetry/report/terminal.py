@@ -34,6 +34,21 @@ def _tokens_cell(value: int, unknown: int) -> str:
     return f"{value:,}" + ("*" if unknown else "")
 
 
+def _cells(function: str, model: str, n: Mapping[str, Any], cost: str) -> list[str]:
+    """One table row: a row of the report or its totals (``n``), with the cost cell given."""
+    unknown = n["unknown_token_calls"]
+    return [
+        function,
+        model,
+        f"{n['calls']:,}",
+        f"{n['errors']:,}",
+        *(_ms(n[k]) for k in ("p50_ns", "p95_ns", "p99_ns", "max_ns")),
+        _tokens_cell(n["input_tokens"], unknown),
+        _tokens_cell(n["output_tokens"], unknown),
+        cost,
+    ]
+
+
 def _table(header: list[str], rows: list[list[str]], left: int) -> list[str]:
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
@@ -57,21 +72,7 @@ def render_terminal(data: Mapping[str, Any]) -> list[str]:
               "in tokens", "out tokens", "cost"]
     body = []
     for r in data["rows"]:
-        body.append(
-            [
-                r["function"],
-                model_label(r["model"]),
-                f"{r['calls']:,}",
-                f"{r['errors']:,}",
-                _ms(r["p50_ns"]),
-                _ms(r["p95_ns"]),
-                _ms(r["p99_ns"]),
-                _ms(r["max_ns"]),
-                _tokens_cell(r["input_tokens"], r["unknown_token_calls"]),
-                _tokens_cell(r["output_tokens"], r["unknown_token_calls"]),
-                _cost_cell(r),
-            ]
-        )
+        body.append(_cells(r["function"], model_label(r["model"]), r, _cost_cell(r)))
     t = data["totals"]
     lines: list[str] = []
     if not data["rows"]:
@@ -82,21 +83,7 @@ def render_terminal(data: Mapping[str, Any]) -> list[str]:
             total_cost += " + unpriced"
         elif not t["cost_complete"]:
             total_cost += "*"
-        body.append(
-            [
-                "TOTAL",
-                "",
-                f"{t['calls']:,}",
-                f"{t['errors']:,}",
-                _ms(t["p50_ns"]),
-                _ms(t["p95_ns"]),
-                _ms(t["p99_ns"]),
-                _ms(t["max_ns"]),
-                _tokens_cell(t["input_tokens"], t["unknown_token_calls"]),
-                _tokens_cell(t["output_tokens"], t["unknown_token_calls"]),
-                total_cost,
-            ]
-        )
+        body.append(_cells("TOTAL", "", t, total_cost))
         table = _table(header, body, left=2)
         lines.extend(table[:-1])
         lines.append(table[1])
