@@ -190,16 +190,21 @@ class _ItemHooks:
         entry = item.stash.get(_EVENTS_KEY, None)
         if entry is not None:
             item.stash[_CHECKED_KEY] = True
-            capture, options = entry
-            try:
-                capture.check(validate=options["validate"], allow_handler_failures=options["allow_handler_failures"])
-            except AssertionError as exc:
-                message = str(exc)
+            message = _check_events(*entry)
         if tracking is not None:
             message = tracking.failure(message)
         if message is not None:
             pytest.fail(message, pytrace=False)
         return result
+
+
+def _check_events(capture: EventCapture, options: dict[str, Any]) -> str | None:
+    """The failure text of a ``baml_events`` capture's checks, or ``None`` when they pass."""
+    try:
+        capture.check(validate=options["validate"], allow_handler_failures=options["allow_handler_failures"])
+    except AssertionError as exc:
+        return str(exc)
+    return None
 
 
 _CALL_FAILED_KEY = pytest.StashKey[bool]()
@@ -270,11 +275,7 @@ def baml_events(request: pytest.FixtureRequest) -> Iterator[EventCapture]:
         capture.detach()
     if not request.node.stash.get(_CHECKED_KEY, False) and request.session.testsfailed == failed_before:
         # requested after the test body started (getfixturevalue): check at teardown instead
-        message = None
-        try:
-            capture.check(validate=options["validate"], allow_handler_failures=options["allow_handler_failures"])
-        except AssertionError as exc:
-            message = str(exc)
+        message = _check_events(capture, options)
         if message is not None:
             pytest.fail(message, pytrace=False)
 
