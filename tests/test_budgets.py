@@ -732,3 +732,55 @@ def test_failure_message_groups_by_budget_and_scope():
     assert msg.count("worst calls:") == 1
     assert msg.splitlines()[0].startswith("budget 'both' [all calls]: p50 = 50ms exceeds the limit 1ms")
     assert "max_calls: 10 calls exceeds the limit 1 call" in msg
+
+
+# --------------------------------------------------------------------------- registry and origin
+
+
+def test_every_limit_key_is_one_registry_entry():
+    from pytest_baml_telemetry.budgets.limits import LIMITS
+
+    assert LIMIT_KEYS == tuple(LIMITS)
+    assert BUDGET_KEYS[: len(LIMIT_KEYS)] == LIMIT_KEYS
+    agg = sample_aggregator()
+    for key, entry in LIMITS.items():
+        assert entry.key == key
+        assert entry.unit in ("ns", "calls", "errors", "ratio", "tokens", "usd")
+        (v,) = evaluate(Budget(**{key: VALID[key]}), agg, PRICES)
+        assert v.key == key and v.unit == entry.unit
+        assert entry.parse(entry.config(v.limit)) == v.limit  # to_mapping round-trips through parse
+        assert getattr(Budget(**{key: VALID[key]}), key) == v.limit
+
+
+def test_a_file_budget_carries_its_origin_as_data(tmp_path):
+    from pytest_baml_telemetry.budgets import BudgetOrigin
+
+    path = write(tmp_path, "budgets.toml", BUDGETS_TOML)
+    b1, b2 = load_budgets(path)
+    assert b1.origin == BudgetOrigin(str(path), 1) and b2.origin == BudgetOrigin(str(path), 2)
+    assert b2.source == b2.origin.label == f"{path} [[budget]] #2"
+    assert Budget(p50=1, source="x").origin is None
+    with pytest.raises(ValueError, match="origin"):
+        Budget(p50=1, source="x", origin=BudgetOrigin("f", 1))
+    (v,) = evaluate(b2, sample_aggregator(), PRICES)
+    assert Verdict.from_dict(v.to_dict()).budget.origin == b2.origin
+
+
+def test_the_verdict_dict_is_the_report_record_plus_budget_scope_and_notes():
+    from pytest_baml_telemetry.budgets import verdict_record
+
+    (v,) = evaluate(Budget(max_errors=0), sample_aggregator())
+    d = v.to_dict()
+    record = verdict_record(v)
+    assert {k: d[k] for k in record} == record
+    assert set(d) - set(record) == {"scope", "budget", "source", "origin", "notes"}
+
+
+def test_budgets_are_immutable():
+    import dataclasses
+
+    b = Budget(p95="1s")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        b.p95 = 5  # type: ignore[misc]
+    with pytest.raises(AttributeError):
+        b.p42  # noqa: B018

@@ -381,3 +381,11 @@ def test_plugin_is_silent_without_options(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest()
     result.assert_outcomes(passed=1)
     assert "BAML" not in result.stdout.str()
+
+
+def test_marker_help_lists_every_budget_key(pytester: pytest.Pytester) -> None:
+    from pytest_baml_telemetry.budgets import BUDGET_KEYS
+
+    result = pytester.runpytest("--markers")
+    help_line = next(line for line in result.stdout.lines if line.startswith("@pytest.mark.baml_budget:"))
+    assert all(f"{key}=..." in help_line for key in BUDGET_KEYS), help_line

@@ -194,3 +194,13 @@ def test_stacked_budgets_with_the_same_label_stay_separate():
     data = build_report(agg, None, vs)
     assert [(b["scope"], b["passed"], [v["key"] for v in b["verdicts"]]) for b in data["budgets"]] == [
         ("t", False, ["max_calls"]), ("t", True, ["p50"])]
+
+
+def test_session_budgets_are_in_file_order_by_their_origin():
+    from pytest_baml_telemetry.budgets import BudgetOrigin
+
+    agg = make_aggregator()
+    tenth = Budget(max_calls=1, origin=BudgetOrigin("b.toml", 10))
+    second = Budget(max_calls=2, origin=BudgetOrigin("b.toml", 2))
+    data = build_report(agg, None, evaluate(tenth, agg) + evaluate(second, agg))
+    assert [b["source"] for b in data["budgets"]] == ["b.toml [[budget]] #2", "b.toml [[budget]] #10"]
