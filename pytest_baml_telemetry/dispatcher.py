@@ -1,6 +1,6 @@
 """A port of Erlang ``:telemetry``: attach handlers to event names and execute events.
 
-Rules (each one tested, following Erlang telemetry's own suite):
+Rules (each one tested):
 
 * Dispatch is by exact event name: a handler attached to ``("a","b")`` does not see
   ``("a",)`` or ``("a","b","c")``.
@@ -17,6 +17,10 @@ Rules (each one tested, following Erlang telemetry's own suite):
   ``"exit"``) and then re-raised, so that an interrupt is not swallowed.
 * The handler table is an immutable mapping replaced under a lock on attach/detach and
   read without a lock on execute, so every operation is safe from any thread.
+* Code that builds its events only when someone listens (the emitter) uses the public
+  fast path: :meth:`Dispatcher.handlers_for` gives the attached handlers of one name,
+  the caller runs them and reports a raising one with :meth:`Dispatcher.handler_failed`,
+  which applies the failure rules above.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from .contract import HANDLER_FAILURE, EventName, check_event_name, format_event
 
 __all__ = [
     "Dispatcher",
+    "AttachedHandler",
     "HandlerExistsError",
     "HandlerFunction",
     "default_dispatcher",
@@ -51,19 +56,19 @@ logger = logging.getLogger("pytest_baml_telemetry")
 HandlerFunction = Callable[[EventName, Mapping[str, Any], Mapping[str, Any], Any], Any]
 
 _MAX_CACHED_NAMES = 4096
-_span_ids = itertools.count(1)
 
-
-def new_span_context() -> int:
-    """A fresh ``telemetry_span_context``, unique within the process."""
-    return next(_span_ids)
+new_span_context: Callable[[], int] = itertools.count(1).__next__
+"""A fresh ``telemetry_span_context``, unique within the process (an int counter's ``__next__``:
+no Python frame, since the emitter calls it on every call)."""
 
 
 class HandlerExistsError(ValueError):
     """A handler with this id is already attached (Erlang's ``{error, already_exists}``)."""
 
 
-class _Handler(NamedTuple):
+class AttachedHandler(NamedTuple):
+    """One handler attached to one event, as :meth:`Dispatcher.handlers_for` returns it."""
+
     id: Hashable
     event_name: EventName
     function: HandlerFunction
@@ -95,18 +100,34 @@ class Dispatcher:
     """An isolated handler table with the ``:telemetry`` API.
 
     The module-level :func:`attach`, :func:`execute`, ... act on :data:`default_dispatcher`.
+
+    ``handlers_for(event_name)`` is the fast path for code that runs handlers itself: the
+    tuple of :class:`AttachedHandler` attached to exactly ``event_name``, in attach order,
+    or a false value (``()`` or ``None``) when there is none. It does no validation (pass
+    a well-formed tuple name) and is a bound ``dict.get`` of the current handler table,
+    replaced with the table, so that asking costs no Python frame. The caller calls each
+    ``handler.function(event_name, measurements, metadata, handler.config)`` and passes
+    any ``BaseException`` it raises to :meth:`handler_failed`.
     """
 
-    __slots__ = ("_routes", "_by_id", "_lock", "name", "__weakref__")
+    __slots__ = ("_routes", "_by_id", "_lock", "name", "handlers_for", "__weakref__")
+
+    handlers_for: Callable[[EventName], tuple[AttachedHandler, ...] | None]
 
     def __init__(self, name: str | None = None) -> None:
         # event name -> tuple of handlers. Replaced wholesale under the lock; names seen by
         # execute with no handler are cached here with () so they are validated once.
-        self._routes: dict[Any, tuple[_Handler, ...]] = {}
+        self._routes: dict[Any, tuple[AttachedHandler, ...]] = {}
+        self.handlers_for = self._routes.get
         # handler id -> its records (one per event), in attach order
-        self._by_id: dict[Hashable, tuple[_Handler, ...]] = {}
+        self._by_id: dict[Hashable, tuple[AttachedHandler, ...]] = {}
         self._lock = threading.Lock()
         self.name = name
+
+    def _set_routes(self, routes: dict[Any, tuple[AttachedHandler, ...]]) -> None:
+        """Publish a new handler table (under the lock)."""
+        self._routes = routes
+        self.handlers_for = routes.get
 
     def __repr__(self) -> str:
         label = f" {self.name!r}" if self.name else ""
@@ -154,7 +175,7 @@ class Dispatcher:
                 names.append(name)
         if not names:
             raise ValueError(f"event_names=[] for handler_id={handler_id!r}: expected at least one event name")
-        records = tuple(_Handler(handler_id, name, function, config) for name in names)
+        records = tuple(AttachedHandler(handler_id, name, function, config) for name in names)
         with self._lock:
             if handler_id in self._by_id:
                 raise HandlerExistsError(f"a handler with id {handler_id!r} is already attached")
@@ -164,7 +185,7 @@ class Dispatcher:
             by_id = dict(self._by_id)
             by_id[handler_id] = records
             self._by_id = by_id
-            self._routes = routes
+            self._set_routes(routes)
 
     def detach(self, handler_id: Hashable) -> bool:
         """Detach the handler from every event; return ``False`` if no such handler was attached."""
@@ -175,7 +196,7 @@ class Dispatcher:
         with self._lock:
             return self._remove_locked(handler_id, None)
 
-    def _remove_locked(self, handler_id: Hashable, only: _Handler | None) -> bool:
+    def _remove_locked(self, handler_id: Hashable, only: AttachedHandler | None) -> bool:
         records = self._by_id.get(handler_id)
         if records is None or (only is not None and not any(r is only for r in records)):
             return False
@@ -186,7 +207,7 @@ class Dispatcher:
             remaining = tuple(h for h in routes.get(rec.event_name, ()) if h.id != handler_id)
             routes[rec.event_name] = remaining
         self._by_id = by_id
-        self._routes = routes
+        self._set_routes(routes)
         return True
 
     def list_handlers(self, prefix: EventName | tuple[()] = ()) -> list[dict[str, Any]]:
@@ -210,7 +231,7 @@ class Dispatcher:
         """Detach every handler."""
         with self._lock:
             self._by_id = {}
-            self._routes = {}
+            self._set_routes({})
 
     # ------------------------------------------------------------------ execute
 
@@ -231,7 +252,7 @@ class Dispatcher:
                 try:
                     handler.function(event_name, measurements, metadata, handler.config)
                 except BaseException as exc:  # noqa: BLE001 - a handler must never break the caller
-                    self._handler_failed(handler, event_name, exc)
+                    self.handler_failed(handler, event_name, exc)
         elif type(measurements) is not dict or (metadata is not None and type(metadata) is not dict):
             _check_payload(event_name, measurements, metadata)
 
@@ -242,21 +263,7 @@ class Dispatcher:
         except TypeError:
             return False
 
-    def _run(
-        self,
-        event_name: EventName,
-        handlers: tuple[_Handler, ...],
-        measurements: Mapping[str, Any],
-        metadata: Mapping[str, Any],
-    ) -> None:
-        """Call ``handlers`` with an event already known to be well formed (the emitter's path)."""
-        for handler in handlers:
-            try:
-                handler.function(event_name, measurements, metadata, handler.config)
-            except BaseException as exc:  # noqa: BLE001 - a handler must never break the caller
-                self._handler_failed(handler, event_name, exc)
-
-    def _lookup_slow(self, event_name: Any) -> tuple[EventName, tuple[_Handler, ...]]:
+    def _lookup_slow(self, event_name: Any) -> tuple[EventName, tuple[AttachedHandler, ...]]:
         name = check_event_name(event_name)
         routes = self._routes
         handlers = routes.get(name)
@@ -267,7 +274,13 @@ class Dispatcher:
                 routes[name] = ()
         return name, handlers
 
-    def _handler_failed(self, handler: _Handler, event_name: EventName, exc: BaseException) -> None:
+    def handler_failed(self, handler: AttachedHandler, event_name: EventName, exc: BaseException) -> None:
+        """Apply the failure rules to ``handler``, which raised ``exc`` while handling ``event_name``.
+
+        Detaches it (once, whatever the number of threads reporting it), logs the failure,
+        executes the handler-failure event, and re-raises ``exc`` if it is an interrupt.
+        For callers that run the handlers of :meth:`handlers_for` themselves.
+        """
         with self._lock:
             removed = self._remove_locked(handler.id, handler)
         if removed:

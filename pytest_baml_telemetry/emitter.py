@@ -30,7 +30,7 @@ from .contract import (
     check_event_name,
     check_token,
 )
-from .dispatcher import Dispatcher, _span_ids, default_dispatcher
+from .dispatcher import Dispatcher, default_dispatcher, new_span_context
 
 __all__ = ["Emitter", "Call", "SyncStream", "AsyncStream", "EVENT_KINDS"]
 
@@ -205,7 +205,7 @@ class Emitter:
         ``BaseException``) and lets it propagate. ``clock`` times this call instead of the
         emitter's clock (e.g. a per-call virtual clock).
         """
-        return Call(self, function_name, arguments, resource, action, client_module, streaming, clock=clock)
+        return Call(self, function_name, arguments, resource, action, client_module, streaming, clock)
 
     def wrap(
         self,
@@ -304,7 +304,7 @@ class Emitter:
                 "get_final_response(), as baml-py's BamlSyncStream / BamlStream"
             )
         # checked first, so that a refused stream neither samples nor emits
-        call = Call(self, function_name, arguments, resource, action, client_module, True, clock=clock)
+        call = Call(self, function_name, arguments, resource, action, client_module, True, clock)
         return wrapper(call, stream, before_end)
 
 
@@ -335,8 +335,7 @@ class Call:
         "extra",
         "ended",
         "started",
-        "_time_ns",
-        "_monotonic_ns",
+        "_clock",
     )
 
     def __init__(
@@ -348,7 +347,6 @@ class Call:
         action: str | None,
         client_module: str | None,
         streaming: bool,
-        *,
         clock: Clock | None = None,
     ) -> None:
         if not isinstance(function_name, str) or not function_name:
@@ -362,16 +360,11 @@ class Call:
         if streaming is not True and streaming is not False:
             raise TypeError(f"{function_name}: streaming={streaming!r}: expected True or False")
         self.emitter = emitter
-        if clock is None:
-            self._time_ns = emitter._time_ns
-            self._monotonic_ns = emitter._monotonic_ns
-        else:
-            time_ns = getattr(clock, "time_ns", None)
-            monotonic_ns = getattr(clock, "monotonic_ns", None)
-            if not (callable(time_ns) and callable(monotonic_ns)):
-                raise TypeError(f"{function_name}: clock={clock!r}: expected an object with time_ns() and monotonic_ns()")
-            self._time_ns = time_ns
-            self._monotonic_ns = monotonic_ns
+        if clock is not None and not (
+            callable(getattr(clock, "time_ns", None)) and callable(getattr(clock, "monotonic_ns", None))
+        ):
+            raise TypeError(f"{function_name}: clock={clock!r}: expected an object with time_ns() and monotonic_ns()")
+        self._clock = clock  # None: the emitter's (read through its cached bound methods)
         self.function_name = function_name
         self.arguments = arguments
         self.resource = resource
@@ -450,7 +443,8 @@ class Call:
     def mark_first_chunk(self) -> None:
         """Record the arrival of a stream's first chunk (later calls are ignored)."""
         if self.first_chunk_monotonic is None:
-            self.first_chunk_monotonic = self._monotonic_ns()
+            clock = self._clock
+            self.first_chunk_monotonic = self.emitter._monotonic_ns() if clock is None else clock.monotonic_ns()
 
     # ------------------------------------------------------------------ events
 
@@ -463,20 +457,23 @@ class Call:
             )
         self.started = True
         emitter = self.emitter
-        self.start_monotonic = now = self._monotonic_ns()
+        clock = self._clock
+        self.start_monotonic = now = emitter._monotonic_ns() if clock is None else clock.monotonic_ns()
         if not self.sampled:
             return self
-        self.span_context = span = next(_span_ids)
+        self.span_context = span = new_span_context()
         if emitter._emit_start:
-            dispatcher = emitter.dispatcher
-            handlers = dispatcher._routes.get(emitter.start_event)
+            name = emitter.start_event
+            handlers = emitter.dispatcher.handlers_for(name)
             if handlers:  # nobody listening: build nothing
                 args = self.arguments
                 args = {} if args is None else dict(args)
                 if emitter.redact is not None:
                     args = emitter._redacted("arguments", args)
-                name = emitter.start_event
-                measurements = {"system_time": self._time_ns(), "monotonic_time": now}
+                measurements = {
+                    "system_time": emitter._time_ns() if clock is None else clock.time_ns(),
+                    "monotonic_time": now,
+                }
                 metadata = {
                     "resource": self.resource,
                     "action": self.action,
@@ -486,11 +483,13 @@ class Call:
                     "streaming": self.streaming,
                     "telemetry_span_context": span,
                 }
-                for handler in handlers:  # Dispatcher._run, inlined: this runs on every call
+                # The dispatcher's handler loop, inlined here and in stop(): a call frame per
+                # event would cost more than the loop (these two run on every call).
+                for handler in handlers:
                     try:
                         handler.function(name, measurements, metadata, handler.config)
                     except BaseException as exc:  # noqa: BLE001 - a handler must never break the call
-                        dispatcher._handler_failed(handler, name, exc)
+                        emitter.dispatcher.handler_failed(handler, name, exc)
         return self
 
     def _not_started(self, what: str) -> RuntimeError:
@@ -509,11 +508,12 @@ class Call:
         emitter = self.emitter
         if not self.sampled or not emitter._emit_stop:
             return
-        dispatcher = emitter.dispatcher
-        handlers = dispatcher._routes.get(emitter.stop_event)
+        name = emitter.stop_event
+        handlers = emitter.dispatcher.handlers_for(name)
         if not handlers:  # nobody listening: build nothing
             return
-        now = self._monotonic_ns()
+        clock = self._clock
+        now = emitter._monotonic_ns() if clock is None else clock.monotonic_ns()
         start = self.start_monotonic
         usage = self.usage
         if usage is None:
@@ -555,12 +555,11 @@ class Call:
         if self.extra:
             metadata.update(self.extra)
             metadata["telemetry_span_context"] = self.span_context
-        name = emitter.stop_event
-        for handler in handlers:  # Dispatcher._run, inlined: this runs on every call
+        for handler in handlers:  # inlined, see start()
             try:
                 handler.function(name, measurements, metadata, handler.config)
             except BaseException as exc:  # noqa: BLE001 - a handler must never break the call
-                dispatcher._handler_failed(handler, name, exc)
+                emitter.dispatcher.handler_failed(handler, name, exc)
 
     def exception(self, exc: BaseException, stacktrace: traceback.StackSummary | None = None) -> None:
         """Emit the exception event for ``exc`` (once); the caller re-raises it."""
@@ -573,10 +572,10 @@ class Call:
         if not self.sampled or not emitter._emit_exception:
             return
         dispatcher = emitter.dispatcher
-        handlers = dispatcher._routes.get(emitter.exception_event)
-        if not handlers:  # nobody listening: build nothing
+        if not dispatcher.handlers_for(emitter.exception_event):  # nobody listening: build nothing
             return
-        now = self._monotonic_ns()
+        clock = self._clock
+        now = emitter._monotonic_ns() if clock is None else clock.monotonic_ns()
         if stacktrace is None:
             stacktrace = _stack_of(exc.__traceback__)
         metadata = {
@@ -595,9 +594,7 @@ class Call:
         if self.extra:
             metadata.update(self.extra)
             metadata["telemetry_span_context"] = self.span_context
-        dispatcher._run(
-            emitter.exception_event, handlers, {"duration": now - self.start_monotonic, "monotonic_time": now}, metadata
-        )
+        dispatcher.execute(emitter.exception_event, {"duration": now - self.start_monotonic, "monotonic_time": now}, metadata)
 
     # ------------------------------------------------------------------ context managers
 
