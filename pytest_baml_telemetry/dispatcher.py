@@ -49,6 +49,7 @@ __all__ = [
     "span",
     "list_handlers",
     "new_span_context",
+    "span_contexts",
 ]
 
 logger = logging.getLogger("pytest_baml_telemetry")
@@ -57,9 +58,14 @@ HandlerFunction = Callable[[EventName, Mapping[str, Any], Mapping[str, Any], Any
 
 _MAX_CACHED_NAMES = 4096
 
-new_span_context: Callable[[], int] = itertools.count(1).__next__
-"""A fresh ``telemetry_span_context``, unique within the process (an int counter's ``__next__``:
-no Python frame, since the emitter calls it on every call)."""
+span_contexts = itertools.count(1)
+"""The process's ``telemetry_span_context`` values: ``next(span_contexts)`` is a fresh one
+(the emitter's per-call form of :func:`new_span_context`)."""
+
+
+def new_span_context() -> int:
+    """A fresh ``telemetry_span_context``, unique within the process."""
+    return next(span_contexts)
 
 
 class HandlerExistsError(ValueError):

@@ -2,9 +2,14 @@
 
 ``Emitter.call(...)`` is a context manager (``with`` and ``async with``) around one call;
 ``Emitter.wrap`` decorates plain functions and coroutine functions; ``Emitter.stream``
-wraps a baml-py-like stream (sync or async) so that the start event is emitted when the
-stream is created, the stop event on its final response, and an exception event when it
-fails or is closed or dropped before completing.
+wraps a baml-py-like stream (sync or async, see :mod:`.streams`) so that the start event
+is emitted when the stream is created, the stop event on its final response, and an
+exception event when it fails or is closed or dropped before completing.
+
+Rules: a :class:`Call` emits one start and then exactly one stop or exception; nothing is
+built for an event nobody listens to; the per-call work stays free of extra function
+layers (this is the hottest path), so the handlers are run here from the dispatcher's
+public fast path (``handlers_for`` / ``handler_failed``) instead of through ``execute``.
 """
 
 from __future__ import annotations
@@ -13,31 +18,28 @@ import functools
 import inspect
 import logging
 import random
-import sys
-import threading
 import traceback
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from .clock import SYSTEM_CLOCK, Clock
 from .contract import (
     CALL_KINDS,
     DEFAULT_PREFIX,
     EventName,
-    StreamAbandoned,
     Usage,
     call_event_name,
     check_event_name,
     check_token,
 )
-from .dispatcher import Dispatcher, default_dispatcher, new_span_context
+from .dispatcher import Dispatcher, default_dispatcher, span_contexts
+from .streams import AsyncStream, SyncStream
 
 __all__ = ["Emitter", "Call", "SyncStream", "AsyncStream", "EVENT_KINDS"]
 
 logger = logging.getLogger("pytest_baml_telemetry")
 
 EVENT_KINDS = CALL_KINDS
-T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
 
 _EMPTY_STACK = traceback.StackSummary.from_list([])
@@ -308,6 +310,20 @@ class Emitter:
         return wrapper(call, stream, before_end)
 
 
+class _Timing:
+    """A per-call clock's bound methods, under the names the emitter caches its own clock's."""
+
+    __slots__ = ("_time_ns", "_monotonic_ns")
+
+    def __init__(self, clock: Clock, function_name: str) -> None:
+        time_ns = getattr(clock, "time_ns", None)
+        monotonic_ns = getattr(clock, "monotonic_ns", None)
+        if not (callable(time_ns) and callable(monotonic_ns)):
+            raise TypeError(f"{function_name}: clock={clock!r}: expected an object with time_ns() and monotonic_ns()")
+        self._time_ns = time_ns
+        self._monotonic_ns = monotonic_ns
+
+
 class Call:
     """One call in flight: set its result, usage, model and extra metadata before it ends.
 
@@ -335,7 +351,7 @@ class Call:
         "extra",
         "ended",
         "started",
-        "_clock",
+        "_timing",
     )
 
     def __init__(
@@ -351,7 +367,7 @@ class Call:
     ) -> None:
         if not isinstance(function_name, str) or not function_name:
             raise TypeError(f"function_name={function_name!r}: expected the BAML function's name, a non-empty str")
-        if arguments is not None and type(arguments) is not dict and not isinstance(arguments, Mapping):
+        if type(arguments) is not dict and arguments is not None and not isinstance(arguments, Mapping):
             raise TypeError(f"{function_name}: arguments={arguments!r} is not a mapping; expected a dict or None")
         if action is not None and not isinstance(action, str):
             raise TypeError(f"{function_name}: action={action!r}: expected a str or None")
@@ -360,11 +376,8 @@ class Call:
         if streaming is not True and streaming is not False:
             raise TypeError(f"{function_name}: streaming={streaming!r}: expected True or False")
         self.emitter = emitter
-        if clock is not None and not (
-            callable(getattr(clock, "time_ns", None)) and callable(getattr(clock, "monotonic_ns", None))
-        ):
-            raise TypeError(f"{function_name}: clock={clock!r}: expected an object with time_ns() and monotonic_ns()")
-        self._clock = clock  # None: the emitter's (read through its cached bound methods)
+        # what the clock is read through: the emitter (its cached bound methods) or this clock's
+        self._timing: Emitter | _Timing = emitter if clock is None else _Timing(clock, function_name)
         self.function_name = function_name
         self.arguments = arguments
         self.resource = resource
@@ -443,8 +456,7 @@ class Call:
     def mark_first_chunk(self) -> None:
         """Record the arrival of a stream's first chunk (later calls are ignored)."""
         if self.first_chunk_monotonic is None:
-            clock = self._clock
-            self.first_chunk_monotonic = self.emitter._monotonic_ns() if clock is None else clock.monotonic_ns()
+            self.first_chunk_monotonic = self._timing._monotonic_ns()
 
     # ------------------------------------------------------------------ events
 
@@ -457,11 +469,10 @@ class Call:
             )
         self.started = True
         emitter = self.emitter
-        clock = self._clock
-        self.start_monotonic = now = emitter._monotonic_ns() if clock is None else clock.monotonic_ns()
+        self.start_monotonic = now = self._timing._monotonic_ns()
         if not self.sampled:
             return self
-        self.span_context = span = new_span_context()
+        self.span_context = span = next(span_contexts)
         if emitter._emit_start:
             name = emitter.start_event
             handlers = emitter.dispatcher.handlers_for(name)
@@ -470,10 +481,7 @@ class Call:
                 args = {} if args is None else dict(args)
                 if emitter.redact is not None:
                     args = emitter._redacted("arguments", args)
-                measurements = {
-                    "system_time": emitter._time_ns() if clock is None else clock.time_ns(),
-                    "monotonic_time": now,
-                }
+                measurements = {"system_time": self._timing._time_ns(), "monotonic_time": now}
                 metadata = {
                     "resource": self.resource,
                     "action": self.action,
@@ -512,8 +520,7 @@ class Call:
         handlers = emitter.dispatcher.handlers_for(name)
         if not handlers:  # nobody listening: build nothing
             return
-        clock = self._clock
-        now = emitter._monotonic_ns() if clock is None else clock.monotonic_ns()
+        now = self._timing._monotonic_ns()
         start = self.start_monotonic
         usage = self.usage
         if usage is None:
@@ -574,8 +581,7 @@ class Call:
         dispatcher = emitter.dispatcher
         if not dispatcher.handlers_for(emitter.exception_event):  # nobody listening: build nothing
             return
-        clock = self._clock
-        now = emitter._monotonic_ns() if clock is None else clock.monotonic_ns()
+        now = self._timing._monotonic_ns()
         if stacktrace is None:
             stacktrace = _stack_of(exc.__traceback__)
         metadata = {
@@ -612,178 +618,3 @@ class Call:
 
     async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         return self.__exit__(exc_type, exc, tb)
-
-
-_MISSING = object()
-
-
-class _StreamBase:
-    __slots__ = ("_call", "_stream", "_before_end", "_final", "_error", "_lock", "__weakref__")
-
-    def __init__(self, call: Call, stream: Any, before_end: Callable[[Call, BaseException | None], None] | None):
-        self._call = call
-        self._stream = stream
-        self._before_end = before_end
-        self._final: Any = _MISSING
-        self._error: BaseException | None = None
-        self._lock = threading.Lock()
-        call.start()
-
-    @property
-    def call(self) -> Call:
-        """The call object behind this stream."""
-        return self._call
-
-    def _end(self, error: BaseException | None, result: Any = None) -> None:
-        with self._lock:
-            call = self._call
-            if call.ended:
-                return
-            try:
-                if self._before_end is not None:
-                    try:
-                        self._before_end(call, error)
-                    except Exception as exc:  # reading usage must not break the stream
-                        logger.error("reading usage for %s failed: %r", call.function_name, exc)
-            finally:  # an interrupt in before_end still ends the call, then propagates
-                if error is None:
-                    call.set_result(result)
-                    call.stop()
-                else:
-                    call.exception(error)
-
-    def _abandon(self, detail: str) -> None:
-        if not self._call.ended:
-            reason = StreamAbandoned(self._call.function_name, detail)
-            self._end(reason)
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(self._stream, name)
-
-    def __del__(self) -> None:
-        try:
-            if sys is None or sys.is_finalizing():  # interpreter shutdown: nothing to report to
-                return
-            self._abandon("was dropped before its final response")
-        except Exception:
-            pass
-
-
-class SyncStream(_StreamBase, Generic[T]):
-    """A sync stream whose start, stop and exception events are emitted for you.
-
-    Iterate it for partials, call :meth:`get_final_response` for the final result,
-    :meth:`close` to abandon it (an exception event of kind ``"exit"``).
-    """
-
-    __slots__ = ()
-
-    def __iter__(self) -> Any:
-        call = self._call
-        try:
-            for partial in self._stream:
-                call.mark_first_chunk()
-                yield partial
-        except GeneratorExit:
-            raise  # the loop was left early: not an abandonment while the stream is referenced
-        except BaseException as exc:
-            self._error = exc
-            self._end(exc)
-            raise
-        try:
-            self._complete()
-        except BaseException:
-            pass  # like baml-py, iteration does not raise: get_final_response() does
-
-    def _complete(self) -> Any:
-        if self._final is not _MISSING:
-            return self._final
-        if self._error is not None:
-            raise self._error
-        getter = getattr(self._stream, "get_final_response", None)
-        if getter is None:
-            self._final = None
-            self._end(None, None)
-            return None
-        try:
-            final = getter()
-        except BaseException as exc:
-            self._error = exc
-            self._end(exc)
-            raise
-        self._final = final
-        self._end(None, final)
-        return final
-
-    def get_final_response(self) -> Any:
-        """The final result; emits stop (or exception if the stream failed)."""
-        return self._complete()
-
-    def close(self) -> None:
-        """Abandon the stream: emits an exception event with a :class:`StreamAbandoned` reason."""
-        self._abandon("was closed before its final response")
-        close = getattr(self._stream, "close", None)
-        if callable(close):
-            close()
-
-
-class AsyncStream(_StreamBase, Generic[T]):
-    """An async stream whose start, stop and exception events are emitted for you."""
-
-    __slots__ = ()
-
-    async def __aiter__(self) -> Any:
-        call = self._call
-        try:
-            async for partial in self._stream:
-                call.mark_first_chunk()
-                yield partial
-        except GeneratorExit:
-            raise  # the loop was left early: not an abandonment while the stream is referenced
-        except BaseException as exc:
-            self._error = exc
-            self._end(exc)
-            raise
-        try:
-            await self._complete()
-        except BaseException:
-            pass  # like baml-py, iteration does not raise: get_final_response() does
-
-    async def _complete(self) -> Any:
-        if self._final is not _MISSING:
-            return self._final
-        if self._error is not None:
-            raise self._error
-        getter = getattr(self._stream, "get_final_response", None)
-        if getter is None:
-            self._final = None
-            self._end(None, None)
-            return None
-        try:
-            final = getter()
-            if inspect.isawaitable(final):
-                final = await final
-        except BaseException as exc:
-            self._error = exc
-            self._end(exc)
-            raise
-        self._final = final
-        self._end(None, final)
-        return final
-
-    async def get_final_response(self) -> Any:
-        """The final result; emits stop (or exception if the stream failed)."""
-        return await self._complete()
-
-    async def aclose(self) -> None:
-        """Abandon the stream: emits an exception event with a :class:`StreamAbandoned` reason."""
-        self._abandon("was closed before its final response")
-        close = getattr(self._stream, "aclose", None)
-        if callable(close):
-            await close()
-
-    def close(self) -> None:
-        """Abandon the stream (sync form of :meth:`aclose`)."""
-        self._abandon("was closed before its final response")
