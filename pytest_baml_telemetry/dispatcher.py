@@ -34,6 +34,7 @@ import traceback
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, NamedTuple
 
+from ._validate import check_callable, check_mapping
 from .contract import HANDLER_FAILURE, EventName, check_event_name, format_event_name
 
 __all__ = [
@@ -90,16 +91,19 @@ def _is_interrupt(exc: BaseException) -> bool:
 
 
 def _check_payload(event_name: Any, measurements: Any, metadata: Any) -> None:
-    if not isinstance(measurements, Mapping):
-        raise TypeError(
-            f"execute({format_event_name(event_name)}): measurements={measurements!r} "
-            f"({type(measurements).__name__}) is not a mapping; expected a dict such as {{'duration': 12}}"
-        )
-    if metadata is not None and not isinstance(metadata, Mapping):
-        raise TypeError(
-            f"execute({format_event_name(event_name)}): metadata={metadata!r} "
-            f"({type(metadata).__name__}) is not a mapping; expected a dict or None"
-        )
+    """The payload check of ``execute``, for payloads that are not plain dicts (off the fast path)."""
+    where = f"execute({format_event_name(event_name)})"
+    check_mapping(
+        measurements,
+        f"{where}: measurements={measurements!r} ({type(measurements).__name__}) is not a mapping",
+        expected="a dict such as {'duration': 12}",
+    )
+    check_mapping(
+        metadata,
+        f"{where}: metadata={metadata!r} ({type(metadata).__name__}) is not a mapping",
+        optional=True,
+        expected="a dict or None",
+    )
 
 
 class Dispatcher:
@@ -159,11 +163,11 @@ class Dispatcher:
             hash(handler_id)
         except TypeError:
             raise TypeError(f"handler_id={handler_id!r} is not hashable; expected a str or another hashable value") from None
-        if not callable(function):
-            raise TypeError(
-                f"handler function={function!r} for handler_id={handler_id!r} is not callable; "
-                "expected a callable (event_name, measurements, metadata, config)"
-            )
+        check_callable(
+            function,
+            f"handler function={function!r} for handler_id={handler_id!r} is not callable",
+            expected="a callable (event_name, measurements, metadata, config)",
+        )
         if isinstance(event_names, (str, bytes)) or not isinstance(event_names, Iterable):
             raise TypeError(
                 f"event_names={event_names!r} for handler_id={handler_id!r}: expected a list of event "
@@ -334,10 +338,8 @@ class Dispatcher:
         re-raised.
         """
         prefix = check_event_name(event_prefix, what="event prefix")
-        if not isinstance(start_metadata, Mapping):
-            raise TypeError(f"span({format_event_name(prefix)}): start_metadata={start_metadata!r} is not a mapping")
-        if not callable(function):
-            raise TypeError(f"span({format_event_name(prefix)}): function={function!r} is not callable")
+        check_mapping(start_metadata, f"span({format_event_name(prefix)}): start_metadata={start_metadata!r}")
+        check_callable(function, f"span({format_event_name(prefix)}): function={function!r}")
         ctx = start_metadata.get("telemetry_span_context")
         if ctx is None:
             ctx = new_span_context()

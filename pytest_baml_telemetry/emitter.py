@@ -22,6 +22,7 @@ import traceback
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, Literal, TypeVar
 
+from ._validate import check_bool, check_callable, check_number
 from .clock import SYSTEM_CLOCK, Clock
 from .contract import (
     CALL_KINDS,
@@ -97,9 +98,7 @@ class Emitter:
         if dispatcher is not None and not isinstance(dispatcher, Dispatcher):
             raise TypeError(f"Emitter(dispatcher={dispatcher!r}): expected a Dispatcher or None")
         self.dispatcher = dispatcher if dispatcher is not None else default_dispatcher
-        if not isinstance(enabled, bool):
-            raise TypeError(f"Emitter(enabled={enabled!r}): expected True or False")
-        self.enabled = enabled
+        self.enabled = check_bool(enabled, f"Emitter(enabled={enabled!r})")
         if isinstance(events, str):
             raise TypeError(
                 f"Emitter(events={events!r}): expected a collection of event kinds such as "
@@ -117,10 +116,13 @@ class Emitter:
         self._emit_start = "start" in self._events
         self._emit_stop = "stop" in self._events
         self._emit_exception = "exception" in self._events
-        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, float)):
-            raise TypeError(f"Emitter(sample_rate={sample_rate!r}): expected a number between 0.0 and 1.0")
-        if not 0.0 <= sample_rate <= 1.0:
-            raise ValueError(f"Emitter(sample_rate={sample_rate!r}): expected a number between 0.0 and 1.0")
+        check_number(
+            sample_rate,
+            f"Emitter(sample_rate={sample_rate!r})",
+            minimum=0.0,
+            maximum=1.0,
+            expected="a number between 0.0 and 1.0",
+        )
         self.sample_rate = float(sample_rate)
         if rng is None:
             self._random: Callable[[], float] = random.random
@@ -134,9 +136,9 @@ class Emitter:
         if not (callable(getattr(clock, "time_ns", None)) and callable(getattr(clock, "monotonic_ns", None))):
             raise TypeError(f"Emitter(clock={clock!r}): expected an object with time_ns() and monotonic_ns()")
         self.clock = clock  # also caches its bound methods (see the property)
-        if redact is not None and not callable(redact):
-            raise TypeError(f"Emitter(redact={redact!r}): expected a callable (key, value) -> value, or None")
-        self.redact = redact
+        self.redact = check_callable(
+            redact, f"Emitter(redact={redact!r})", optional=True, expected="a callable (key, value) -> value, or None"
+        )
         self.start_event: EventName = call_event_name(self.prefix, "start")
         self.stop_event: EventName = call_event_name(self.prefix, "stop")
         self.exception_event: EventName = call_event_name(self.prefix, "exception")
@@ -292,10 +294,12 @@ class Emitter:
         exception is emitted, to set usage and model. ``clock`` times this call instead of
         the emitter's clock.
         """
-        if before_end is not None and not callable(before_end):
-            raise TypeError(
-                f"Emitter.stream(before_end={before_end!r}): expected a callable (call, error) -> None, or None"
-            )
+        check_callable(
+            before_end,
+            f"Emitter.stream(before_end={before_end!r})",
+            optional=True,
+            expected="a callable (call, error) -> None, or None",
+        )
         if hasattr(stream, "__aiter__") or inspect.iscoroutinefunction(getattr(stream, "get_final_response", None)):
             wrapper: type[SyncStream[Any]] | type[AsyncStream[Any]] = AsyncStream
         elif hasattr(stream, "__iter__") or hasattr(stream, "get_final_response"):
@@ -365,6 +369,7 @@ class Call:
         streaming: bool,
         clock: Clock | None = None,
     ) -> None:
+        # Checked inline, not through _validate (same messages): this runs on every call.
         if not isinstance(function_name, str) or not function_name:
             raise TypeError(f"function_name={function_name!r}: expected the BAML function's name, a non-empty str")
         if type(arguments) is not dict and arguments is not None and not isinstance(arguments, Mapping):
@@ -428,7 +433,7 @@ class Call:
 
     def set_model(self, model: str | None) -> None:
         """The model the request asked for."""
-        if model is not None and not isinstance(model, str):
+        if model is not None and not isinstance(model, str):  # inline: the fakes call this on every call
             raise TypeError(f"{self.function_name}: set_model({model!r}): expected a str or None")
         self.model = model
 
