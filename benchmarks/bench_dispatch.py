@@ -11,7 +11,7 @@ Measures, with timeit-style repeats (the minimum of the repeats is kept, per ope
 * an OpenTelemetry SDK span (``TracerProvider`` + ``SimpleSpanProcessor`` +
   ``InMemorySpanExporter``), the usual alternative for instrumenting a call.
 
-Targets (SPEC section 8): ``execute`` with no handler at most 2x a plain call; an emitter
+Targets: ``execute`` with no handler at most 2x a plain call; an emitter
 call with one handler at least 10x cheaper than the OpenTelemetry span. The script prints
 PASS/FAIL per target and exits 1 if one fails.
 """

@@ -1,4 +1,4 @@
-"""The event contract: validate_event, validate_stream, convert_time_unit and Usage (SPEC section 2)."""
+"""The event contract: event names, validate_event, validate_stream, convert_time_unit and Usage."""
 
 from __future__ import annotations
 
@@ -198,7 +198,7 @@ def test_each_missing_required_key(kind: str, where: str, key: str) -> None:
 
 
 def test_required_keys_match_the_spec() -> None:
-    # SPEC section 2, spelled out, so a silent change of the table fails here
+    # the contract table, spelled out, so a silent change of the table fails here
     assert required_keys("start") == [
         ("measurements", "system_time"), ("measurements", "monotonic_time"),
         ("metadata", "resource"), ("metadata", "action"), ("metadata", "function_name"),

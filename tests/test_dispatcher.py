@@ -1,8 +1,8 @@
 """The dispatcher, rule by rule.
 
-The first part ports Erlang telemetry's own suite (``test/telemetry_SUITE.erl``) case by
-case: each test names the Erlang case it ports. The rest covers what the Python port adds
-(SPEC section 3): handler-failure events, interrupts, payload checks, thread safety.
+The first part follows the test cases of Erlang telemetry, where the design comes from,
+one by one: each test names the case it follows. The rest covers what the Python port
+adds: handler-failure events, interrupts, payload checks, thread safety, the fast path.
 """
 
 from __future__ import annotations
@@ -21,7 +21,13 @@ import pytest
 
 import pytest_baml_telemetry as pbt
 from pytest_baml_telemetry.contract import HANDLER_FAILURE, validate_event
-from pytest_baml_telemetry.dispatcher import Dispatcher, HandlerExistsError
+from pytest_baml_telemetry.dispatcher import (
+    AttachedHandler,
+    Dispatcher,
+    HandlerExistsError,
+    new_span_context,
+    span_contexts,
+)
 
 EVENT = ("a", "test", "event")
 EVENT1 = ("a", "first", "event")
@@ -155,7 +161,7 @@ def test_default_metadata(d: Dispatcher, handler_id: str) -> None:
 
 
 def test_old_execute_with_a_bare_number_is_rejected(d: Dispatcher, handler_id: str) -> None:
-    # old_execute: Erlang still accepts a number (deprecated); SPEC section 3 wants a mapping.
+    # old_execute: Erlang still accepts a number (deprecated); the Python port wants a mapping.
     rec = Recorder()
     d.attach(handler_id, EVENT1, rec)
     with pytest.raises(TypeError, match=r"measurements=1 \(int\) is not a mapping"):
@@ -730,3 +736,57 @@ def test_attach_detach_racing_execute_from_8_threads(d: Dispatcher) -> None:
     failed_ids = [c[2]["handler_id"] for c in failures.calls]
     assert len(failed_ids) == len(set(failed_ids))
     assert all(hid.startswith("churn-") and int(hid.rsplit("-", 1)[1]) % 3 == 0 for hid in failed_ids)
+
+
+class TestFastPath:
+    """handlers_for / handler_failed: the public path of code that runs the handlers itself."""
+
+    def test_handlers_for_follows_attach_and_detach(self, d: Dispatcher, handler_id: str) -> None:
+        assert not d.handlers_for(EVENT)
+        d.attach(handler_id, EVENT, raise_on_event, {"c": 1})
+        d.attach("second", EVENT, Recorder())
+        handlers = d.handlers_for(EVENT)
+        assert handlers and all(isinstance(h, AttachedHandler) for h in handlers)
+        assert [(h.id, h.event_name, h.config) for h in handlers] == [(handler_id, EVENT, {"c": 1}), ("second", EVENT, None)]
+        assert not d.handlers_for(EVENT1) and not d.handlers_for(EVENT[:2])  # exact names only
+        d.detach(handler_id)
+        assert [h.id for h in d.handlers_for(EVENT) or ()] == ["second"]
+        d.clear()
+        assert not d.handlers_for(EVENT)
+
+    def test_handlers_for_sees_names_cached_by_execute(self, d: Dispatcher, handler_id: str) -> None:
+        d.execute(EVENT, {})  # caches the name with no handler
+        assert d.handlers_for(EVENT) == ()
+        rec = Recorder()
+        d.attach(handler_id, EVENT, rec)
+        assert [h.function for h in d.handlers_for(EVENT) or ()] == [rec]
+
+    def test_handler_failed_applies_the_failure_rules(self, d: Dispatcher, handler_id: str, caplog: pytest.LogCaptureFixture) -> None:
+        failures = Recorder()
+        d.attach("failures", HANDLER_FAILURE, failures)
+        d.attach(handler_id, EVENT, raise_on_event, "cfg")
+        (handler,) = d.handlers_for(EVENT) or ()
+        try:
+            handler.function(EVENT, {}, {}, handler.config)
+        except RuntimeError as exc:
+            with caplog.at_level(logging.ERROR, logger="pytest_baml_telemetry"):
+                d.handler_failed(handler, EVENT, exc)
+                d.handler_failed(handler, EVENT, exc)  # reported once, whoever reports it again
+        assert not d.handlers_for(EVENT)
+        assert len(failures.calls) == 1
+        name, measurements, metadata, _ = failures.calls[0]
+        validate_event(name, measurements, metadata)
+        assert (metadata["handler_id"], metadata["handler_config"], metadata["kind"]) == (handler_id, "cfg", "error")
+        assert len([r for r in caplog.records if "has been detached" in r.getMessage()]) == 1
+
+    def test_handler_failed_reraises_interrupts(self, d: Dispatcher, handler_id: str) -> None:
+        d.attach(handler_id, EVENT, Recorder())
+        (handler,) = d.handlers_for(EVENT) or ()
+        with pytest.raises(KeyboardInterrupt):
+            d.handler_failed(handler, EVENT, KeyboardInterrupt())
+        assert not d.handlers_for(EVENT)
+
+    def test_span_contexts_are_shared_with_new_span_context(self) -> None:
+        a = new_span_context()
+        b = next(span_contexts)
+        assert isinstance(a, int) and b > a and new_span_context() > b

@@ -1,4 +1,4 @@
-"""The reference emitter (SPEC section 4): every call form, every outcome, every option."""
+"""The reference emitter: every call form, every outcome, every option."""
 
 from __future__ import annotations
 
