@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Union
 
-from ._validate import check_count, is_count, is_int, short_repr
+from ._validate import check_count, is_count, is_int, is_number, short_repr
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -119,11 +119,11 @@ def convert_time_unit(value: int | float, from_unit: str, to_unit: str) -> int |
         t = TIME_UNITS[to_unit]
     except (KeyError, TypeError):
         raise ValueError(f"unknown time unit to_unit={to_unit!r}; expected one of {sorted(TIME_UNITS)}") from None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not is_number(value):
         raise TypeError(f"convert_time_unit(value={value!r}): expected an int or a float")
-    if isinstance(value, int):
+    if is_int(value):
         return (value * f) // t
-    return value * f / t
+    return float(value) * f / t
 
 
 # --------------------------------------------------------------------------- names
