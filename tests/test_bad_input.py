@@ -59,7 +59,6 @@ from pytest_baml_telemetry.trackers import (
     SlowCallTracker,
 )
 
-
 # Messages that are Python talking about its own internals instead of about the input.
 INTERNAL = re.compile(
     "|".join(
