@@ -83,6 +83,18 @@ def check_bool(value: Any, where: str) -> bool:
     fail(TypeError, where, "True or False")
 
 
+def _bounds(what: str, minimum: Any, maximum: Any, optional: bool, unbounded: str | None = None) -> str:
+    if minimum is not None and maximum is not None:
+        text = f"{what} from {minimum} to {maximum}"
+    elif minimum is not None:
+        text = f"{what} >= {minimum}"
+    elif maximum is not None:
+        text = f"{what} <= {maximum}"
+    else:
+        text = unbounded or what
+    return text + " or None" if optional else text
+
+
 def check_int(
     value: Any,
     where: str,
@@ -96,16 +108,7 @@ def check_int(
     if value is None and optional:
         return None
     if expected is None:
-        if minimum is not None and maximum is not None:
-            expected = f"an int from {minimum} to {maximum}"
-        elif minimum is not None:
-            expected = f"an int >= {minimum}"
-        elif maximum is not None:
-            expected = f"an int <= {maximum}"
-        else:
-            expected = "an int"
-        if optional:
-            expected += " or None"
+        expected = _bounds("an int", minimum, maximum, optional)
     if not is_int(value):
         fail(TypeError, where, expected)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
@@ -133,17 +136,9 @@ def check_number(
         return None
     if expected is None:
         if positive:
-            expected = "a number > 0"
-        elif minimum is not None and maximum is not None:
-            expected = f"a number from {minimum} to {maximum}"
-        elif minimum is not None:
-            expected = f"a number >= {minimum}"
-        elif maximum is not None:
-            expected = f"a number <= {maximum}"
+            expected = "a number > 0" + (" or None" if optional else "")
         else:
-            expected = "a finite number"
-        if optional:
-            expected += " or None"
+            expected = _bounds("a number", minimum, maximum, optional, unbounded="a finite number")
     if not is_number(value):
         fail(TypeError, where, expected)
     f = float(value)
