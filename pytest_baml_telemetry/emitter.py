@@ -43,7 +43,6 @@ logger = logging.getLogger("pytest_baml_telemetry")
 EVENT_KINDS = CALL_KINDS
 F = TypeVar("F", bound=Callable[..., Any])
 
-_new_object = object.__new__
 _EMPTY_STACK = traceback.StackSummary.from_list([])
 
 
@@ -155,19 +154,6 @@ class Emitter:
         self._time_ns = clock.time_ns
         self._monotonic_ns = clock.monotonic_ns
 
-    def _timed_by(self, clock: Clock, method: str) -> Emitter:
-        """A copy of this emitter that reads ``clock``: the emitter of one call with its own clock.
-
-        Per-call state lives on the emitter copy, not on every :class:`Call`, so that calls
-        without a clock pay nothing for the option.
-        """
-        if not (callable(getattr(clock, "time_ns", None)) and callable(getattr(clock, "monotonic_ns", None))):
-            raise TypeError(f"Emitter.{method}(clock={clock!r}): expected an object with time_ns() and monotonic_ns()")
-        copy = _new_object(type(self))
-        copy.__dict__.update(self.__dict__)
-        copy.clock = clock
-        return copy
-
     def __repr__(self) -> str:
         return (
             f"Emitter(prefix={self.prefix!r}, enabled={self.enabled}, events={sorted(self.events)}, "
@@ -221,12 +207,9 @@ class Emitter:
         Entering emits start; leaving normally emits stop; leaving by an exception emits
         exception (kind ``"error"`` for ``Exception``, ``"exit"`` for other
         ``BaseException``) and lets it propagate. ``clock`` times this call instead of the
-        emitter's clock (e.g. a per-call virtual clock); the call's ``emitter`` is then a
-        copy of this one that reads that clock.
+        emitter's clock (e.g. a per-call virtual clock).
         """
-        if clock is None:
-            return Call(self, function_name, arguments, resource, action, client_module, streaming)
-        return Call(self._timed_by(clock, "call"), function_name, arguments, resource, action, client_module, streaming)
+        return Call(self, function_name, arguments, resource, action, client_module, streaming, clock)
 
     def wrap(
         self,
@@ -309,7 +292,7 @@ class Emitter:
         :class:`SyncStream` or :class:`AsyncStream` with the same interface. ``before_end``
         is called with the call object and the error (or ``None``) just before stop or
         exception is emitted, to set usage and model. ``clock`` times this call instead of
-        the emitter's clock (as for :meth:`call`).
+        the emitter's clock.
         """
         check_callable(
             before_end,
@@ -327,9 +310,22 @@ class Emitter:
                 "get_final_response(), as baml-py's BamlSyncStream / BamlStream"
             )
         # checked first, so that a refused stream neither samples nor emits
-        emitter = self if clock is None else self._timed_by(clock, "stream")
-        call = Call(emitter, function_name, arguments, resource, action, client_module, True)
+        call = Call(self, function_name, arguments, resource, action, client_module, True, clock)
         return wrapper(call, stream, before_end)
+
+
+class _Timing:
+    """A per-call clock's bound methods, under the names the emitter caches its own clock's."""
+
+    __slots__ = ("_time_ns", "_monotonic_ns")
+
+    def __init__(self, clock: Clock, function_name: str) -> None:
+        time_ns = getattr(clock, "time_ns", None)
+        monotonic_ns = getattr(clock, "monotonic_ns", None)
+        if not (callable(time_ns) and callable(monotonic_ns)):
+            raise TypeError(f"{function_name}: clock={clock!r}: expected an object with time_ns() and monotonic_ns()")
+        self._time_ns = time_ns
+        self._monotonic_ns = monotonic_ns
 
 
 class Call:
@@ -338,6 +334,7 @@ class Call:
     A call object is used once: :meth:`start` (done by ``with``) emits start, then exactly
     one of :meth:`stop` / :meth:`exception` ends it. Starting it twice, or ending it before
     it started, raises ``RuntimeError`` (either would break the start/end pairing).
+    ``clock`` (default: the emitter's) supplies this call's ``time_ns()``/``monotonic_ns()``.
     """
 
     __slots__ = (
@@ -358,6 +355,7 @@ class Call:
         "extra",
         "ended",
         "started",
+        "_timing",
     )
 
     def __init__(
@@ -369,6 +367,7 @@ class Call:
         action: str | None,
         client_module: str | None,
         streaming: bool,
+        clock: Clock | None = None,
     ) -> None:
         # Checked inline, not through _validate (same messages): this runs on every call.
         if not isinstance(function_name, str) or not function_name:
@@ -382,6 +381,8 @@ class Call:
         if streaming is not True and streaming is not False:
             raise TypeError(f"{function_name}: streaming={streaming!r}: expected True or False")
         self.emitter = emitter
+        # what the clock is read through: the emitter (its cached bound methods) or this clock's
+        self._timing: Emitter | _Timing = emitter if clock is None else _Timing(clock, function_name)
         self.function_name = function_name
         self.arguments = arguments
         self.resource = resource
@@ -460,7 +461,7 @@ class Call:
     def mark_first_chunk(self) -> None:
         """Record the arrival of a stream's first chunk (later calls are ignored)."""
         if self.first_chunk_monotonic is None:
-            self.first_chunk_monotonic = self.emitter._monotonic_ns()
+            self.first_chunk_monotonic = self._timing._monotonic_ns()
 
     # ------------------------------------------------------------------ events
 
@@ -473,7 +474,7 @@ class Call:
             )
         self.started = True
         emitter = self.emitter
-        self.start_monotonic = now = emitter._monotonic_ns()
+        self.start_monotonic = now = self._timing._monotonic_ns()
         if not self.sampled:
             return self
         self.span_context = span = next(span_contexts)
@@ -485,7 +486,7 @@ class Call:
                 args = {} if args is None else dict(args)
                 if emitter.redact is not None:
                     args = emitter._redacted("arguments", args)
-                measurements = {"system_time": emitter._time_ns(), "monotonic_time": now}
+                measurements = {"system_time": self._timing._time_ns(), "monotonic_time": now}
                 metadata = {
                     "resource": self.resource,
                     "action": self.action,
@@ -524,7 +525,7 @@ class Call:
         handlers = emitter.dispatcher.handlers_for(name)
         if not handlers:  # nobody listening: build nothing
             return
-        now = emitter._monotonic_ns()
+        now = self._timing._monotonic_ns()
         start = self.start_monotonic
         usage = self.usage
         if usage is None:
@@ -585,7 +586,7 @@ class Call:
         dispatcher = emitter.dispatcher
         if not dispatcher.handlers_for(emitter.exception_event):  # nobody listening: build nothing
             return
-        now = emitter._monotonic_ns()
+        now = self._timing._monotonic_ns()
         if stacktrace is None:
             stacktrace = _stack_of(exc.__traceback__)
         metadata = {

@@ -1008,9 +1008,9 @@ class TestPerCallClock:
         assert events.only("stop")[1]["duration"] == 8
 
     def test_bad_clock(self, emitter: Emitter) -> None:
-        with pytest.raises(TypeError, match=r"^Emitter.call\(clock=<object object at .*>\): expected an object with time_ns\(\) and monotonic_ns\(\)$"):
+        with pytest.raises(TypeError, match=r"F: clock=<object object at .*>: expected an object with time_ns\(\) and monotonic_ns\(\)"):
             emitter.call("F", clock=object())  # type: ignore[arg-type]
-        with pytest.raises(TypeError, match=r"^Emitter.stream\(clock=1\): expected an object"):
+        with pytest.raises(TypeError, match=r"^F: clock=1: expected an object"):
             emitter.stream(FakeSyncStream(VirtualClock(), [], None), "F", clock=1)  # type: ignore[arg-type]
         assert emitter.clock is not None
 
