@@ -6,9 +6,9 @@ imported on first use so that loading the plugin stays cheap.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from ._lazy import lazy_exports
 from .clock import VirtualClock
 from .contract import (
     CALL_EXCEPTION,
@@ -76,13 +76,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .trackers import log_calls as log_calls
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'pytest_baml_telemetry' has no attribute {name!r}")
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 
 __all__ = [

@@ -589,6 +589,7 @@ class Call:
         now = self._timing._monotonic_ns()
         if stacktrace is None:
             stacktrace = _stack_of(exc.__traceback__)
+        # the keys common with stop() written out again: one dict literal is the cheapest build
         metadata = {
             "resource": self.resource,
             "action": self.action,

@@ -13,8 +13,10 @@ import math
 from bisect import bisect_right
 from collections.abc import Sequence
 from fractions import Fraction
-from numbers import Integral, Real
+from numbers import Integral
 from typing import TypeVar
+
+from ._validate import is_number
 
 __all__ = ["rank", "percentile", "kth_smallest"]
 
@@ -23,7 +25,7 @@ T = TypeVar("T")
 
 def rank(p: float, n: int) -> int:
     """1-based nearest rank of percentile ``p`` among ``n`` values (``n >= 1``)."""
-    if isinstance(p, bool) or not isinstance(p, Real):
+    if not is_number(p):
         raise TypeError(f"percentile p={p!r} is not a number; expected a number from 0 to 100")
     if isinstance(p, Integral):
         ip = int(p)

@@ -17,8 +17,9 @@ use, so importing one module (the plugin reads :mod:`.limits`) does not load the
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ..stats import percentile
@@ -85,13 +86,7 @@ _HOME = {
 """Each public name -> the module that owns it."""
 
 
-def __getattr__(name: str) -> Any:  # the usual lazy-module hook (PEP 562), as in metrics/__init__.py
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(home, __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _HOME)
 
 
 def __dir__() -> list[str]:

@@ -50,6 +50,7 @@ from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Union, final
 
+from .._lazy import lazy_exports
 from .._validate import check_callable, check_mapping, check_str, fail, is_number, short_repr
 from ..contract import TIME_UNITS, parse_event_name
 
@@ -572,10 +573,5 @@ del _fn
 _MOVED = ("MetricsReporter", "SkipEvent", "UnknownMetricError")
 
 
-def __getattr__(name: str) -> Any:
-    # the reporter base moved to .reporter (which imports this module): re-export it lazily
-    if name in _MOVED:
-        from . import reporter
-
-        return getattr(reporter, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# the reporter base moved to .reporter (which imports this module): re-exported lazily
+__getattr__ = lazy_exports(__name__, dict.fromkeys(_MOVED, ".reporter"))
