@@ -39,3 +39,16 @@ def test_the_readme_first_test_passes(pytester) -> None:  # type: ignore[no-unty
     pytester.makepyfile(test_first=block)
     result = pytester.runpytest("-p", "no:randomly")
     result.assert_outcomes(passed=1)
+
+
+def test_the_development_layout_names_modules_that_exist() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.findall(r"## Development.*?```\n(pytest_baml_telemetry/\n.*?)```", text, flags=re.S)[0]
+    package = ROOT / "pytest_baml_telemetry"
+    named = re.findall(r"^  ([\w/]+(?:\.py|/))", block, flags=re.M)
+    assert len(named) > 20
+    for name in named:
+        assert (package / name).exists(), name
+    for path in [p for p in package.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()]:
+        shown = path.name + ("/" if path.is_dir() else "")
+        assert path.name == "__init__.py" or shown in named, f"{shown} is not in the README's layout"
