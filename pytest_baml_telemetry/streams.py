@@ -16,14 +16,11 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from .contract import StreamAbandoned
 
-if TYPE_CHECKING:
-    from .emitter import Call
-
-__all__ = ["SyncStream", "AsyncStream"]
+__all__ = ["SyncStream", "AsyncStream", "StreamCall"]
 
 logger = logging.getLogger("pytest_baml_telemetry")
 
@@ -32,12 +29,29 @@ T = TypeVar("T")
 _MISSING = object()
 
 
+class StreamCall(Protocol):
+    """What a stream wrapper needs of its call (an :class:`~pytest_baml_telemetry.emitter.Call`)."""
+
+    function_name: str
+    ended: bool
+    span_context: Any
+
+    def start(self) -> Any: ...
+    def stop(self) -> None: ...
+    def exception(self, exc: BaseException) -> None: ...
+    def set_result(self, result: Any) -> None: ...
+    def mark_first_chunk(self) -> None: ...
+
+
+Call = StreamCall  # the name the signatures below use
+
+
 class _StreamBase:
     """What both wrappers share: the call, the one-time end, abandonment and passthrough."""
 
     __slots__ = ("_call", "_stream", "_before_end", "_final", "_error", "_lock", "__weakref__")
 
-    def __init__(self, call: Call, stream: Any, before_end: Callable[[Call, BaseException | None], None] | None):
+    def __init__(self, call: Call, stream: Any, before_end: Callable[[Any, BaseException | None], None] | None):
         self._call = call
         self._stream = stream
         self._before_end = before_end

@@ -28,7 +28,7 @@ from pytest_baml_telemetry.budgets import (
     load_prices,
     percentile,
 )
-from pytest_baml_telemetry.budgets import aggregate as aggregate_mod
+from pytest_baml_telemetry.budgets import series as series_mod
 
 MS = 1_000_000
 STOP = ("ash_baml", "call", "stop")
@@ -93,7 +93,7 @@ def test_percentile_matches_sorted_reference(values, p):
 )
 def test_aggregator_percentile_matches_reference_across_series_and_runs(calls, p):
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(aggregate_mod, "_CHUNK", 3)  # many sorted runs per series
+        mp.setattr(series_mod, "_CHUNK", 3)  # many sorted runs per series
         agg = Aggregator()
         for i, (fn, model, d) in enumerate(calls):
             agg.record(fn, model, d, ok=i % 3 != 0)

@@ -24,106 +24,21 @@ import base64
 import sys
 import threading
 from array import array
-from bisect import insort
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from heapq import heapify, heappush, heapreplace, nlargest
 from typing import TYPE_CHECKING, Any
 
 from .._validate import check_choice, check_count, check_str, fail, is_int, short_repr
 from ..contract import check_event_name, event_kind
+from .series import COUNTERS, Series, SeriesKey, key_order, sample_add
 
 if TYPE_CHECKING:
     from .view import CallStats
 
 __all__ = ["Aggregator", "PAYLOAD_FORMAT", "Series", "SeriesKey", "key_order"]
 
-SeriesKey = tuple[str, "str | None"]
-"""``(function_name, model)``: what a series is recorded under."""
-
 PAYLOAD_FORMAT = "pytest-baml-telemetry/aggregator/v1"
 """The ``format`` tag of :meth:`Aggregator.to_payload`."""
-
-_CHUNK = 1 << 16  # durations are sorted in runs of at most this many (bounds peak memory)
-
-_COUNTERS = (
-    "ok",
-    "errors",
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "unknown_input",
-    "unknown_output",
-    "unknown_calls",
-)
-"""The additive counters of a series (merged by addition, sent in the payload)."""
-
-
-def key_order(key: SeriesKey) -> tuple[str, bool, str]:
-    """Sort key of a series: by function, then model, the calls without a model last."""
-    return (key[0], key[1] is None, key[1] or "")
-
-
-def _sample_add(sample: list[str], test_id: str, n: int) -> None:
-    """Keep ``sample`` the ``n`` smallest distinct test ids (order-independent)."""
-    if test_id in sample:
-        return
-    if len(sample) < n:
-        insort(sample, test_id)
-    elif sample and test_id < sample[-1]:
-        sample.pop()
-        insort(sample, test_id)
-
-
-class Series:
-    """Everything recorded for one ``(function_name, model)``: numbers only."""
-
-    __slots__ = ("function_name", "model", "buf", "runs", *_COUNTERS, "unknown_tests", "error_tests", "slowest", "heaviest")
-
-    def __init__(self, function_name: str, model: str | None) -> None:
-        self.function_name = function_name
-        self.model = model
-        self.buf = array("q")  # unsorted durations (ns) recorded since the last seal
-        self.runs: list[array] = []  # sorted, non-empty runs of durations
-        self.ok = 0
-        self.errors = 0
-        self.input_tokens = 0
-        self.output_tokens = 0
-        self.cached_input_tokens = 0
-        self.unknown_input = 0
-        self.unknown_output = 0
-        self.unknown_calls = 0
-        self.unknown_tests: list[str] = []
-        self.error_tests: list[str] = []
-        # min-heaps of the N largest entries; entries are totally ordered tuples so the
-        # kept set does not depend on the order calls arrive in (xdist == no xdist).
-        # slowest:  (duration_ns, test_id or "", ok, input or -1, output or -1)
-        # heaviest: (total_tokens, duration_ns, test_id or "", ok, input, output)
-        self.slowest: list[tuple[int, str, int, int, int]] = []
-        self.heaviest: list[tuple[int, int, str, int, int, int]] = []
-
-    @property
-    def calls(self) -> int:
-        return self.ok + self.errors
-
-    def seal(self) -> list[array]:
-        """Sort pending durations into runs (in chunks, to bound peak memory)."""
-        buf = self.buf
-        if buf:
-            for i in range(0, len(buf), _CHUNK):
-                self.runs.append(array("q", sorted(buf[i : i + _CHUNK])))
-            self.buf = array("q")
-        return self.runs
-
-    def all_durations(self) -> array:
-        out = array("q")
-        for r in self.runs:
-            out.extend(r)
-        out.extend(self.buf)
-        return out
-
-    def needs_price(self) -> bool:
-        return self.ok > 0 or self.input_tokens > 0 or self.output_tokens > 0
-
 
 def _arg(call: str, name: str, value: Any) -> str:
     """How a message names a bad argument: ``Aggregator.record(duration_ns=-1)``."""
@@ -214,7 +129,7 @@ class Aggregator:
             else:
                 s.errors += 1
                 if test_id is not None and self.sample_n:
-                    _sample_add(s.error_tests, _test_id(test_id), self.sample_n)
+                    sample_add(s.error_tests, _test_id(test_id), self.sample_n)
             if input_tokens is not None:
                 s.input_tokens += input_tokens
                 if cached_input_tokens:
@@ -232,7 +147,7 @@ class Aggregator:
             if unknown:
                 s.unknown_calls += 1
                 if test_id is not None and self.sample_n:
-                    _sample_add(s.unknown_tests, _test_id(test_id), self.sample_n)
+                    sample_add(s.unknown_tests, _test_id(test_id), self.sample_n)
             n = self.worst_n
             if n:
                 # Only build an entry when it may enter the heap (the common case is a
@@ -400,12 +315,12 @@ class Aggregator:
                     s = self._new_series(o.function_name, o.model)
                 s.runs.extend(runs)
                 s.buf.extend(buf)
-                for name in _COUNTERS:
+                for name in COUNTERS:
                     setattr(s, name, getattr(s, name) + getattr(o, name))
                 for t in o.unknown_tests:
-                    _sample_add(s.unknown_tests, t, self.sample_n)
+                    sample_add(s.unknown_tests, t, self.sample_n)
                 for t in o.error_tests:
-                    _sample_add(s.error_tests, t, self.sample_n)
+                    sample_add(s.error_tests, t, self.sample_n)
                 s.slowest = _top(s.slowest + o.slowest, self.worst_n)
                 s.heaviest = _top(s.heaviest + o.heaviest, self.worst_n)
         return self
@@ -430,7 +345,7 @@ class Aggregator:
                     if sys.byteorder != "little":
                         d.byteswap()
                     item["durations_b64"] = base64.b64encode(d.tobytes()).decode("ascii")
-                item.update({name: getattr(s, name) for name in _COUNTERS})
+                item.update({name: getattr(s, name) for name in COUNTERS})
                 item.update(
                     unknown_tests=list(s.unknown_tests),
                     error_tests=list(s.error_tests),
@@ -471,7 +386,7 @@ class Aggregator:
                 if any(v < 0 for v in d):
                     raise ValueError(f"{where}: negative duration")
                 s.buf = d
-                for name in _COUNTERS:
+                for name in COUNTERS:
                     setattr(s, name, check_count(item[name], f"{where}.{name}={short_repr(item[name])}"))
                 if len(d) != s.ok + s.errors:
                     raise ValueError(
@@ -503,7 +418,7 @@ class Aggregator:
             return {
                 key: (
                     sorted(s.all_durations()),
-                    *(getattr(s, name) for name in _COUNTERS),
+                    *(getattr(s, name) for name in COUNTERS),
                     s.unknown_tests,
                     s.error_tests,
                     sorted(s.slowest),

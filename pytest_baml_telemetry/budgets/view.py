@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Union
 from .._validate import check_choice, fail, short_repr
 from ..clock import format_duration_ns
 from ..stats import kth_smallest, rank
-from .aggregate import Aggregator, Series, SeriesKey
+from .series import Series, SeriesKey, SeriesSource
 from .text import model_label
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ class Cost(NamedTuple):
 
 
 class CallStats:
-    """A live, read-only view over some series of an :class:`Aggregator`.
+    """A live, read-only view over some series of an :class:`~pytest_baml_telemetry.budgets.aggregate.Aggregator`.
 
     Durations are in nanoseconds; percentiles are exact nearest-rank (see
     :func:`~pytest_baml_telemetry.stats.percentile`) over successful and failed calls
@@ -122,7 +122,7 @@ class CallStats:
 
     __slots__ = ("_agg", "_conds")
 
-    def __init__(self, aggregator: Aggregator, conds: tuple = ()) -> None:
+    def __init__(self, aggregator: SeriesSource, conds: tuple = ()) -> None:
         self._agg = aggregator
         # each condition: ("filter", function_filter, model_filter) or ("key", (function, model))
         self._conds = conds
