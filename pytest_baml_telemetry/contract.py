@@ -33,6 +33,7 @@ __all__ = [
     "KINDS",
     "CALL_KINDS",
     "TIME_UNITS",
+    "MAX_NATIVE",
     "EventName",
     "Field",
     "EventSpec",
@@ -75,6 +76,10 @@ TIME_UNITS: dict[str, int] = {
     "millisecond": 1_000_000,
     "second": 1_000_000_000,
 }
+
+MAX_NATIVE = 2**63 - 1
+"""The largest native time value (a duration or a time in ns, about 292 years) that every
+part of the package can hold: it is the int64 range the aggregator stores durations in."""
 
 
 class ContractViolation(AssertionError):
