@@ -10,14 +10,15 @@ are whole nanoseconds; the unit sizes come from ``contract.TIME_UNITS``.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import time
 from datetime import timedelta
 from typing import Protocol, Union, runtime_checkable
 
-from ._validate import check_bool, is_count
-from .contract import TIME_UNITS
+from ._validate import check_bool, is_count, short_repr
+from .contract import MAX_NATIVE, TIME_UNITS
 
 __all__ = [
     "Clock",
@@ -27,6 +28,7 @@ __all__ = [
     "VirtualClock",
     "parse_duration",
     "parse_duration_ns",
+    "parse_timeout",
     "format_duration_ns",
 ]
 
@@ -76,32 +78,63 @@ _EXPECTED = (
 )
 
 
-def parse_duration_ns(value: DurationLike, *, name: str = "duration") -> int:
-    """Return ``value`` as a whole number of nanoseconds.
+_MAX_TEXT = f"{MAX_NATIVE / 1_000_000_000:.0f}s (about 292 years)"
+"""The longest duration, as the messages write it."""
 
-    Raises ``TypeError`` or ``ValueError`` naming ``name`` and the bad value when
-    ``value`` is not a non-negative duration.
+
+def _show(value: object) -> str:
+    """A short repr, also for an int too long for ``repr`` (``10**5000``)."""
+    if isinstance(value, int) and value.bit_length() > 200:
+        return f"<int of about {int(value.bit_length() * 0.30103) + 1} digits>"
+    return short_repr(value, 80)
+
+
+def _parse_ns(value: DurationLike, name: str, *, timeout: bool) -> int | None:
+    """``value`` in whole nanoseconds, or ``None`` for "beyond ``MAX_NATIVE``" when ``timeout``.
+
+    Every failure is a ``TypeError`` or ``ValueError`` naming ``name`` and the value; the
+    conversion never overflows (a float is range-checked before it is rounded to an int).
     """
     if isinstance(value, bool):
         raise TypeError(f"{name}={value!r} is not a duration; expected {_EXPECTED}")
+    ns: int | float
     if isinstance(value, timedelta):
         ns = (value.days * 86_400 + value.seconds) * 1_000_000_000 + value.microseconds * 1_000
-    elif isinstance(value, (int, float)):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(f"{name}={value!r} is not a finite duration; expected {_EXPECTED}")
-        ns = round(value * 1_000_000_000)
+    elif isinstance(value, int):
+        ns = value * 1_000_000_000  # exact: never overflows
+    elif isinstance(value, float):
+        if value != value:
+            raise ValueError(f"{name}={value!r} is not a number; expected {_EXPECTED}")
+        ns = value * 1_000_000_000  # may be inf: checked below, before round()
     elif isinstance(value, str):
         match = _DURATION_RE.match(value)
         if match is None:
-            raise ValueError(f"{name}={value!r} is not a duration; expected {_EXPECTED}")
+            raise ValueError(f"{name}={_show(value)} is not a duration; expected {_EXPECTED}")
         number, unit = match.groups()
-        ns = round(float(number) * _UNITS_NS[unit])
+        ns = float(number) * _UNITS_NS[unit]  # "999...9s" is inf here: checked below
     else:
         raise TypeError(
-            f"{name}={value!r} ({type(value).__name__}) is not a duration; expected {_EXPECTED}"
+            f"{name}={_show(value)} ({type(value).__name__}) is not a duration; expected {_EXPECTED}"
         )
     if ns < 0:
-        raise ValueError(f"{name}={value!r} is negative; expected {_EXPECTED}")
+        raise ValueError(f"{name}={_show(value)} is negative; expected {_EXPECTED}")
+    if ns > MAX_NATIVE:
+        if timeout:
+            return None
+        raise ValueError(f"{name}={_show(value)} is too long; expected a duration of at most {_MAX_TEXT}")
+    return ns if type(ns) is int else round(ns)
+
+
+def parse_duration_ns(value: DurationLike, *, name: str = "duration") -> int:
+    """Return ``value`` as a whole number of nanoseconds, from 0 to ``contract.MAX_NATIVE``.
+
+    Raises ``TypeError`` or ``ValueError`` naming ``name`` and the bad value when
+    ``value`` is not a non-negative duration, is NaN or infinite, or is longer than
+    ``MAX_NATIVE`` nanoseconds (about 292 years: ``1e300``, ``"999...9s"``). It never
+    raises ``OverflowError``.
+    """
+    ns = _parse_ns(value, name, timeout=False)
+    assert ns is not None
     return ns
 
 
@@ -110,10 +143,24 @@ def parse_duration(value: DurationLike, *, name: str = "duration") -> float:
     return parse_duration_ns(value, name=name) / 1_000_000_000
 
 
+def parse_timeout(value: DurationLike, *, name: str = "timeout") -> float:
+    """Return a timeout in seconds; ``math.inf`` when it is "effectively infinite".
+
+    For a wait where waiting forever makes sense. Takes what :func:`parse_duration_ns`
+    takes, and also durations longer than ``MAX_NATIVE`` nanoseconds (about 292 years) —
+    ``1e300``, ``float("inf")``, ``10**400``, ``"999...9s"`` — which all give ``math.inf``.
+    Negative values, NaN and values that are not durations raise ``TypeError`` or
+    ``ValueError`` naming ``name`` and the value.
+    """
+    ns = _parse_ns(value, name, timeout=True)
+    return math.inf if ns is None else ns / 1_000_000_000
+
+
 def format_duration_ns(ns: int | float) -> str:
     """Format nanoseconds for humans: ``"850ms"``, ``"2s"``, ``"1.25s"``, ``"12.3us"``."""
     if ns >= 1_000_000_000:
-        return f"{ns / 1_000_000_000:.4g}s"
+        seconds = ns / 1_000_000_000
+        return f"{seconds:.4g}s" if seconds < 10_000 else f"{seconds:.0f}s"  # never "1.2e+04s"
     if ns >= 1_000_000:
         return f"{ns / 1_000_000:.4g}ms"
     if ns >= 1_000:
@@ -142,10 +189,15 @@ class VirtualClock:
         real_sleep: bool = False,
     ) -> None:
         for label, v in (("start_time", start_time), ("start_monotonic", start_monotonic)):
-            if not is_count(v):
-                raise ValueError(f"VirtualClock({label}={v!r}): expected a non-negative int of nanoseconds")
+            if not is_count(v) or v > MAX_NATIVE:
+                raise ValueError(
+                    f"VirtualClock({label}={short_repr(v)}): expected a non-negative int of nanoseconds"
+                    f" <= {MAX_NATIVE}"
+                )
         check_bool(real_sleep, f"VirtualClock(real_sleep={real_sleep!r})")
         self._offset = 0
+        # The readings stay within contract.MAX_NATIVE (the int64 range every recorder holds).
+        self._max_offset = MAX_NATIVE - max(int(start_time), int(start_monotonic))
         self._start_time = start_time
         self._start_monotonic = start_monotonic
         self.real_sleep = real_sleep
@@ -163,18 +215,30 @@ class VirtualClock:
         return self._offset
 
     def advance(self, duration: DurationLike) -> int:
-        """Move the clock forward by ``duration``; return the new monotonic reading."""
+        """Move the clock forward by ``duration``; return the new monotonic reading.
+
+        Raises ``ValueError`` naming the value for a duration :func:`parse_duration_ns`
+        refuses, or one that would take a reading beyond ``contract.MAX_NATIVE``.
+        """
         return self.advance_ns(parse_duration_ns(duration, name="VirtualClock.advance(duration)"))
 
     def advance_ns(self, ns: int) -> int:
         """Move the clock forward by ``ns`` nanoseconds; return the new monotonic reading."""
         if type(ns) is not int or ns < 0:  # the fakes' hot path: plain ints pass on one test
             if not is_count(ns):
-                raise ValueError(f"VirtualClock.advance_ns({ns!r}): expected a non-negative int")
+                raise ValueError(f"VirtualClock.advance_ns({short_repr(ns)}): expected a non-negative int")
             ns = int(ns)
         with self._lock:
-            self._offset += ns
-            return self._start_monotonic + self._offset
+            offset = self._offset + ns
+            if offset > self._max_offset:
+                raise ValueError(
+                    f"VirtualClock.advance_ns({short_repr(ns)}): expected a step that keeps the clock"
+                    f" within {MAX_NATIVE} ns (contract.MAX_NATIVE, about 292 years); it has been"
+                    f" advanced {format_duration_ns(self._offset)} and can move"
+                    f" {format_duration_ns(self._max_offset - self._offset)} more"
+                )
+            self._offset = offset
+            return self._start_monotonic + offset
 
     def sleep(self, duration: DurationLike) -> None:
         """Advance by ``duration``; also sleep for real when ``real_sleep`` is set."""
