@@ -8,6 +8,11 @@ mapping (matched partially) or any object whose ``==`` does the matching
 (``dirty-equals``: ``IsInt``, ``IsStr(regex=...)``, ...). A failed assertion says what
 was expected, the closest captured events with their differences, and what was captured.
 The records (events, paired calls, snapshots) live in :mod:`~pytest_baml_telemetry.captured`.
+
+A stop or exception whose start came before the capture attached (a thread left over
+from an earlier test finishing its call, an abandoned stream collected later) is kept
+and listed in :attr:`EventCapture.begun_before_test`; it never fails the teardown's
+pairing check, and a failed assertion that shows it marks it as begun before the test.
 """
 
 from __future__ import annotations
@@ -16,13 +21,14 @@ import contextvars
 import itertools
 import threading
 import time
+import traceback
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeGuard, Union
 
 from ._validate import check_bool, check_mapping, fail, is_count, is_int, short_repr
-from .captured import CALL_ATTRS, CapturedCall, CapturedEvent, pair_calls, snapshot
+from .captured import BEGUN_BEFORE, CALL_ATTRS, CapturedCall, CapturedEvent, ends_begun_before, pair_calls, snapshot
 from .clock import DurationLike, parse_duration
 from .contract import (
     CALL_KINDS,
@@ -264,6 +270,17 @@ class EventCapture:
         """Starts paired with their stop or exception, in order of start."""
         return pair_calls(self.events)
 
+    @property
+    def begun_before_test(self) -> list[CapturedEvent]:
+        """The stops and exceptions whose start was not captured: calls begun before the capture attached."""
+        events = self.events
+        return [events[i] for i in sorted(ends_begun_before(events))]
+
+    @staticmethod
+    def _line(index: int, event: CapturedEvent, before: frozenset[int]) -> str:
+        """``#index summary``, marked when the event's call began before the test."""
+        return f"#{index} {event.summary()}" + (f" {BEGUN_BEFORE}" if index in before else "")
+
     # ------------------------------------------------------------------ matching helpers
 
     def _matcher(self, event: Any, measurements: Any, metadata: Any) -> EventMatcher:
@@ -278,7 +295,9 @@ class EventCapture:
         matcher = self._matcher(event, measurements, metadata)
         return [e for e in self.events if matcher.matches(e)]
 
-    def _closest(self, matcher: EventMatcher, events: Sequence[CapturedEvent], limit: int = 3) -> list[str]:
+    def _closest(
+        self, matcher: EventMatcher, events: Sequence[CapturedEvent], limit: int = 3, before: frozenset[int] = frozenset()
+    ) -> list[str]:
         same = [(i, e) for i, e in enumerate(events) if e.name == matcher.name]
         shown, more = closest(
             same,
@@ -290,7 +309,7 @@ class EventCapture:
         )
         lines = []
         for (i, ev), diffs in shown:
-            lines.append(f"  #{i} {ev.summary()}")
+            lines.append(f"  {self._line(i, ev, before)}")
             lines.extend(f"      {d}" for d in diffs)
         if more:
             lines.append(f"  ... and {more} more {format_event_name(matcher.name)} event(s)")
@@ -300,7 +319,11 @@ class EventCapture:
         if not events:
             return "nothing was captured"
         counts = Counter(e.dotted_name for e in events)
-        return "captured: " + ", ".join(f"{n} x {name}" for name, n in counts.items())
+        text = "captured: " + ", ".join(f"{n} x {name}" for name, n in counts.items())
+        before = ends_begun_before(events)
+        if before:
+            text += f" ({len(before)} end event(s) of calls begun before this test: their start was not captured)"
+        return text
 
     # ------------------------------------------------------------------ assertions
 
@@ -317,18 +340,20 @@ class EventCapture:
             fail(ValueError, f"count={count!r}", "an int >= 0 or None")
         matcher = self._matcher(event, measurements, metadata)
         events = self.events
-        found = [e for e in events if matcher.matches(e)]
+        hits = [(i, e) for i, e in enumerate(events) if matcher.matches(e)]
+        found = [e for _, e in hits]
         if (count is None and found) or (count is not None and len(found) == count):
             return found
+        before = ends_begun_before(events)
         want = "at least once" if count is None else f"exactly {count} time(s)"
         lines = [f"expected {matcher.describe()} {want}, found {len(found)} matching of {len(events)} captured event(s)"]
         if count is not None and found:
             lines.append("matching events:")
-            lines.extend(f"  {e.summary()}" for e in found[:5])
+            lines.extend(f"  {self._line(i, e, before)}" for i, e in hits[:5])
             if len(found) > 5:
                 lines.append(f"  ... and {len(found) - 5} more")
         elif not found:
-            closest = self._closest(matcher, events)
+            closest = self._closest(matcher, events, before=before)
             if closest:
                 lines.append("closest captured events:")
                 lines.extend(closest)
@@ -346,10 +371,12 @@ class EventCapture:
         """Assert no captured event matches."""
         __tracebackhide__ = True
         matcher = self._matcher(event, measurements, metadata)
-        found = [(i, e) for i, e in enumerate(self.events) if matcher.matches(e)]
+        events = self.events
+        found = [(i, e) for i, e in enumerate(events) if matcher.matches(e)]
         if found:
+            before = ends_begun_before(events)
             lines = [f"expected no {matcher.describe()}, found {len(found)}:"]
-            lines.extend(f"  #{i} {e.summary()}" for i, e in found[:5])
+            lines.extend(f"  {self._line(i, e, before)}" for i, e in found[:5])
             if len(found) > 5:
                 lines.append(f"  ... and {len(found) - 5} more")
             raise AssertionError("\n".join(lines))
@@ -366,7 +393,8 @@ class EventCapture:
             fail(TypeError, f"assert_call: unknown call attribute(s) {unknown}", f"some of {list(CALL_ATTRS)}")
         if count is not None and not is_count(count):
             fail(ValueError, f"count={count!r}", "an int >= 0 or None")
-        calls = self.calls
+        events = self.events
+        calls = pair_calls(events)
         named = [c for c in calls if c.function_name == function_name]
         found = [c for c in named if matches(expected, c.as_mapping())]
         if found and (count is None or len(found) == count):
@@ -392,6 +420,13 @@ class EventCapture:
                     if others
                     else "no call was captured"
                 )
+        before = ends_begun_before(events)
+        leftovers = [i for i in sorted(before) if events[i].function_name == function_name]
+        if leftovers:
+            lines.append(f"not counted as calls of {function_name!r} (their start came before this test):")
+            lines.extend(f"  {self._line(i, events[i], before)}" for i in leftovers[:5])
+            if len(leftovers) > 5:
+                lines.append(f"  ... and {len(leftovers) - 5} more")
         raise AssertionError("\n".join(lines))
 
     def assert_sequence(self, *expected: Any) -> list[CapturedEvent]:
@@ -414,12 +449,13 @@ class EventCapture:
                     pos = i + 1
                     break
             else:
+                before = ends_begun_before(events)
                 lines = [f"expected {len(matchers)} events in order; matched the first {k}:"]
                 for i, ev in matched:  # the first k matchers matched
-                    lines.append(f"  ok  #{i} {ev.summary()}")
+                    lines.append(f"  ok  {self._line(i, ev, before)}")
                 lines.append(f"  missing: {matcher.describe()}" + (f" after event #{pos - 1}" if pos else ""))
                 rest = events[pos:]
-                closest = self._closest(matcher, rest)
+                closest = self._closest(matcher, rest, before=frozenset(i - pos for i in before if i >= pos))
                 if closest:
                     lines.append("closest candidates after that point (numbered from there):")
                     lines.extend(closest)
@@ -441,11 +477,12 @@ class EventCapture:
             f"timed out after {timeout:g}s waiting for {count} x {matcher.describe()}; "
             f"{found} matching of {len(self._raw)} captured event(s)"
         ]
-        closest = self._closest(matcher, self.events)
+        events = self.events
+        closest = self._closest(matcher, events, before=ends_begun_before(events))
         if closest and not found:
             lines.append("closest captured events:")
             lines.extend(closest)
-        lines.append(self._inventory(self.events))
+        lines.append(self._inventory(events))
         return AssertionError("\n".join(lines))
 
     def _wait_args(self, timeout: DurationLike, count: int) -> float:
@@ -542,7 +579,7 @@ class EventCapture:
 
     def check(self, *, validate: bool = True, allow_handler_failures: bool = False) -> None:
         """Raise ``AssertionError`` on a contract violation, an unpaired start or a handler failure."""
-        from .contract import ContractViolation, validate_stream
+        from .contract import ContractViolation, validate_event, validate_stream
 
         problems = []
         if not allow_handler_failures:
@@ -555,8 +592,12 @@ class EventCapture:
                 )
         if validate:
             contract_events = [e for e in self.events if e.kind is not None]
+            before = ends_begun_before(contract_events)
             try:
-                validate_stream(contract_events)
+                for index in sorted(before):  # their fields are checked; their missing start is no failure
+                    validate_event(*contract_events[index])
+                # each keeps its place (as a placeholder the pairing skips), so event numbers stay the capture's
+                validate_stream([_SKIPPED if i in before else e for i, e in enumerate(contract_events)] if before else contract_events)
             except ContractViolation as exc:
                 problems.append(f"contract violation: {exc}")
         if problems:
@@ -570,6 +611,21 @@ class EventCapture:
                 + "\n".join(f"  - {p}" for p in problems)
                 + ("\n(relax with " + " or ".join(hints) + ")" if hints else "")
             )
+
+
+_SKIPPED = (
+    HANDLER_FAILURE,
+    {"system_time": 0, "monotonic_time": 0},
+    {
+        "event_name": HANDLER_FAILURE,
+        "handler_id": "pytest-baml-telemetry: an end begun before the test",
+        "handler_config": None,
+        "kind": "error",
+        "reason": Exception("placeholder"),
+        "stacktrace": traceback.StackSummary(),
+    },
+)
+"""A valid event the pairing check skips: it stands in for an end whose start was not captured."""
 
 
 def _is_single_name(value: Any) -> TypeGuard[EventName]:

@@ -4,19 +4,22 @@ A :class:`CapturedEvent` is one ``(name, measurements, metadata)`` as the dispat
 executed it (never copied). :func:`pair_calls` pairs each start with the first stop or
 exception of the same prefix and span context, as :class:`CapturedCall` records.
 :func:`snapshot` turns events into plain dicts that compare equal across runs (span
-contexts numbered, clocks zeroed, exceptions as text). Nothing here filters or waits:
-that is :class:`~pytest_baml_telemetry.capture.EventCapture`'s job.
+contexts numbered, clocks zeroed, exceptions as text). :func:`ends_begun_before` finds the
+stops and exceptions whose start is not among the events before them: calls begun before
+the capture attached (a thread left over from an earlier test, an abandoned stream
+collected later), which are kept but are not a pairing failure. Nothing here filters or
+waits: that is :class:`~pytest_baml_telemetry.capture.EventCapture`'s job.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from .contract import EventName, event_kind, format_event_name
 
-__all__ = ["CALL_ATTRS", "CapturedCall", "CapturedEvent", "pair_calls", "snapshot"]
+__all__ = ["BEGUN_BEFORE", "CALL_ATTRS", "CapturedCall", "CapturedEvent", "ends_begun_before", "pair_calls", "snapshot"]
 
 
 class CapturedEvent(NamedTuple):
@@ -141,6 +144,34 @@ def pair_calls(events: Iterable[CapturedEvent]) -> list[CapturedCall]:
         elif kind in ("stop", "exception"):
             ends.setdefault((ev.name[:-1], ev.span_context), ev)
     return [_pair(start, ends.get((start.name[:-1], start.span_context))) for start in starts]
+
+
+BEGUN_BEFORE = "[begun before this test: its start was not captured]"
+"""The mark of an end event found by :func:`ends_begun_before` in failure messages."""
+
+
+def ends_begun_before(events: Sequence[CapturedEvent]) -> frozenset[int]:
+    """The indices of the stops and exceptions with no start of the same prefix and span before them.
+
+    Such a call began before the capture attached (or before it was cleared): its end is
+    kept and shown, marked, but its missing start is no pairing failure. An end whose span
+    context cannot be hashed is left to the contract check.
+    """
+    started: set[Any] = set()
+    found = []
+    for index, ev in enumerate(events):
+        kind = ev.kind
+        if kind not in ("start", "stop", "exception"):
+            continue
+        try:
+            key = (ev.name[:-1], ev.span_context)
+            if kind == "start":
+                started.add(key)
+            elif key not in started:
+                found.append(index)
+        except TypeError:  # an unhashable span context: a contract violation, reported by the check
+            continue
+    return frozenset(found)
 
 
 def snapshot(events: Iterable[CapturedEvent], virtual: bool) -> list[dict[str, Any]]:
