@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .._validate import check_count, check_number, short_repr
+from .._validate import check_int, check_number, fail, is_int, short_repr
 from ..clock import format_duration_ns, parse_duration_ns
+from ..contract import MAX_NATIVE
 from .text import format_usd, model_label
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ __all__ = [
     "LIMIT_KEYS",
     "LatencyLimit",
     "Limit",
+    "MAX_COUNT",
+    "MAX_USD",
     "Measure",
     "TokenLimit",
     "register",
@@ -62,8 +65,29 @@ class Check(NamedTuple):
     worst_calls: tuple[WorstCall, ...] = ()
 
 
-def _s(n: int) -> str:
+MAX_COUNT = MAX_NATIVE
+"""The largest count limit (calls, errors, tokens): the int64 range the aggregator counts in."""
+MAX_USD = 1e15
+"""The largest ``max_cost_usd``: a quadrillion USD (larger values are refused, not rounded)."""
+
+
+def _s(n: int | float) -> str:
     return "" if n == 1 else "s"
+
+
+def _show(value: Any) -> str:
+    """``short_repr`` that also names an int too long for ``repr`` (``10**5000``)."""
+    if is_int(value) and int(value).bit_length() > 200:
+        return f"<int of about {int(int(value).bit_length() * 0.30103) + 1} digits>"
+    return short_repr(value, 80)
+
+
+def _number(value: Any, where: str, *, maximum: float, expected: str) -> float:
+    """A finite number from 0 to ``maximum``; an int too large for a float is refused, not raised on."""
+    try:
+        return float(check_number(value, where, minimum=0, maximum=maximum, expected=expected))
+    except OverflowError:  # float(10**400), float(Fraction(10**400))
+        fail(ValueError, where, expected)
 
 
 def _cmp(passed: bool) -> str:
@@ -191,8 +215,9 @@ class CountLimit(Limit):
         self.unit = noun + "s"
 
     def parse(self, value: Any) -> int:
-        where = f"{self.key}={short_repr(value)}"
-        return int(check_count(value, where, expected=f"a whole number of {self.noun}s (an int >= 0)"))
+        where = f"{self.key}={_show(value)}"
+        expected = f"a whole number of {self.noun}s (an int from 0 to {MAX_COUNT})"
+        return int(check_int(value, where, minimum=0, maximum=MAX_COUNT, expected=expected))
 
     def format(self, value: int | float) -> str:
         return f"{value:,} {self.noun}{_s(int(value))}"
@@ -204,7 +229,7 @@ class CallsLimit(CountLimit):
     def check(self, limit: int | float, m: Measure) -> Check:
         calls = m.calls
         passed = calls <= limit
-        headline = f"{m.label}: {self.key}: {calls:,} calls {_cmp(passed)} {self.format(limit)}"
+        headline = f"{m.label}: {self.key}: {calls:,} call{_s(calls)} {_cmp(passed)} {self.format(limit)}"
         if passed:
             return Check(calls, True, headline)
         by_function = ", ".join(f"{fn} [{model_label(md)}]: {g.calls}" for fn, md, g in m.stats.groups())
@@ -230,8 +255,8 @@ class ErrorRateLimit(Limit):
     unit = "ratio"
 
     def parse(self, value: Any) -> float:
-        where = f"{self.key}={short_repr(value)}"
-        return float(check_number(value, where, minimum=0, maximum=1, expected="a fraction of calls from 0 to 1, such as 0.05"))
+        where = f"{self.key}={_show(value)}"
+        return _number(value, where, maximum=1, expected="a fraction of calls from 0 to 1, such as 0.05")
 
     def format(self, value: int | float) -> str:
         return f"{value:.2%}"
@@ -243,7 +268,7 @@ class ErrorRateLimit(Limit):
         measured = errors / m.calls
         passed = measured <= limit
         headline = (
-            f"{m.label}: {self.key} = {measured:.2%} ({errors:,}/{m.calls:,} calls failed) "
+            f"{m.label}: {self.key} = {measured:.2%} ({errors:,}/{m.calls:,} call{_s(m.calls)} failed) "
             f"{_cmp(passed)} {self.format(limit)}"
         )
         return _error_check(measured, passed, headline, m.stats)
@@ -263,6 +288,10 @@ class TokenLimit(CountLimit):
         self.kind = kind
         self.what = self._WHAT[kind]
 
+    def _tokens(self, n: int) -> str:
+        """``"1 input token"``, ``"1,200 input tokens"``."""
+        return f"{n:,} {self.what}" if n != 1 else f"1 {self.what[:-1]}"
+
     def measure(self, stats: CallStats) -> int:
         if self.kind == "input":
             return stats.input_tokens
@@ -279,13 +308,13 @@ class TokenLimit(CountLimit):
             unknown_what = "tokens" if self.kind == "any" else self.what
             headline = (
                 f"{m.label}: {self.key} cannot be checked: {unknown:,} call{_s(unknown)} "
-                f"with unknown {unknown_what} (known: {measured:,} {self.what}, limit {fl}; "
+                f"with unknown {unknown_what} (known: {self._tokens(measured)}, limit {fl}; "
                 "set allow_unknown_tokens=True to ignore them)"
             )
             notes = (_unknown_note(m.stats),)
         else:
             headline = (
-                f"{m.label}: {self.key}: {measured:,} {self.what} "
+                f"{m.label}: {self.key}: {self._tokens(measured)} "
                 f"{_cmp(within)} {fl} over {m.calls:,} call{_s(m.calls)}"
             )
             if unknown:
@@ -299,8 +328,8 @@ class CostLimit(Limit):
     unit = "usd"
 
     def parse(self, value: Any) -> float:
-        where = f"{self.key}={short_repr(value)}"
-        return float(check_number(value, where, minimum=0, expected="USD such as 0.50 (a finite number >= 0)"))
+        where = f"{self.key}={_show(value)}"
+        return _number(value, where, maximum=MAX_USD, expected=f"USD such as 0.50 (a number from 0 to {MAX_USD:,.0f})")
 
     def format(self, value: int | float) -> str:
         return format_usd(value)
