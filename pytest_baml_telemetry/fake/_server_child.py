@@ -26,7 +26,9 @@ its parent process changes, so it can never outlive the test run.
 The HTTP side speaks the OpenAI chat-completions API on ``POST /v1/chat/completions``
 (``/chat/completions`` is tolerated): JSON when the request has no ``"stream": true``,
 otherwise the format's server-sent events with chunked transfer encoding. Every
-request is recorded, API-key headers masked, before it is answered.
+request is recorded, credentials masked (:func:`is_secret`: every header and query parameter
+whose name holds ``auth``, ``key``, ``token``, ``secret``, ``password``, ``cookie``, ...),
+before it is answered.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ import sys
 import threading
 import time
 import types
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
@@ -72,18 +75,39 @@ else:
     common = import_wire("common")
 
 MASK = "***"
-MASKED_HEADERS = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "x-api-key",
-        "api-key",
-        "openai-api-key",
-        "x-goog-api-key",
-        "cookie",
-        "set-cookie",
-    }
-)
+SECRET_PARTS = ("auth", "key", "token", "secret", "password", "passwd", "cookie", "credential", "signature", "session")
+"""A header or query parameter whose lower-cased name contains one of these is recorded masked."""
+SECRET_NAMES = frozenset({"sig", "code", "pwd"})
+"""Query parameters masked by their whole name (too short to look for inside other names)."""
+
+
+def is_secret(name: str) -> bool:
+    """Whether a header or query parameter called ``name`` may carry a credential (any case)."""
+    lowered = name.lower()
+    return lowered in SECRET_NAMES or any(part in lowered for part in SECRET_PARTS)
+
+
+def mask_path(path: str) -> str:
+    """``path`` with the value of every secret query parameter replaced by ``***``.
+
+    The rest of the path is kept as sent; a parameter's name is decoded
+    (``api%2Dkey``, ``api+key``) before it is looked at.
+    """
+    if "?" not in path:
+        return path
+    base, query = path.split("?", 1)
+    fragment = ""
+    if "#" in query:
+        query, fragment = query.split("#", 1)
+        fragment = "#" + fragment
+    parts = []
+    for item in query.split("&"):
+        name, eq, _ = item.partition("=")
+        if is_secret(urllib.parse.unquote_plus(name)):
+            item = f"{name}={MASK}" if eq else item
+        parts.append(item)
+    return f"{base}?{'&'.join(parts)}{fragment}"
+
 CHAT_PATHS = openai.PATHS
 
 
@@ -226,14 +250,15 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = None
         path = self.path.split("?", 1)[0]
+        shown = mask_path(self.path)
         headers: dict[str, str] = {}
         for key, value in self.headers.items():
             k = key.lower()
-            headers[k] = MASK if k in MASKED_HEADERS else value
+            headers[k] = MASK if is_secret(k) else value
         stream = openai.request_stream(body)
         record = {
             "method": self.command,
-            "path": self.path,
+            "path": shown,
             "headers": headers,
             "json": body,
             "body": text,
@@ -244,7 +269,7 @@ class Handler(BaseHTTPRequestHandler):
         script, release = STATE.take(record, chat)
         if not chat:
             message = (
-                f"FakeLLMServer: {self.command} {self.path} is not served; "
+                f"FakeLLMServer: {self.command} {shown} is not served; "
                 "only POST /v1/chat/completions (OpenAI chat completions) is."
             )
             self._send(404, _json(openai.error_body(message, "not_found_error")))
@@ -252,7 +277,7 @@ class Handler(BaseHTTPRequestHandler):
         if script is None:
             message = (
                 f"FakeLLMServer: nothing scripted for request #{record['index']} "
-                f"({self.command} {self.path}); script responses with "
+                f"({self.command} {shown}); script responses with "
                 "server.respond(...) / server.fail(...) before the call."
             )
             self._send(500, _json(openai.error_body(message, "fake_llm_server_unscripted", "unscripted")))

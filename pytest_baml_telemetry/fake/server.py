@@ -110,8 +110,10 @@ def _check_host(host: Any) -> str:
 class RecordedRequest:
     """One HTTP request the fake server received, in arrival order.
 
-    ``headers`` has lower-cased names; ``authorization``, ``x-api-key``, ``api-key``
-    (and other credential headers) are replaced by ``"***"``. ``json`` is the parsed
+    ``headers`` has lower-cased names; every header whose name contains ``auth``,
+    ``key``, ``token``, ``secret``, ``password``, ``cookie`` (and a few more, any case)
+    has the value ``"***"``, and so has every such query parameter in ``path``
+    (``?api-key=***&key=***``). ``json`` is the parsed
     JSON body (``None`` when it was not JSON), ``body`` the raw text. ``served``
     says what answered it: ``"respond"``, ``"fail"``, ``"hang"``, ``"malformed"``,
     ``"fail_stream"``, ``"unscripted"`` (nothing scripted: HTTP 500) or
