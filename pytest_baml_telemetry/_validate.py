@@ -209,3 +209,10 @@ def call_check(check: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return check(*args, **kwargs)
     except (TypeError, ValueError) as exc:
         raise type(exc)(str(exc)) from None
+
+
+def short_number_repr(value: Any, limit: int = 80) -> str:
+    """``short_repr``, but an int too long to print (``10**5000``) reads ``<int of about 5001 digits>``."""
+    if isinstance(value, int) and value.bit_length() > 200:
+        return f"<int of about {int(value.bit_length() * 0.30103) + 1} digits>"
+    return short_repr(value, limit)

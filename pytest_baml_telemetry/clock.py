@@ -17,7 +17,7 @@ import time
 from datetime import timedelta
 from typing import Protocol, Union, runtime_checkable
 
-from ._validate import check_bool, is_count, short_repr
+from ._validate import check_bool, is_count, short_number_repr, short_repr
 from .contract import MAX_NATIVE, TIME_UNITS
 
 __all__ = [
@@ -82,13 +82,6 @@ _MAX_TEXT = f"{MAX_NATIVE / 1_000_000_000:.0f}s (about 292 years)"
 """The longest duration, as the messages write it."""
 
 
-def _show(value: object) -> str:
-    """A short repr, also for an int too long for ``repr`` (``10**5000``)."""
-    if isinstance(value, int) and value.bit_length() > 200:
-        return f"<int of about {int(value.bit_length() * 0.30103) + 1} digits>"
-    return short_repr(value, 80)
-
-
 def _parse_ns(value: DurationLike, name: str, *, timeout: bool) -> int | None:
     """``value`` in whole nanoseconds, or ``None`` for "beyond ``MAX_NATIVE``" when ``timeout``.
 
@@ -109,19 +102,19 @@ def _parse_ns(value: DurationLike, name: str, *, timeout: bool) -> int | None:
     elif isinstance(value, str):
         match = _DURATION_RE.match(value)
         if match is None:
-            raise ValueError(f"{name}={_show(value)} is not a duration; expected {_EXPECTED}")
+            raise ValueError(f"{name}={short_number_repr(value)} is not a duration; expected {_EXPECTED}")
         number, unit = match.groups()
         ns = float(number) * _UNITS_NS[unit]  # "999...9s" is inf here: checked below
     else:
         raise TypeError(
-            f"{name}={_show(value)} ({type(value).__name__}) is not a duration; expected {_EXPECTED}"
+            f"{name}={short_number_repr(value)} ({type(value).__name__}) is not a duration; expected {_EXPECTED}"
         )
     if ns < 0:
-        raise ValueError(f"{name}={_show(value)} is negative; expected {_EXPECTED}")
+        raise ValueError(f"{name}={short_number_repr(value)} is negative; expected {_EXPECTED}")
     if ns > MAX_NATIVE:
         if timeout:
             return None
-        raise ValueError(f"{name}={_show(value)} is too long; expected a duration of at most {_MAX_TEXT}")
+        raise ValueError(f"{name}={short_number_repr(value)} is too long; expected a duration of at most {_MAX_TEXT}")
     return ns if type(ns) is int else round(ns)
 
 

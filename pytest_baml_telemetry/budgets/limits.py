@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .._validate import check_int, check_number, fail, is_int, short_repr
+from .._validate import check_int, check_number, fail, short_number_repr
 from ..clock import format_duration_ns, parse_duration_ns
 from ..contract import MAX_NATIVE
 from .text import format_usd, model_label
@@ -73,13 +73,6 @@ MAX_USD = 1e15
 
 def _s(n: int | float) -> str:
     return "" if n == 1 else "s"
-
-
-def _show(value: Any) -> str:
-    """``short_repr`` that also names an int too long for ``repr`` (``10**5000``)."""
-    if is_int(value) and int(value).bit_length() > 200:
-        return f"<int of about {int(int(value).bit_length() * 0.30103) + 1} digits>"
-    return short_repr(value, 80)
 
 
 def _number(value: Any, where: str, *, maximum: float, expected: str) -> float:
@@ -215,7 +208,7 @@ class CountLimit(Limit):
         self.unit = noun + "s"
 
     def parse(self, value: Any) -> int:
-        where = f"{self.key}={_show(value)}"
+        where = f"{self.key}={short_number_repr(value)}"
         expected = f"a whole number of {self.noun}s (an int from 0 to {MAX_COUNT})"
         return int(check_int(value, where, minimum=0, maximum=MAX_COUNT, expected=expected))
 
@@ -255,7 +248,7 @@ class ErrorRateLimit(Limit):
     unit = "ratio"
 
     def parse(self, value: Any) -> float:
-        where = f"{self.key}={_show(value)}"
+        where = f"{self.key}={short_number_repr(value)}"
         return _number(value, where, maximum=1, expected="a fraction of calls from 0 to 1, such as 0.05")
 
     def format(self, value: int | float) -> str:
@@ -328,7 +321,7 @@ class CostLimit(Limit):
     unit = "usd"
 
     def parse(self, value: Any) -> float:
-        where = f"{self.key}={_show(value)}"
+        where = f"{self.key}={short_number_repr(value)}"
         return _number(value, where, maximum=MAX_USD, expected=f"USD such as 0.50 (a number from 0 to {MAX_USD:,.0f})")
 
     def format(self, value: int | float) -> str:

@@ -8,6 +8,10 @@ Cost rules (part of the documented behaviour):
   ``cached_input_per_mtok``; a model without it bills them at the input price, and
   cached tokens beyond ``input_tokens`` are capped at ``input_tokens``.
 * A model that is not in the table is *unpriced*: it is reported as unpriced, never as $0.
+* A price is a finite number of USD per million tokens from 0 to :data:`MAX_PRICE_PER_MTOK`
+  (1e9: a billion USD per million tokens, far above any real price). Anything else (``inf``,
+  ``nan``, ``1e308``, ``10**400``) is refused when the table is loaded, so a cost is always
+  finite: even ``MAX_COUNT`` tokens at the largest price cost about 1e22 USD.
 
 Models are matched by exact name. Every problem is a :class:`BudgetConfigError` naming
 the table (its file), the model and the key.
@@ -19,12 +23,15 @@ import math
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from .._validate import fail, is_number, short_repr
+from .._validate import fail, is_number, short_number_repr, short_repr
 from .config import BudgetConfigError, StrPath, load_toml
 
-__all__ = ["ModelPrice", "PriceTable", "load_prices"]
+__all__ = ["MAX_PRICE_PER_MTOK", "ModelPrice", "PriceTable", "load_prices"]
 
 _PRICE_KEYS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok")
+
+MAX_PRICE_PER_MTOK = 1e9
+"""The largest price a table accepts, in USD per million tokens (keeps every cost finite)."""
 
 
 class ModelPrice(NamedTuple):
@@ -46,13 +53,21 @@ class ModelPrice(NamedTuple):
         ) / 1_000_000
 
 
+_PRICE_RANGE = f"USD per million tokens (a finite number from 0 to {MAX_PRICE_PER_MTOK:,.0f})"
+
+
 def _check_price(value: Any, where: str, key: str) -> float:
-    given = f"{where}: {key} = {short_repr(value)}"
+    given = f"{where}: {key} = {short_number_repr(value)}"
     if not is_number(value):
-        fail(BudgetConfigError, f"{given} is not a number", "USD per million tokens (a number >= 0)")
-    f = float(value)
+        fail(BudgetConfigError, f"{given} is not a number", _PRICE_RANGE)
+    try:
+        f = float(value)
+    except OverflowError:  # float(10**400)
+        f = math.inf
     if not math.isfinite(f) or f < 0:
-        fail(BudgetConfigError, f"{given} is not a finite number >= 0", "USD per million tokens")
+        fail(BudgetConfigError, f"{given} is not a finite number >= 0", _PRICE_RANGE)
+    if f > MAX_PRICE_PER_MTOK:
+        fail(BudgetConfigError, f"{given} is too large (a cost could overflow)", _PRICE_RANGE)
     return f
 
 
