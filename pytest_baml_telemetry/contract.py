@@ -220,6 +220,10 @@ def _opt_nonneg_int(v: Any) -> bool:
     return v is None or _is_nonneg_int(v)
 
 
+_TIME_KEYS = ("duration", "time_to_first_chunk", "monotonic_time", "system_time")
+"""Measurements in native time: ints of the int64 range (what the recorders can hold)."""
+
+
 def _opt_str(v: Any) -> bool:
     return v is None or isinstance(v, str)
 
@@ -388,7 +392,9 @@ def validate_event(event_name: Any, measurements: Any, metadata: Any) -> None:
 
     Call events are recognised by their ``("call", "start"|"stop"|"exception")`` suffix;
     ``("telemetry","handler","failure")`` is checked too. Extra keys are allowed.
-    Also checks ``total_tokens == input_tokens + output_tokens`` when all three are known,
+    Native times (``duration``, ``time_to_first_chunk``, ``monotonic_time``,
+    ``system_time``) must lie in the int64 range (:data:`MAX_NATIVE`): what this accepts,
+    the recorders can record. Also checks ``total_tokens == input_tokens + output_tokens`` when all three are known,
     and that ``total_tokens`` is ``None`` when either part is unknown.
     """
     try:
@@ -431,6 +437,14 @@ def validate_event(event_name: Any, measurements: Any, metadata: Any) -> None:
             value = data[field.key]
             if not field.check(value):
                 raise _violation(event_name, where, field.key, value, field.expected, span)
+    for key in _TIME_KEYS:
+        value = measurements.get(key)
+        if value is not None and _is_int(value) and not -MAX_NATIVE - 1 <= value <= MAX_NATIVE:
+            raise _violation(
+                event_name, "measurements", key, value,
+                "a native time within the int64 range (at most contract.MAX_NATIVE = 2**63 - 1 ns), "
+                "what the recorders can hold", span,
+            )
     if kind == "stop":
         i, o, t = measurements["input_tokens"], measurements["output_tokens"], measurements["total_tokens"]
         if i is not None and o is not None:

@@ -110,6 +110,23 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     session = config.stash.get(_SESSION_KEY, None)
     if session is not None:
         session.stop()
+        if session.write_error is not None and not session.is_worker:
+            # after pytest's summary line: the last thing the user reads
+            reporter = config.pluginmanager.get_plugin("terminalreporter")
+            if reporter is not None:
+                reporter.write_line(f"ERROR: {session.write_error}", red=True, bold=True)
+            else:
+                import sys
+
+                print(f"ERROR: {session.write_error}", file=sys.stderr)
+
+
+def _mark_xfailed(config: pytest.Config, report: pytest.TestReport) -> None:
+    """A test that failed as expected (xfail): its broken budgets are expected failures."""
+    if report.skipped and hasattr(report, "wasxfail"):
+        state = config.stash.get(_SESSION_KEY, None)
+        if state is not None:
+            state.mark_xfailed(report.nodeid)
 
 
 class _RecordingHooks:
@@ -126,6 +143,10 @@ class _RecordingHooks:
         finally:
             self.session.set_test(None)
 
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.skipped and hasattr(report, "wasxfail"):
+            self.session.mark_xfailed(report.nodeid)
+
 
 _FIXTURES = frozenset({"baml_events", "baml_fake"})
 _MARKERS = ("baml_budget", "baml_events", "baml_fake")
@@ -138,7 +159,7 @@ def _uses_plugin(item: pytest.Item) -> bool:
 
 def _ensure_item_hooks(config: pytest.Config) -> None:
     if not config.pluginmanager.has_plugin("baml_telemetry_items"):
-        config.pluginmanager.register(_ItemHooks(), "baml_telemetry_items")
+        config.pluginmanager.register(_ItemHooks(config), "baml_telemetry_items")
 
 
 @pytest.hookimpl(trylast=True)
@@ -150,6 +171,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 class _ItemHooks:
     """Per-test checks: marker options, ``baml_events`` validation, ``baml_budget`` budgets."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        _mark_xfailed(self.config, report)
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         """Check the options of every ``baml_events``/``baml_fake`` marker, used by a fixture or not."""
@@ -178,14 +205,16 @@ class _ItemHooks:
                 error = str(exc)
             if error is not None:
                 pytest.fail(error, pytrace=False)
+        interrupted = False
         try:
             result = yield
-        except BaseException:
+        except BaseException as exc:
             item.stash[_CALL_FAILED_KEY] = True
+            interrupted = isinstance(exc, KeyboardInterrupt)
             raise
         finally:
             if tracking is not None:
-                tracking.finish()
+                tracking.finish(interrupted=interrupted, known_functions=_spec_functions(item))
         message = None
         entry = item.stash.get(_EVENTS_KEY, None)
         if entry is not None:
@@ -196,6 +225,13 @@ class _ItemHooks:
         if message is not None:
             pytest.fail(message, pytrace=False)
         return result
+
+
+def _spec_functions(item: pytest.Item) -> list[str]:
+    """The function names of the spec'd ``baml_fake`` of ``item`` (none without one)."""
+    fake = getattr(item, "funcargs", {}).get("baml_fake")
+    names = getattr(fake, "function_names", None) if fake is not None else None
+    return list(names) if isinstance(names, list) else []
 
 
 def _check_events(capture: EventCapture, options: dict[str, Any]) -> str | None:
@@ -216,6 +252,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if state is None:
         return
     state.stop()
+    if exitstatus == pytest.ExitCode.INTERRUPTED:
+        state.interrupted()
     if state.is_worker:
         from .session import WORKER_KEY
 
@@ -235,6 +273,9 @@ def pytest_testnodedown(node: Any, error: Any) -> None:
     payload = getattr(node, "workeroutput", {}).get(WORKER_KEY)
     if payload is not None:
         state.merge_worker(payload)
+    elif state.recording or state.budgets:
+        worker = getattr(getattr(node, "gateway", None), "id", None) or getattr(node, "workerinput", {}).get("workerid", "?")
+        state.lost_worker(str(worker), error)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

@@ -9,14 +9,15 @@ turns the messages it returns into failures and terminal sections.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from .budgets.aggregate import Aggregator
 from .budgets.budget import Budget, budget_from_marker, load_budgets
-from .budgets.config import BudgetConfigError
+from .budgets.paths import check_input_file, check_output_file
 from .budgets.prices import PriceTable
 from .budgets.verdicts import Verdict, evaluate, failure_message
 from .contract import CALL_EXCEPTION, CALL_STOP
@@ -27,14 +28,6 @@ __all__ = ["InvalidBudgetMarker", "TelemetrySession", "TestBudgets", "WORKER_KEY
 WORKER_KEY = "baml_telemetry"
 """The key of the payload an xdist worker sends home in ``workeroutput``."""
 _ids = itertools.count(1)
-
-
-def _shown(path: Path) -> Path:
-    """``path`` relative to the current directory when it is below it (shorter messages)."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve())
-    except ValueError:
-        return path
 
 
 class InvalidBudgetMarker(ValueError):
@@ -57,12 +50,28 @@ class TestBudgets:
         """The failure text once :meth:`finish` ran (``None``: every budget passed)."""
         session.dispatcher.attach_many(self.handler_id, [CALL_STOP, CALL_EXCEPTION], self.aggregator.handle)
 
-    def finish(self) -> str | None:
-        """Detach, evaluate the budgets; return the failure message, or ``None`` when all pass."""
+    def finish(self, *, interrupted: bool = False, known_functions: Iterable[str] = ()) -> str | None:
+        """Detach, evaluate the budgets; return the failure message, or ``None`` when all pass.
+
+        The budgets are unverifiable when an event of this test could not be recorded or
+        the test was ``interrupted``. A filter naming a function or model this test and the
+        session never saw (nor ``known_functions``, a spec'd fake's) fails with close names.
+        """
         self.session.dispatcher.detach(self.handler_id)
+        agg = self.aggregator
+        reasons = [agg.not_recorded.describe()] if agg.not_recorded else []
+        if interrupted:
+            reasons.append("the test was interrupted")
+        functions, models = self.session.known_names(agg)
+        functions.update(known_functions)
         verdicts: list[Verdict] = []
         for budget in self.budgets:
-            verdicts.extend(evaluate(budget, self.aggregator, self.session.prices, scope=self.nodeid))
+            verdicts.extend(
+                evaluate(
+                    budget, agg, self.session.prices, scope=self.nodeid,
+                    unverifiable="; ".join(reasons) or None, known_functions=functions, known_models=models,
+                )
+            )
         self.session.test_verdicts.extend(verdicts)
         self.message = failure_message(verdicts)
         return self.message
@@ -99,6 +108,14 @@ class TelemetrySession:
         self.handler_id = f"pytest-baml-telemetry-session-{next(_ids)}"
         self.recording = bool(report or report_json or self.budgets)
         self.evaluated = False
+        self.incomplete: list[str] = []
+        """Why the data is incomplete (a lost xdist worker, an interrupted run); empty when complete."""
+        self.known_functions: set[str] = set()
+        """Function names known besides the calls recorded (a spec'd fake's functions)."""
+        self.xfailed: set[str] = set()
+        """Node ids of the tests that failed as expected (xfail): their broken budgets are XFAIL."""
+        self.write_error: str | None = None
+        """Why the JSON report could not be written (shown after pytest's summary)."""
 
     @classmethod
     def from_options(
@@ -111,21 +128,24 @@ class TelemetrySession:
         root: Path,
         is_worker: bool,
     ) -> TelemetrySession:
-        """Build from option values; raise ``BudgetConfigError`` naming a bad file or path."""
+        """Build from option values; raise ``BudgetConfigError`` naming a bad file or path.
+
+        Paths are checked first (:mod:`~pytest_baml_telemetry.paths`): the inputs must be
+        readable regular files, the report path writable and not one of them.
+        """
+        inputs: list[Path] = []
+        budgets_file = prices_file = None
+        if budgets_path:
+            budgets_file = check_input_file(root / budgets_path, "--baml-budgets (ini baml_budgets)")
+            inputs.append(budgets_file)
+        if prices_path:
+            prices_file = check_input_file(root / prices_path, "--baml-prices (ini baml_prices)")
+            inputs.append(prices_file)
         json_path = None
         if report_json:
-            json_path = (root / report_json).resolve()
-            if json_path.is_dir():
-                raise BudgetConfigError(
-                    f"--baml-report-json={report_json!r}: {str(json_path)!r} is a directory; expected a file path"
-                )
-            if not json_path.parent.is_dir():
-                what = "is not a directory" if json_path.parent.exists() else "does not exist"
-                raise BudgetConfigError(
-                    f"--baml-report-json={report_json!r}: the directory {str(json_path.parent)!r} {what}"
-                )
-        budgets = load_budgets(_shown(root / budgets_path)) if budgets_path else []
-        prices = PriceTable.load(_shown(root / prices_path)) if prices_path else None
+            json_path = check_output_file(root / report_json, "--baml-report-json (ini baml_report_json)", inputs)
+        budgets = load_budgets(budgets_file) if budgets_file else []
+        prices = PriceTable.load(prices_file) if prices_file else None
         return cls(report=report, report_json=json_path, budgets=budgets, prices=prices, is_worker=is_worker)
 
     # ------------------------------------------------------------------ recording
@@ -139,6 +159,39 @@ class TelemetrySession:
 
     def set_test(self, nodeid: str | None) -> None:
         self.aggregator.current_test_id = nodeid
+
+    def known_names(self, *more: Aggregator) -> tuple[set[str], set[str | None]]:
+        """The function and model names seen so far (recorded here, in ``more``, or known from a spec)."""
+        functions = set(self.known_functions)
+        models: set[str | None] = set()
+        for agg in (self.aggregator, *more):
+            for function, model in agg.keys():
+                functions.add(function)
+                models.add(model)
+        return functions, models
+
+    # ------------------------------------------------------------------ completeness
+
+    def lost_worker(self, worker: str, error: Any = None) -> None:
+        """A pytest-xdist worker ended without sending its data home (it crashed)."""
+        detail = f": {str(error).strip().splitlines()[-1]}" if error else ""
+        self.incomplete.append(f"xdist worker {worker} was lost{detail}; its calls are missing")
+
+    def interrupted(self, why: str = "KeyboardInterrupt") -> None:
+        """The run was interrupted (Ctrl-C / SIGINT): not every test ran."""
+        text = f"the run was interrupted ({why}); not every test ran"
+        if text not in self.incomplete:
+            self.incomplete.append(text)
+
+    def mark_xfailed(self, nodeid: str) -> None:
+        self.xfailed.add(nodeid)
+
+    def unverifiable_reason(self) -> str | None:
+        """Why session budgets cannot be verified (``None``: they can)."""
+        reasons = list(self.incomplete)
+        if self.aggregator.not_recorded:
+            reasons.insert(0, self.aggregator.not_recorded.describe())
+        return "; ".join(reasons) or None
 
     # ------------------------------------------------------------------ per-test budgets
 
@@ -160,37 +213,60 @@ class TelemetrySession:
     def worker_payload(self) -> dict[str, Any]:
         return {
             "agg": self.aggregator.to_payload(),
-            "verdicts": [v.to_dict() for v in self.test_verdicts],
+            "verdicts": [v.to_dict() for v in self._test_verdicts()],
+            "known_functions": sorted(self.known_functions),
+            "incomplete": list(self.incomplete),
         }
 
     def merge_worker(self, payload: dict[str, Any]) -> None:
         self.aggregator.merge(Aggregator.from_payload(payload["agg"]))
         self.test_verdicts.extend(Verdict.from_dict(v) for v in payload["verdicts"])
+        self.known_functions.update(payload.get("known_functions", ()))
+        for reason in payload.get("incomplete", ()):
+            if reason not in self.incomplete:
+                self.incomplete.append(reason)
+
+    def _test_verdicts(self) -> list[Verdict]:
+        """The per-test verdicts, a broken one of an xfailed test marked ``expected``."""
+        return [
+            dataclasses.replace(v, expected=True) if not v.passed and v.scope in self.xfailed else v
+            for v in self.test_verdicts
+        ]
 
     # ------------------------------------------------------------------ session end
 
     def evaluate_session(self) -> list[Verdict]:
         if not self.evaluated:
             self.evaluated = True
+            functions, models = self.known_names()
+            reason = self.unverifiable_reason()
             for budget in self.budgets:
-                self.session_verdicts.extend(evaluate(budget, self.aggregator, self.prices, scope="session"))
+                self.session_verdicts.extend(
+                    evaluate(
+                        budget, self.aggregator, self.prices, scope="session",
+                        unverifiable=reason, known_functions=functions, known_models=models,
+                    )
+                )
         return self.session_verdicts
 
     @property
     def session_failed(self) -> bool:
-        return any(not v.passed for v in self.session_verdicts)
+        return any(v.counts_as_failure for v in self.session_verdicts)
 
     def finish(self) -> bool:
         """At the end of the run (not on a worker): evaluate session budgets, write the JSON
-        report; return whether a session budget failed."""
+        report; return whether the run must fail (a session budget failed or is
+        unverifiable, or the report could not be written: :attr:`write_error`)."""
         self.evaluate_session()
         self.write_json()
-        return self.session_failed
+        return self.session_failed or self.write_error is not None
 
     def report_data(self) -> dict[str, Any]:
         from .report import build_report
 
-        return build_report(self.aggregator, self.prices, [*self.session_verdicts, *self.test_verdicts])
+        return build_report(
+            self.aggregator, self.prices, [*self.session_verdicts, *self._test_verdicts()], incomplete=self.incomplete
+        )
 
     def report_lines(self) -> list[str]:
         from .report import render_terminal
@@ -198,10 +274,18 @@ class TelemetrySession:
         return render_terminal(self.report_data())
 
     def write_json(self) -> None:
+        """Write the JSON report atomically; a failure is kept in :attr:`write_error`, never raised."""
         if self.report_json is not None:
             from .report import write_json
 
-            write_json(self.report_data(), self.report_json)
+            try:
+                write_json(self.report_data(), self.report_json)
+            except (OSError, ValueError) as exc:
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                self.write_error = (
+                    f"--baml-report-json: could not write the report to {str(self.report_json)!r}: "
+                    f"{type(exc).__name__}: {why}; a previous report there (if any) is left unchanged"
+                )
 
     def summary_sections(self) -> list[tuple[str, list[str], bool]]:
         """The terminal summary: ``(title, lines, red)`` per section (report, failed session budgets)."""
@@ -213,4 +297,9 @@ class TelemetrySession:
         if self.session_failed:
             lines = (failure_message(self.session_verdicts) or "").splitlines()
             sections.append(("BAML session budgets exceeded", lines, True))
+        if not self.report and (self.incomplete or self.aggregator.not_recorded):  # else the report says it
+            lines = [f"incomplete: {r}" for r in self.incomplete]
+            if self.aggregator.not_recorded:
+                lines.append(self.aggregator.not_recorded.describe())
+            sections.append(("BAML telemetry incomplete", lines, True))
         return sections

@@ -65,7 +65,7 @@ def test_rows_and_totals():
     assert t["input_tokens"] == 94_000 and t["unknown_token_calls"] == 1
     assert t["cost_usd"] == ex["cost_usd"]
     assert t["unpriced_models"] == ["claude-x"] and t["cost_complete"] is False
-    assert data["summary"] == {"calls": 103, "budgets": 0, "budgets_failed": 0, "passed": True}
+    assert data["summary"] == {"calls": 103, "budgets": 0, "budgets_failed": 0, "passed": True, "budgets_expected": 0, "budgets_unverifiable": 0, "not_recorded": 0, "complete": True, "incomplete": []}
     assert data["price_table"] == "prices.toml"
 
 
@@ -117,7 +117,7 @@ def test_budget_section_and_verdict_order_independence():
         "duration_ns": 100 * MS, "function": "Extract", "model": "gpt-4o",
         "test_id": "tests/test_a.py::test_one", "ok": False, "input_tokens": None, "output_tokens": None,
     }
-    assert data["summary"] == {"calls": 103, "budgets": 2, "budgets_failed": 1, "passed": False}
+    assert data["summary"] == {"calls": 103, "budgets": 2, "budgets_failed": 1, "passed": False, "budgets_expected": 0, "budgets_unverifiable": 0, "not_recorded": 0, "complete": True, "incomplete": []}
 
 
 def test_xdist_style_merge_gives_identical_report():

@@ -29,8 +29,9 @@ from heapq import heapify, heappush, heapreplace, nlargest
 from typing import TYPE_CHECKING, Any
 
 from .._validate import check_choice, check_count, check_str, fail, is_int, short_repr
-from ..contract import check_event_name, event_kind
+from ..contract import MAX_NATIVE, check_event_name, event_kind
 from .series import COUNTERS, Series, SeriesKey, key_order, sample_add
+from .unrecorded import NotRecorded
 
 if TYPE_CHECKING:
     from .view import CallStats
@@ -75,6 +76,8 @@ class Aggregator:
         self._lock = threading.Lock()
         self.current_test_id: str | None = None
         """Test id recorded for calls whose ``test_id`` is not given (the plugin sets it)."""
+        self.not_recorded = NotRecorded()
+        """The events :meth:`handle` could not record (counted, never raised)."""
 
     # ------------------------------------------------------------------ recording
 
@@ -116,7 +119,16 @@ class Aggregator:
                 input_tokens = check_count(input_tokens, _arg("Aggregator.record", "input_tokens", input_tokens), expected=_TOKENS)
             if output_tokens is not None and (type(output_tokens) is not int or output_tokens < 0):
                 output_tokens = check_count(output_tokens, _arg("Aggregator.record", "output_tokens", output_tokens), expected=_TOKENS)
-            s.buf.append(duration_ns)
+            try:
+                s.buf.append(duration_ns)
+            except OverflowError:  # beyond int64: refused as validate_event refuses it
+                if not s.calls:
+                    del self._series[(function_name, model)]
+                fail(
+                    ValueError,
+                    _arg("Aggregator.record", "duration_ns", duration_ns),
+                    f"a duration in ns of at most contract.MAX_NATIVE = {MAX_NATIVE}",
+                )
             unknown = False
             if ok:
                 s.ok += 1
@@ -252,8 +264,16 @@ class Aggregator:
         metadata: Mapping[str, Any],
         config: Any = None,
     ) -> None:
-        """Dispatcher handler: ``attach_many(id, [CALL_STOP, CALL_EXCEPTION], agg.handle)``."""
-        self.record_event(event_name, measurements, metadata)
+        """Dispatcher handler: ``attach_many(id, [CALL_STOP, CALL_EXCEPTION], agg.handle)``.
+
+        Never raises: an event :meth:`record_event` refuses is counted in
+        :attr:`not_recorded` (how many, why, the first one) instead, so the recorder stays
+        attached; budgets over this aggregator are then unverifiable.
+        """
+        try:
+            self.record_event(event_name, measurements, metadata)
+        except Exception as exc:
+            self.not_recorded.add(event_name, measurements, metadata, exc, self.current_test_id)
 
     # ------------------------------------------------------------------ reading
 
@@ -293,6 +313,7 @@ class Aggregator:
         """Forget every call."""
         with self._lock:
             self._series.clear()
+            self.not_recorded = NotRecorded()
 
     # ------------------------------------------------------------------ merging / payload
 
@@ -323,6 +344,7 @@ class Aggregator:
                     sample_add(s.error_tests, t, self.sample_n)
                 s.slowest = _top(s.slowest + o.slowest, self.worst_n)
                 s.heaviest = _top(s.heaviest + o.heaviest, self.worst_n)
+            self.not_recorded.merge(other.not_recorded)
         return self
 
     def to_payload(self, *, durations_as: str = "base64") -> dict[str, Any]:
@@ -358,6 +380,7 @@ class Aggregator:
                 "worst_n": self.worst_n,
                 "sample_n": self.sample_n,
                 "series": series,
+                "not_recorded": self.not_recorded.to_payload(),
             }
 
     @classmethod
@@ -398,6 +421,7 @@ class Aggregator:
                 s.heaviest = [_entry(e, 6, where) for e in item["heaviest"]]
                 heapify(s.slowest)
                 heapify(s.heaviest)
+            agg.not_recorded = NotRecorded.from_payload(payload.get("not_recorded"))
         except KeyError as e:
             raise ValueError(f"aggregator payload is missing the field {e.args[0]!r}") from None
         except (TypeError, OverflowError, ValueError) as e:  # binascii.Error is a ValueError

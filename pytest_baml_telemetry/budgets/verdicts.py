@@ -9,7 +9,8 @@ the scope and the notes, and :meth:`Verdict.from_dict` reads it back.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import difflib
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,10 @@ class Verdict:
     ``"errors"``, ``"ratio"``, ``"tokens"`` or ``"usd"``); ``measured`` is ``None`` for a
     latency or rate over zero calls. ``message`` is the full human text: the headline
     (budget label, key, measured value and limit), then notes and the worst calls.
+
+    ``unverifiable``: the calls in scope are not all known (an event could not be
+    recorded, a worker was lost, the run was interrupted); such a verdict never passes.
+    ``expected``: it failed inside an xfailed test (an expected failure, XFAIL).
     """
 
     budget: Budget
@@ -44,6 +49,22 @@ class Verdict:
     scope: str = "session"
     notes: tuple[str, ...] = ()
     worst_calls: tuple[WorstCall, ...] = ()
+    unverifiable: bool = False
+    expected: bool = False
+
+    @property
+    def status(self) -> str:
+        """``"passed"``, ``"failed"``, ``"unverifiable"`` or ``"xfailed"`` (failed in an xfailed test)."""
+        if self.passed:
+            return "passed"
+        if self.expected:
+            return "xfailed"
+        return "unverifiable" if self.unverifiable else "failed"
+
+    @property
+    def counts_as_failure(self) -> bool:
+        """Whether this verdict makes the run fail (failed or unverifiable, and not expected)."""
+        return not self.passed and not self.expected
 
     @property
     def message(self) -> str:
@@ -89,6 +110,8 @@ class Verdict:
                 scope=data["scope"],
                 notes=tuple(data["notes"]),
                 worst_calls=tuple(_worst_call(w) for w in data["worst_calls"]),
+                unverifiable=bool(data.get("unverifiable", False)),
+                expected=bool(data.get("expected", False)),
             )
         except KeyError as e:
             raise ValueError(f"verdict dict is missing the field {e.args[0]!r}") from None
@@ -108,6 +131,9 @@ def verdict_record(v: Verdict) -> dict[str, Any]:
         "limit": v.limit,
         "unit": v.unit,
         "passed": v.passed,
+        "status": v.status,
+        "unverifiable": v.unverifiable,
+        "expected": v.expected,
         "calls": v.calls,
         "headline": v.headline,
         "message": v.message,
@@ -132,6 +158,9 @@ def evaluate(
     prices: PriceTable | None = None,
     *,
     scope: str = "session",
+    unverifiable: str | None = None,
+    known_functions: Collection[str] | None = None,
+    known_models: Collection[str | None] | None = None,
 ) -> list[Verdict]:
     """Check ``budget`` against the calls of ``source``: one :class:`Verdict` per limit set.
 
@@ -140,6 +169,11 @@ def evaluate(
     (``"session"`` or a test id). Latency and error-rate limits over zero calls pass and
     say "no calls"; ``max_cost_usd`` fails naming any unpriced model; token and cost
     limits fail naming calls with unknown tokens unless ``allow_unknown_tokens``.
+
+    ``unverifiable`` (a reason) makes every verdict unverifiable: it fails, saying why.
+    A filter that matched no calls says so in a note; with ``known_functions`` /
+    ``known_models`` (the names the session saw), a filter naming an unknown one fails
+    with the closest known names ("did you mean ...?"): a typo never passes silently.
     """
     if not isinstance(budget, Budget):
         fail(TypeError, f"evaluate(budget={short_repr(budget)})", "a Budget")
@@ -149,26 +183,79 @@ def evaluate(
         fail(TypeError, f"evaluate(prices={short_repr(prices)})", "a PriceTable or None")
     stats = source.filtered(function=budget.function, model=budget.model)
     m = Measure(budget.label, stats, stats.calls, prices, budget.allow_unknown_tokens)
+    typos = _unknown_names(budget, known_functions, known_models)
+    extra: tuple[str, ...] = ()
+    if m.calls == 0 and (budget.function is not None or budget.model is not None):
+        extra = (f"the filter {_filters(budget)} matched no calls",)
     out: list[Verdict] = []
     for key, limit in budget.limits().items():
         entry = LIMITS[key]
         c = entry.check(limit, m)
+        headline, notes, passed = c.headline, (*extra, *c.notes), c.passed
+        if typos:
+            headline = f"{budget.label}: {key}: {typos[0]}"
+            notes = (*typos[1:], *notes)
+            passed = False
+        if unverifiable is not None:
+            shown = c.headline[len(budget.label) + 2:] if c.headline.startswith(budget.label + ": ") else c.headline
+            headline = f"{budget.label}: {key} is unverifiable: {unverifiable}"
+            notes = (f"over the calls recorded: {shown}", *notes)
+            passed = False
         out.append(
             Verdict(
                 budget=budget,
                 key=key,
                 measured=c.measured,
                 limit=limit,
-                passed=c.passed,
-                headline=c.headline,
+                passed=passed,
+                headline=headline,
                 unit=entry.unit,
                 calls=m.calls,
                 scope=scope,
-                notes=c.notes,
+                notes=notes,
                 worst_calls=c.worst_calls,
+                unverifiable=unverifiable is not None,
             )
         )
     return out
+
+
+def _filters(budget: Budget) -> str:
+    parts = []
+    if budget.function is not None:
+        parts.append(f"function={budget.function!r}")
+    if budget.model is not None:
+        parts.append(f"model={budget.model!r}")
+    return ", ".join(parts)
+
+
+def _names(value: str | Iterable[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _unknown_names(
+    budget: Budget, functions: Collection[str] | None, models: Collection[str | None] | None
+) -> list[str]:
+    """One line per filter name the session never saw, with the closest known names."""
+    lines = []
+    for what, wanted, known in (("function", budget.function, functions), ("model", budget.model, models)):
+        if known is None:
+            continue
+        names = sorted(k for k in known if isinstance(k, str))
+        for name in _names(wanted):
+            if name in known:
+                continue
+            close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+            if close:
+                hint = "did you mean " + " or ".join(repr(c) for c in close) + "?"
+            elif names:
+                hint = f"known {what}s: {', '.join(map(repr, names[:10]))}{', ...' if len(names) > 10 else ''}"
+            else:
+                hint = "no BAML calls were recorded"
+            lines.append(f"the {what} {name!r} of the filter is unknown to this session; {hint}")
+    return lines
 
 
 def failure_message(verdicts: Iterable[Verdict]) -> str | None:
@@ -177,7 +264,7 @@ def failure_message(verdicts: Iterable[Verdict]) -> str | None:
     Groups failed verdicts by budget: each failed key's headline and notes, then the
     worst calls once per budget (latency ones first).
     """
-    failed = [v for v in verdicts if not v.passed]
+    failed = [v for v in verdicts if v.counts_as_failure]
     if not failed:
         return None
     groups: dict[tuple[Budget, str], list[Verdict]] = {}

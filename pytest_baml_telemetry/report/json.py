@@ -31,18 +31,35 @@ JSON schema ``"pytest-baml-telemetry/report/v1"``::
           "name": str | null, "source": str | null,
           "function": str | [str] | null, "model": str | [str] | null,
           "passed": bool,
+          "expected": bool,                  # broken inside an xfailed test (XFAIL)
+          "unverifiable": bool,              # some verdict could not be verified
           "verdicts": [
             {"key": str, "measured": int | float | null, "limit": int | float,
              "unit": "ns" | "calls" | "errors" | "ratio" | "tokens" | "usd",
-             "passed": bool, "calls": int, "headline": str, "message": str,
+             "passed": bool, "status": "passed" | "failed" | "unverifiable" | "xfailed",
+             "unverifiable": bool, "expected": bool,
+             "calls": int, "headline": str, "message": str,
              "worst_calls": [{"duration_ns": int, "function": str, "model": str | null,
                               "test_id": str | null, "ok": bool,
                               "input_tokens": int | null, "output_tokens": int | null}]}
           ]
         }, ...
       ],
-      "summary": {"calls": int, "budgets": int, "budgets_failed": int, "passed": bool}
+      "summary": {"calls": int, "budgets": int,
+                  "budgets_failed": int,         # failed or unverifiable, xfailed ones excluded
+                  "budgets_expected": int, "budgets_unverifiable": int,
+                  "not_recorded": int,           # call events the recorders could not record
+                  "complete": bool,              # false: a lost xdist worker, an interrupted run
+                  "incomplete": [str],           # why not complete
+                  "passed": bool},               # no budget failed and the data is complete
+      "not_recorded": {"count": int, "reasons": {str: int},
+                       "first": {"event": str, "function": ..., "model": ..., "test_id": str | null,
+                                 "measurements": {...}, "reason": str} | null}
     }
+
+An *unverifiable* verdict never passes: an event in its scope could not be recorded
+(session: any; per test: one of that test), or (session budgets) a worker was lost or
+the run interrupted.
 
 ``cost_status``: ``"priced"`` every call is priced; ``"partial"`` some successful calls
 had unknown tokens and are not in ``cost_usd``; ``"unpriced"`` the model has no price
@@ -54,6 +71,8 @@ without tokens), ``cost_usd`` is 0. A verdict's fields are written by
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
@@ -79,6 +98,29 @@ def to_json(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def write_json(data: Mapping[str, Any], path: Union[str, PathLike[str]]) -> None:
-    """Write report ``data`` to ``path`` as indented JSON (UTF-8, trailing newline)."""
+    """Write report ``data`` to ``path`` as indented JSON (UTF-8, trailing newline).
+
+    Atomic: the text goes to a temporary file in the same directory, then ``os.replace``
+    puts it in place, so a reader never sees a half-written report, and a failed write
+    (``OSError``: disk full, directory gone) leaves the previous file as it was.
+    """
     text = json.dumps(to_json(data), indent=2, allow_nan=False) + "\n"
-    Path(path).write_text(text, encoding="utf-8")
+    target = Path(path)
+    try:
+        mode = os.stat(target).st_mode & 0o777
+    except OSError:
+        mode = 0o644
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:40]}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

@@ -9,7 +9,7 @@ does not store them). It does not depend on the order calls or verdicts came in.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from .._validate import fail, short_repr
@@ -17,6 +17,7 @@ from ..budgets.aggregate import Aggregator
 from ..budgets.budget import Budget
 from ..budgets.limits import LIMIT_KEYS
 from ..budgets.prices import PriceTable
+from ..budgets.unrecorded import NotRecorded
 from ..budgets.verdicts import Verdict, iter_verdicts, verdict_record
 from ..budgets.view import CallStats
 from .json import REPORT_SCHEMA
@@ -54,6 +55,9 @@ def build_report(
     source: Aggregator | CallStats,
     prices: PriceTable | None = None,
     verdicts: Iterable[Verdict | Mapping[str, Any]] = (),
+    *,
+    incomplete: Sequence[str] = (),
+    not_recorded: NotRecorded | None = None,
 ) -> dict[str, Any]:
     """The report data (a JSON-able dict in the schema of :mod:`pytest_baml_telemetry.report.json`).
 
@@ -61,7 +65,14 @@ def build_report(
     payloads) or a view of it; ``verdicts`` are :class:`Verdict` objects or their
     :meth:`~Verdict.to_dict` form (as sent home by xdist workers), from session and
     per-test budgets. The result does not depend on the order calls or verdicts came in.
+
+    ``incomplete`` names why the data is incomplete (a lost xdist worker, an interrupted
+    run): ``summary.complete`` is false and ``summary.passed`` never true.
+    ``not_recorded`` (by default the aggregator's) counts the events that could not be
+    recorded. A broken verdict marked ``expected`` (an xfailed test) does not fail the run.
     """
+    if not_recorded is None:
+        not_recorded = source.not_recorded if isinstance(source, Aggregator) else NotRecorded()
     if isinstance(source, Aggregator):
         stats = source.stats()
     elif isinstance(source, CallStats):
@@ -116,10 +127,13 @@ def build_report(
                 "function": b.function if b.function is None or isinstance(b.function, str) else list(b.function),
                 "model": b.model if b.model is None or isinstance(b.model, str) else list(b.model),
                 "passed": all(v.passed for v in vs),
+                "expected": not all(v.passed for v in vs) and not any(v.counts_as_failure for v in vs),
+                "unverifiable": any(v.unverifiable for v in vs),
                 "verdicts": [verdict_record(v) for v in vs],
             }
         )
-    failed = sum(1 for b in budgets if not b["passed"])
+    failed = sum(1 for b in budgets if not b["passed"] and not b["expected"])
+    complete = not incomplete
     return {
         "schema": REPORT_SCHEMA,
         "percentile_method": "nearest-rank",
@@ -132,8 +146,14 @@ def build_report(
             "calls": totals["calls"],
             "budgets": len(budgets),
             "budgets_failed": failed,
-            "passed": failed == 0,
+            "budgets_expected": sum(1 for b in budgets if b["expected"]),
+            "budgets_unverifiable": sum(1 for b in budgets if b["unverifiable"]),
+            "not_recorded": not_recorded.count,
+            "complete": complete,
+            "incomplete": list(incomplete),
+            "passed": failed == 0 and complete,
         },
+        "not_recorded": not_recorded.to_payload(),
     }
 
 

@@ -15,6 +15,8 @@ from .json import to_json
 
 __all__ = ["render_terminal"]
 
+_MARKS = {"passed": "PASS", "failed": "FAIL", "unverifiable": "UNVERIFIABLE", "xfailed": "XFAIL"}
+
 
 def _ms(ns: float | None) -> str:
     return "-" if ns is None else f"{ns / 1_000_000:,.1f}"
@@ -95,14 +97,31 @@ def render_terminal(data: Mapping[str, Any]) -> list[str]:
             where = f" in {data['price_table']}" if data.get("price_table") else " (no --baml-prices table)"
             lines.append(f"unpriced models{where}: {', '.join(t['unpriced_models'])}")
         lines.append("percentiles: exact nearest-rank over all calls, failed ones included")
+    s = data["summary"]
+    nr = data.get("not_recorded") or {}
+    if nr.get("count"):
+        n = nr["count"]
+        lines.append(f"NOT RECORDED: {n:,} BAML call event{'s' if n != 1 else ''} could not be recorded:")
+        lines.extend(f"  {count:,} x {reason}" for reason, count in nr["reasons"].items())
+        first = nr.get("first")
+        if first:
+            where = f" in {first['test_id']}" if first.get("test_id") else ""
+            lines.append(f"  first: {first['event']} function={first['function']!r} model={first['model']!r}{where}")
+            lines.append(f"         measurements={first['measurements']!r}")
+    if not s.get("complete", True):
+        lines.append("INCOMPLETE: the data does not cover the whole run:")
+        lines.extend(f"  {r}" for r in s.get("incomplete", ()))
     budgets = data["budgets"]
     if budgets:
-        s = data["summary"]
         lines.append("")
-        lines.append(f"budgets: {s['budgets']} checked, {s['budgets_failed']} failed")
+        extra = "".join(
+            f", {s[k]} {what}" for k, what in (("budgets_unverifiable", "unverifiable"), ("budgets_expected", "xfailed"))
+            if s.get(k)
+        )
+        lines.append(f"budgets: {s['budgets']} checked, {s['budgets_failed']} failed{extra}")
         for b in budgets:
             for v in b["verdicts"]:
-                mark = "PASS" if v["passed"] else "FAIL"
+                mark = _MARKS.get(v.get("status", ""), "PASS" if v["passed"] else "FAIL")
                 text = v["headline"] if v["passed"] else v["message"]
                 first, *rest = text.split("\n")
                 lines.append(f"  {mark} {b['scope']}: {first}")
