@@ -736,9 +736,12 @@ def test_modular_api_is_not_faked(fake):
     assert not hasattr(fake, "_private")
 
 
-def test_function_reaches_names_shadowed_by_fake_methods(fake):
-    fake.respond("reset", "done")
-    assert fake.function("reset")() == "done"
+def test_names_shadowed_by_fake_methods_are_refused_when_scripted(fake):
+    # issue 11: code calling b.reset(...) reaches the fake's own reset(), never a scripted function
+    with pytest.raises(ValueError, match=r"respond\('reset', \.\.\.\): expected a BAML function the fake can call"):
+        fake.respond("reset", "done")
+    fake.respond("SayHello", "done")
+    assert fake.function("SayHello")() == "done"
     assert fake.SayHello.__name__ == "SayHello"
 
 

@@ -152,7 +152,8 @@ class _Released(Exception):
 
 
 def _wait(release: threading.Event, seconds: float) -> None:
-    if seconds > 0 and release.wait(seconds):
+    # the parent allows up to contract.MAX_NATIVE ns, a little beyond what a wait can take
+    if seconds > 0 and release.wait(min(seconds, threading.TIMEOUT_MAX)):
         raise _Released()
 
 

@@ -55,7 +55,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._validate import check_bool, check_callable, check_mapping, check_str, short_repr
+from .._validate import check_bool, check_callable, check_mapping, check_str, fail, short_repr
 from ..clock import DurationLike, VirtualClock
 from ..contract import Usage
 from ..emitter import Call, Emitter
@@ -209,6 +209,9 @@ class _FakeBase:
 
     def _scripted_name(self, function_name: Any, what: str) -> str:
         name = check_function_name(function_name, what)
+        never = _never_called(name)
+        if never is not None:
+            raise ValueError(f"{what}({name!r}, ...): expected a BAML function the fake can call; {never}")
         spec = self._shared.spec
         if spec is not None and name not in spec.signatures:
             raise ValueError(f"{what}({name!r}, ...): {spec.unknown(name)}")
@@ -298,6 +301,7 @@ class _FakeBase:
             if value is not None and not isinstance(value, Mapping):  # no repr of a valid mapping
                 check_mapping(value, f"with_options({key}={value!r})", optional=True, expected="a dict or None")
         check_callable(on_tick, f"with_options(on_tick={on_tick!r})", optional=True)
+        _check_baml_options(collector, client_registry)
         given = dict(zip(_WITH_OPTIONS_KEYS, (tb, client_registry, client, collector, env, tags, on_tick)))
         options = {**self._options, **{k: v for k, v in given.items() if v is not None}}
         return type(self)._derived(self._shared, options)
@@ -522,6 +526,35 @@ class AsyncFakeBamlClient(_FakeBase):
 
 
 _FAKE_METHODS = tuple(name for name in dir(_FakeBase) if not name.startswith("_"))
+_FAKE_METHOD_SET = frozenset(_FAKE_METHODS)
+
+
+def _never_called(name: str) -> str | None:
+    """Why ``fake.<name>`` can never reach a scripted function (``None``: it can)."""
+    if name.startswith("_"):
+        return f"{name!r} starts with '_', and the fake looks no such name up as a BAML function"
+    if name in _FAKE_METHOD_SET:
+        return f"fake.{name} is the fake's own {name!r} (as on baml's generated client), never a BAML function"
+    if name in _MODULAR:
+        return f"{name!r} is baml's modular API (b.{name}), which the fake does not fake"
+    return None
+
+
+def _check_baml_options(collector: Any, client_registry: Any) -> None:
+    """Type-check ``collector``/``client_registry`` as baml-py's runtime does (it panics on others)."""
+    if collector is None and client_registry is None:
+        return
+    import baml_py
+
+    expected = "a baml_py.Collector, a list of them, or None"
+    if collector is not None and not isinstance(collector, baml_py.Collector):
+        if not isinstance(collector, list):
+            fail(TypeError, f"with_options(collector={short_repr(collector)})", expected)
+        for item in collector:
+            if not isinstance(item, baml_py.Collector):
+                fail(TypeError, f"with_options(collector={short_repr(collector)}): item {short_repr(item)}", expected)
+    if client_registry is not None and not isinstance(client_registry, baml_py.ClientRegistry):
+        fail(TypeError, f"with_options(client_registry={short_repr(client_registry)})", "a baml_py.ClientRegistry or None")
 
 
 class _StreamNamespace:

@@ -56,9 +56,11 @@ from .._validate import (
     check_str,
     fail,
     is_int,
+    short_number_repr,
     short_repr,
 )
 from ..clock import DurationLike, parse_duration, parse_duration_ns
+from ..contract import MAX_NATIVE
 from ..wire import common, openai
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -460,9 +462,9 @@ class FakeLLMServer:
             "content": text,
             "usage": openai_usage,
             "model": model,
-            "latency": _seconds(latency, "latency"),
+            "latency": _seconds(latency, f"{where}: latency"),
             "chunks": common.check_chunks(chunks, text, where),
-            "chunk_delay": _seconds(chunk_delay, "chunk_delay"),
+            "chunk_delay": _seconds(chunk_delay, f"{where}: chunk_delay"),
             "finish_reason": finish_reason,
             "describe": f"respond({short_repr(text, 60)}, usage={openai_usage!r}, model={model!r})",
         }
@@ -487,12 +489,21 @@ class FakeLLMServer:
         retry: int | None = None
         if retry_after is not None:
             if is_int(retry_after):
-                retry = check_count(retry_after, f"{where}: retry_after={retry_after!r}", expected="seconds >= 0")
+                retry = check_int(
+                    retry_after, f"{where}: retry_after={short_number_repr(retry_after)}", minimum=0,
+                    maximum=MAX_NATIVE // 1_000_000_000, expected=f"whole seconds from 0 to {MAX_NATIVE // 1_000_000_000}",
+                )
             else:
-                retry = math.ceil(parse_duration_ns(retry_after, name="retry_after") / 1_000_000_000)
+                retry = math.ceil(parse_duration_ns(retry_after, name=f"{where}: retry_after") / 1_000_000_000)
         body_is_json = False
         if isinstance(body, bytes):
-            body = body.decode("utf-8")
+            try:
+                body = body.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                fail(
+                    ValueError, f"{where}: body={short_repr(body, 60)} is not UTF-8 ({exc.reason} at byte {exc.start})",
+                    "a str, UTF-8 bytes, a dict, a list or None",
+                )
         elif isinstance(body, (dict, list)):
             body_is_json = True
         elif body is not None and not isinstance(body, str):
@@ -503,7 +514,7 @@ class FakeLLMServer:
             "retry_after": retry,
             "body": body,
             "body_is_json": body_is_json,
-            "latency": _seconds(latency, "latency"),
+            "latency": _seconds(latency, f"{where}: latency"),
             "describe": f"fail({status_code}" + (f", retry_after={retry}" if retry is not None else "") + ")",
         }
         return self._add(script)
@@ -515,7 +526,7 @@ class FakeLLMServer:
         ``BamlTimeoutError`` (without one, baml-py waits up to 300 s).
         :meth:`reset` and :meth:`stop` release a hanging request at once.
         """
-        secs = parse_duration(seconds, name="seconds")
+        secs = parse_duration(seconds, name="FakeLLMServer.hang: seconds")
         return self._add({"kind": "hang", "seconds": secs, "latency": 0.0, "describe": f"hang({secs:g}s)"})
 
     def malformed(self, body: str = "this is not JSON {", *, latency: DurationLike | None = None) -> FakeLLMServer:
@@ -530,7 +541,7 @@ class FakeLLMServer:
         else:
             raise ValueError(f"{where}: body={body!r} is valid JSON; a malformed body must not parse")
         return self._add(
-            {"kind": "malformed", "body": body, "latency": _seconds(latency, "latency"), "describe": f"malformed({short_repr(body, 60)})"}
+            {"kind": "malformed", "body": body, "latency": _seconds(latency, f"{where}: latency"), "describe": f"malformed({short_repr(body, 60)})"}
         )
 
     def fail_stream(
@@ -559,8 +570,8 @@ class FakeLLMServer:
             "content": text,
             "chunks": common.check_chunks(chunks, text, where),
             "model": model,
-            "latency": _seconds(latency, "latency"),
-            "chunk_delay": _seconds(chunk_delay, "chunk_delay"),
+            "latency": _seconds(latency, f"{where}: latency"),
+            "chunk_delay": _seconds(chunk_delay, f"{where}: chunk_delay"),
             "describe": f"fail_stream(after_chunks={after_chunks})",
         }
         return self._add(script)

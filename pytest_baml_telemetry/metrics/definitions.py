@@ -31,7 +31,7 @@ Rules (as in ``Telemetry.Metrics``):
 A ``counter`` counts events; its measurement is ignored unless given explicitly with
 ``measurement=``, in which case events where it is missing or ``None`` are skipped.
 
-An event whose measurement is missing or ``None``, or not a number, or whose metadata
+An event whose measurement is missing, ``None`` or NaN, or not a number, or whose metadata
 lacks one of the tags, is **skipped** for that metric: reporters log a warning once per
 metric and reason and count the skips (``reporter.skipped(name)``); it is never silently
 dropped. An event rejected by ``keep``/``drop`` is not a skip: that is the point of them.
@@ -46,7 +46,7 @@ from __future__ import annotations
 import inspect
 import math
 import types
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Union, final
 
@@ -231,7 +231,7 @@ class Metric:
     name: tuple[str, ...]
     event_name: tuple[str, ...]
     measurement: Any
-    tags: tuple[Hashable, ...] = ()
+    tags: tuple[str, ...] = ()
     tag_values: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None
     keep: Callable[..., Any] | None = None
     drop: Callable[..., Any] | None = None
@@ -328,6 +328,8 @@ class Metric:
                 if raw is None:
                     return Skip(f"measurement {m!r} is None (unknown)")
                 where = f"measurement {m!r}"
+            if isinstance(raw, float) and raw != raw:
+                return Skip(f"{where} is NaN (unknown)")
             if self.type != "counter":
                 if not is_number(raw):
                     return Skip(f"{where} is not a number (got {type(raw).__name__})")
@@ -406,10 +408,12 @@ def _build(
     except TypeError:
         raise TypeError(f"{owner}: tags={tags!r} is not a list; expected a list of metadata keys") from None
     for tag in tag_tuple:
-        try:
-            hash(tag)
-        except TypeError:
-            raise TypeError(f"{owner}: tag {tag!r} is not hashable; expected metadata keys such as 'function_name'") from None
+        if not isinstance(tag, str) or not tag:
+            fail(
+                TypeError if not isinstance(tag, str) else ValueError,
+                f"{owner}: tag {short_repr(tag)} in tags={short_repr(list(tag_tuple))}",
+                "metadata keys, each a non-empty str such as 'function_name'",
+            )
     dupes = sorted({repr(t) for t in tag_tuple if tag_tuple.count(t) > 1})
     if dupes:
         raise ValueError(f"{owner}: tags={list(tag_tuple)!r} repeats {', '.join(dupes)}")
@@ -471,7 +475,7 @@ def counter(
     *,
     event_name: MetricName | None = None,
     measurement: Any = None,
-    tags: Sequence[Hashable] = (),
+    tags: Sequence[str] = (),
     tag_values: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
     keep: Callable[..., Any] | None = None,
     drop: Callable[..., Any] | None = None,
@@ -494,7 +498,7 @@ def sum(  # noqa: A001 - the Telemetry.Metrics name
     *,
     event_name: MetricName | None = None,
     measurement: Any = None,
-    tags: Sequence[Hashable] = (),
+    tags: Sequence[str] = (),
     tag_values: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
     keep: Callable[..., Any] | None = None,
     drop: Callable[..., Any] | None = None,
@@ -513,7 +517,7 @@ def last_value(
     *,
     event_name: MetricName | None = None,
     measurement: Any = None,
-    tags: Sequence[Hashable] = (),
+    tags: Sequence[str] = (),
     tag_values: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
     keep: Callable[..., Any] | None = None,
     drop: Callable[..., Any] | None = None,
@@ -532,7 +536,7 @@ def summary(
     *,
     event_name: MetricName | None = None,
     measurement: Any = None,
-    tags: Sequence[Hashable] = (),
+    tags: Sequence[str] = (),
     tag_values: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
     keep: Callable[..., Any] | None = None,
     drop: Callable[..., Any] | None = None,
@@ -551,7 +555,7 @@ def distribution(
     *,
     event_name: MetricName | None = None,
     measurement: Any = None,
-    tags: Sequence[Hashable] = (),
+    tags: Sequence[str] = (),
     tag_values: Callable[[Mapping[str, Any]], Mapping[str, Any]] | None = None,
     keep: Callable[..., Any] | None = None,
     drop: Callable[..., Any] | None = None,

@@ -28,9 +28,9 @@ from __future__ import annotations
 import bisect
 import itertools
 import threading
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from ..matching import satisfies
 from ..stats import percentile
@@ -209,9 +209,7 @@ class InMemoryReporter(MetricsReporter):
                 f"record({metric.dotted_name!r}): expected exactly the tags {list(metric.tags)!r}; "
                 f"missing {missing!r}, unexpected {extra!r}"
             )
-        # every tag is a key of ``tags`` now (so a str): read them by the metric's Hashable tags
-        given = cast("dict[Hashable, Any]", tags)
-        self._record(metric, Observation(metric.convert(value), tuple(given[t] for t in metric.tags)))
+        self._record(metric, Observation(metric.convert(value), tuple(tags[t] for t in metric.tags)))
 
     # ------------------------------------------------------------------ reading
 
