@@ -29,10 +29,10 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._validate import fail, is_count, is_int, is_number, short_repr
+from ._validate import fail, is_count, is_int, is_number, short_number_repr, short_repr
 from .attachable import AttachableHandler
 from .clock import DurationLike, format_duration_ns, parse_duration_ns
-from .contract import DEFAULT_PREFIX, TIME_UNITS, EventName, convert_time_unit, event_kind
+from .contract import DEFAULT_PREFIX, MAX_NATIVE, TIME_UNITS, EventName, convert_time_unit, event_kind
 from .dispatcher import Dispatcher
 from .stats import percentile, rank
 
@@ -91,8 +91,8 @@ class LatencyTracker(AttachableHandler):
         prefix: EventName = DEFAULT_PREFIX,
     ) -> None:
         super().__init__(dispatcher=dispatcher, prefix=prefix)
-        if max_samples is not None and (not is_count(max_samples) or max_samples == 0):
-            fail(ValueError, f"LatencyTracker(max_samples={max_samples!r})", "a positive int or None")
+        if max_samples is not None and (not is_count(max_samples) or not 0 < max_samples <= MAX_NATIVE):
+            fail(ValueError, f"LatencyTracker(max_samples={short_number_repr(max_samples)})", "a positive int or None")
         self.include_errors = bool(include_errors)
         self.max_samples = max_samples
         self._kinds = ("stop", "exception") if include_errors else ("stop",)
@@ -101,18 +101,21 @@ class LatencyTracker(AttachableHandler):
 
     def handle(self, event_name: EventName, measurements: Mapping[str, Any], metadata: Mapping[str, Any], config: Any) -> None:
         duration = measurements.get("duration")
-        if not is_count(duration):
+        if not is_count(duration) or duration > MAX_NATIVE:
             _log.warning(
-                "LatencyTracker: %s event of %r has no valid duration (%r); not recorded",
-                event_kind(event_name), metadata.get("function_name"), duration,
+                "LatencyTracker: %s event of %r has no valid duration (%s); not recorded",
+                event_kind(event_name), metadata.get("function_name"), short_number_repr(duration),
             )
             return
         self.record(metadata.get("function_name") or "<unknown>", duration)
 
     def record(self, function_name: str, duration_ns: int) -> None:
         """Record one duration (nanoseconds) for ``function_name``."""
-        if not is_count(duration_ns):
-            fail(ValueError, f"LatencyTracker.record(duration_ns={duration_ns!r})", "an int >= 0 (nanoseconds)")
+        if not is_count(duration_ns) or duration_ns > MAX_NATIVE:
+            fail(
+                ValueError, f"LatencyTracker.record(duration_ns={short_number_repr(duration_ns)})",
+                f"an int from 0 to {MAX_NATIVE} (nanoseconds)",
+            )
         with self._lock:
             samples = self._durations.get(function_name)
             if samples is None:
@@ -235,10 +238,10 @@ class SlowCallTracker(AttachableHandler):
         duration = measurements.get("duration")
         with self._lock:
             self._seen += 1
-        if not is_count(duration):
+        if not is_count(duration) or duration > MAX_NATIVE:
             self.logger.warning(
-                "SlowCallTracker: %s event of %r has no valid duration (%r); not checked",
-                event_kind(event_name), metadata.get("function_name"), duration,
+                "SlowCallTracker: %s event of %r has no valid duration (%s); not checked",
+                event_kind(event_name), metadata.get("function_name"), short_number_repr(duration),
             )
             return
         if duration <= self.threshold_ns:
@@ -414,9 +417,13 @@ class CostTracker(AttachableHandler):
         cost = self.prices.cost(model, i, o, c)
         if cost is None:
             return None
-        if not is_number(cost) or not math.isfinite(cost) or cost < 0:
+        try:
+            ok = is_number(cost) and math.isfinite(cost) and float(cost) >= 0
+        except OverflowError:  # math.isfinite(10**400)
+            ok = False
+        if not ok:
             fail(
-                ValueError, f"CostTracker: prices.cost({model!r}, {i}, {o}, {c}) returned {cost!r}",
+                ValueError, f"CostTracker: prices.cost({model!r}, {i}, {o}, {c}) returned {short_number_repr(cost)}",
                 "a finite number >= 0 (USD) or None for an unpriced model",
             )
         return float(cost)
@@ -440,9 +447,10 @@ class CostTracker(AttachableHandler):
         cached_input_tokens: int | None = None,
     ) -> CallCost:
         """Cost one call and add it to the totals; return its :class:`CallCost`."""
-        i = input_tokens if is_count(input_tokens) else None
-        o = output_tokens if is_count(output_tokens) else None
-        c = cached_input_tokens if is_count(cached_input_tokens) else None
+        # token counts beyond the int64 range are unknown, as non-ints are (a cost stays finite)
+        i = input_tokens if is_count(input_tokens) and input_tokens <= MAX_NATIVE else None
+        o = output_tokens if is_count(output_tokens) and output_tokens <= MAX_NATIVE else None
+        c = cached_input_tokens if is_count(cached_input_tokens) and cached_input_tokens <= MAX_NATIVE else None
         if i is None or o is None:
             # an unpriced model can never be costed, whatever its tokens: say so first
             usd = None

@@ -537,3 +537,54 @@ def test_aggregator_totals_equal_the_sum_of_the_parts(stream: list[Any], cut: in
     for event in stream[at:]:
         second.record_event(*event)
     assert first.merge(second) == whole
+
+
+# ------------------------------------------------------------------ no overflow (issue 11)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda v: bst.stop_events(max_duration=v),
+        lambda v: bst.exception_events(max_duration=v),
+        lambda v: bst.event_streams(max_gap=v),
+        lambda v: bst.outcomes(max_latency=v),
+    ],
+)
+@pytest.mark.parametrize("value", [1e300, float("inf"), 10**400, "9" * 400 + "s"])
+def test_durations_beyond_max_native_raise_invalid_argument(make: Any, value: Any) -> None:
+    from hypothesis.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument) as info:
+        make(value)
+    assert isinstance(info.value, ValueError)
+    assert str(info.value).startswith("strategies.") and "is too long" in str(info.value)
+
+
+MAX_SECONDS = 9_223_372_036  # contract.MAX_NATIVE in whole seconds
+
+
+@pytest.mark.parametrize("make", [bst.stop_events, bst.exception_events])
+def test_end_events_with_the_longest_durations_stay_in_range(make: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_baml_telemetry.contract import MAX_NATIVE
+    from pytest_baml_telemetry.strategies import _events
+
+    validate_event(*find(make(max_duration=MAX_SECONDS), lambda e: e.measurements["duration"] > MAX_NATIVE // 2))
+    # Hypothesis seldom draws two large values at once: check the bound of the draw itself,
+    # with every integer drawn at the top of its range.
+    monkeypatch.setattr(_events.st, "integers", lambda lo, hi: (lo, hi))
+    for duration in (0, 10**9, MAX_NATIVE // 2, MAX_NATIVE - 2**61, MAX_NATIVE - 1, MAX_NATIVE):
+        top = _events.end_monotonic(lambda bounds, label=None: bounds[1], duration)
+        assert duration <= top <= MAX_NATIVE
+
+
+@FAST
+@given(stream=bst.event_streams(max_gap=MAX_SECONDS, max_calls=6))
+def test_streams_with_the_longest_gaps_stay_in_range(stream: list[Any]) -> None:
+    from pytest_baml_telemetry.contract import MAX_NATIVE
+
+    validate_stream(stream)
+    for event in stream:
+        for key in ("monotonic_time", "system_time"):
+            if key in event.measurements:
+                assert 0 <= event.measurements[key] <= MAX_NATIVE, (key, event)

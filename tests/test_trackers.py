@@ -402,3 +402,42 @@ def test_logging_handler_rejects_bad_arguments() -> None:
         LoggingHandler(level="LOUD")
     with pytest.raises(TypeError, match="error_level=1.5"):
         LoggingHandler(error_level=1.5)  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- no overflow (issue 11)
+
+
+@pytest.mark.parametrize("bad", [1e300, float("inf"), 10**400, "9" * 400 + "s", timedelta(days=999_999_999)])
+def test_slow_call_tracker_refuses_thresholds_beyond_max_native(bad) -> None:
+    with pytest.raises(ValueError, match=r"^SlowCallTracker\(threshold\)=.* is too long; expected a duration of at most"):
+        SlowCallTracker(bad)
+    assert SlowCallTracker(9_000_000_000).threshold_ns == 9_000_000_000 * 10**9  # 285 years: allowed
+
+
+STOP = ("ash_baml", "call", "stop")
+
+
+def test_trackers_skip_durations_beyond_max_native_without_raising(caplog: pytest.LogCaptureFixture) -> None:
+    latency, slow = LatencyTracker(), SlowCallTracker("1s")
+    with caplog.at_level(logging.WARNING):
+        for tracker in (latency, slow):
+            tracker.handle(STOP, {"duration": 10**400}, {"function_name": "F"}, None)
+    assert latency.count() == 0 and slow.slow_calls == []
+    assert caplog.text.count("no valid duration (<int of about 401 digits>)") == 2
+    with pytest.raises(ValueError, match=r"LatencyTracker.record\(duration_ns=<int of about 401 digits>\)"):
+        latency.record("F", 10**400)
+    with pytest.raises(ValueError, match="max_samples"):
+        LatencyTracker(max_samples=10**400)
+
+
+def test_cost_tracker_never_overflows() -> None:
+    tracker = CostTracker(PRICES)
+    cost = tracker.record("F", "gpt-4o", 10**400, 5)  # beyond int64: unknown, not a cost of inf
+    assert cost.status == "unknown_tokens" and cost.usd is None
+
+    class Broken:
+        def cost(self, *args):
+            return 10**400
+
+    with pytest.raises(ValueError, match=r"returned <int of about 401 digits>: expected a finite number"):
+        CostTracker(Broken()).record("F", "m", 1, 1)

@@ -24,6 +24,7 @@ from ..contract import (
     CALL_KINDS,
     DEFAULT_PREFIX,
     HANDLER_FAILURE,
+    MAX_NATIVE,
     TIME_UNITS,
     EventName,
     Usage,
@@ -53,6 +54,7 @@ __all__ = [
     "WALL_TIMES",
     "Event",
     "call_metadata",
+    "end_monotonic",
     "event_options",
     "events",
     "exception_event",
@@ -92,6 +94,12 @@ WALL_TIMES = st.integers(min_value=1_600_000_000 * _NS_PER_S, max_value=2_100_00
 """``system_time`` values (ns since the epoch, 2020..2036)."""
 MONOTONIC_TIMES = st.integers(min_value=0, max_value=2**62)
 """``monotonic_time`` values (ns)."""
+
+
+def end_monotonic(draw: st.DrawFn, duration: int) -> int:
+    """The ``monotonic_time`` of an end event lasting ``duration``: at least ``duration``,
+    at most ``contract.MAX_NATIVE`` (a ``max_duration`` near it never leaves the int64 range)."""
+    return draw(st.integers(0, min(2**62, MAX_NATIVE - duration)), label="monotonic_time") + duration
 
 
 def start_event(prefix: EventName, common: Mapping[str, Any], args: dict[str, Any], system_time: int, monotonic: int, span: Any) -> Event:
@@ -206,7 +214,7 @@ def stop_events(
         common = call_metadata(draw(name_s, label="function_name"), streaming_v, draw)
         duration = draw(st.integers(0, max_ns), label="duration")
         tokens, extra = stop_parts(draw, usage_s, model_s, streaming_v, duration)
-        monotonic = draw(MONOTONIC_TIMES, label="monotonic_time") + duration
+        monotonic = end_monotonic(draw, duration)
         return stop_event(draw(prefix_s, label="prefix"), common, duration, monotonic, tokens, extra, draw(span_s, label="span"))
 
     return draw_stop()
@@ -234,7 +242,7 @@ def exception_events(
         duration = draw(st.integers(0, max_ns), label="duration")
         kind_v, reason = draw(reasons, label="reason")
         return exception_event(
-            draw(prefix_s, label="prefix"), common, duration, draw(MONOTONIC_TIMES, label="monotonic_time") + duration,
+            draw(prefix_s, label="prefix"), common, duration, end_monotonic(draw, duration),
             kind_v, reason, draw(stacktraces(), label="stacktrace"), draw(span_s, label="span"),
             draw(st.one_of(st.none(), models(allow_none=False)), label="model"),
         )

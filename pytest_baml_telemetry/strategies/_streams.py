@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.strategies import SearchStrategy
 
 from ..clock import DurationLike
-from ..contract import DEFAULT_PREFIX, StreamAbandoned
+from ..contract import DEFAULT_PREFIX, MAX_NATIVE, StreamAbandoned
 from ._events import (
     WALL_TIMES,
     Event,
@@ -61,7 +61,7 @@ def event_streams(
     Starts and ends interleave (many calls in flight at once), span contexts are unique,
     every start is followed by exactly one stop or exception with the same span,
     function name and ``streaming``; time moves forward by ``0..max_gap`` between
-    events, and each end's ``duration`` is exactly the difference of its monotonic time
+    events (never beyond ``contract.MAX_NATIVE``), and each end's ``duration`` is exactly the difference of its monotonic time
     and its start's. All events share one prefix (``prefix``: a tuple, or a strategy
     drawn once per stream). ``function_name``, ``streaming``, ``usage`` and ``model``
     fix or narrow the calls. ``exceptions=False`` ends every call with a stop;
@@ -94,7 +94,9 @@ def event_streams(
                 begin = draw(st.booleans(), label="start another call")
             else:
                 begin = bool(pending)
-            now += draw(st.integers(0, gap_max), label="gap")
+            # both clocks stay within contract.MAX_NATIVE however large max_gap is
+            room = min(MAX_NATIVE - now, MAX_NATIVE - wall0 - (now - mono0))
+            now += draw(st.integers(0, min(gap_max, room)), label="gap")
             wall = wall0 + (now - mono0)
             if begin:
                 i = pending.pop(0)
