@@ -31,6 +31,7 @@ from typing import Any
 
 from ._validate import fail, is_count, is_int, is_number, short_number_repr, short_repr
 from .attachable import AttachableHandler
+from .budgets.text import format_usd
 from .clock import DurationLike, format_duration_ns, parse_duration_ns
 from .contract import DEFAULT_PREFIX, MAX_NATIVE, TIME_UNITS, EventName, convert_time_unit, event_kind
 from .dispatcher import Dispatcher
@@ -290,6 +291,11 @@ class SlowCallTracker(AttachableHandler):
 # --------------------------------------------------------------------------- cost
 
 
+def _calls(n: int) -> str:
+    """``"1 call"``, ``"1,200 calls"``."""
+    return "1 call" if n == 1 else f"{n:,} calls"
+
+
 @dataclass(frozen=True)
 class CallCost:
     """The cost of one call: ``usd`` is ``None`` when it cannot be known, and ``status``
@@ -351,21 +357,20 @@ class CostTotals:
             self.unknown_token_calls += 1
 
     def describe(self) -> str:
-        """``"$0.012300 over 3 calls"`` or why the total is unknown."""
+        """``"$0.0123 over 3 calls"`` or why the total is unknown (amounts as ``format_usd`` writes them)."""
         if self.calls == 0:
             return "no calls"
         if self.complete:
-            return f"${self.priced_usd:.6f} over {self.calls} call(s)"
+            return f"{format_usd(self.priced_usd)} over {_calls(self.calls)}"
         parts = []
         if self.unpriced_calls:
             models = ", ".join(repr(m) for m in sorted(self.unpriced_models, key=lambda m: (m is None, str(m))))
-            parts.append(f"{self.unpriced_calls} call(s) to unpriced model(s) {models}")
+            s = "" if len(self.unpriced_models) == 1 else "s"
+            parts.append(f"{_calls(self.unpriced_calls)} to unpriced model{s} {models}")
         if self.unknown_token_calls:
-            parts.append(f"{self.unknown_token_calls} call(s) with unknown tokens")
-        return (
-            f"unknown: {'; '.join(parts)} (the {self.priced_calls} priced call(s) cost "
-            f"${self.priced_usd:.6f})"
-        )
+            parts.append(f"{_calls(self.unknown_token_calls)} with unknown tokens")
+        priced = "the 1 priced call costs" if self.priced_calls == 1 else f"the {self.priced_calls:,} priced calls cost"
+        return f"unknown: {'; '.join(parts)} ({priced} {format_usd(self.priced_usd)})"
 
     def __str__(self) -> str:
         return self.describe()

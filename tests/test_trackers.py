@@ -279,7 +279,7 @@ def test_cost_tracker_totals_per_function_and_model(env: Env) -> None:
     assert by_model["claude"].input_tokens == 200_000 and by_model["claude"].output_tokens == 10_000
     assert [c.status for c in tracker.calls] == ["priced"] * 3
     assert tracker.unpriced_models == {}
-    assert "$6.250000 over 3 call(s)" in tracker.report()
+    assert "$6.25 over 3 calls" in tracker.report()  # issue 11: format_usd, plural; was "$6.250000 over 3 call(s)"
 
 
 def test_cost_tracker_never_counts_unpriced_or_unknown_as_zero(env: Env) -> None:
@@ -314,7 +314,7 @@ def test_cost_tracker_never_counts_unpriced_or_unknown_as_zero(env: Env) -> None
         ("llama-local", "unpriced", None),
     ]
     report = tracker.report()
-    assert "unpriced model(s)" in report and "unknown tokens" in report
+    assert "unpriced models" in report and "unknown tokens" in report  # issue 11: plural; was "unpriced model(s)"
 
 
 def test_cost_tracker_accepts_a_price_table_file_shape_and_a_cost_object(env: Env) -> None:
