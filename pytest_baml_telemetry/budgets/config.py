@@ -34,9 +34,13 @@ def load_toml(path: StrPath, what: str) -> tuple[Path, dict[str, Any]]:
     if not isinstance(path, (str, PathLike)):
         fail(TypeError, f"{what} path {short_repr(path)}", "a str or path")
     p = Path(path)
-    if not p.exists():
+    try:
+        exists, is_file = p.exists(), p.is_file()
+    except OSError as e:  # too long a name: exists() raises
+        raise BudgetConfigError(f"{what} {str(p)!r} cannot be read: {e.strerror or e}") from None
+    if not exists:
         raise BudgetConfigError(f"{what} {str(p)!r} does not exist")
-    if not p.is_file():
+    if not is_file:
         raise BudgetConfigError(f"{what} {str(p)!r} is not a file")
     try:
         with p.open("rb") as f:
