@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextvars
 import itertools
+import math
 import threading
 import time
 import traceback
@@ -29,7 +30,7 @@ from typing import Any, TypeGuard, Union
 
 from ._validate import check_bool, check_mapping, fail, is_count, is_int, short_repr
 from .captured import BEGUN_BEFORE, CALL_ATTRS, CapturedCall, CapturedEvent, ends_begun_before, pair_calls, snapshot
-from .clock import DurationLike, parse_duration
+from .clock import DurationLike, parse_timeout
 from .contract import (
     CALL_KINDS,
     DEFAULT_PREFIX,
@@ -486,7 +487,7 @@ class EventCapture:
         return AssertionError("\n".join(lines))
 
     def _wait_args(self, timeout: DurationLike, count: int) -> float:
-        seconds = parse_duration(timeout, name="timeout")
+        seconds = parse_timeout(timeout, name="timeout")  # math.inf: wait as long as it takes
         if not is_int(count) or count < 1:
             fail(ValueError, f"count={count!r}", "an int >= 1")
         return seconds
@@ -502,7 +503,9 @@ class EventCapture:
     ) -> list[CapturedEvent]:
         """Block until ``count`` matching events were captured (from any thread).
 
-        Raises ``AssertionError`` after ``timeout`` (a duration). Returns the matches.
+        Raises ``AssertionError`` after ``timeout`` (a duration; one beyond about 292 years,
+        such as ``1e300``, waits as long as it takes). Returns the matches, at once when
+        they are already captured.
         """
         __tracebackhide__ = True
         matcher = self._matcher(event, measurements, metadata)
@@ -554,7 +557,7 @@ class EventCapture:
                 if remaining <= 0:
                     raise self._timeout_error(matcher, count, seconds)
                 try:
-                    await asyncio.wait_for(arrived.wait(), remaining)
+                    await asyncio.wait_for(arrived.wait(), None if remaining == math.inf else remaining)
                 except asyncio.TimeoutError:
                     pass
         finally:

@@ -43,8 +43,8 @@ import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._validate import check_callable, check_count, check_mapping, fail, short_repr
-from .contract import Usage
+from ._validate import check_callable, check_count, check_int, check_mapping, fail, short_number_repr, short_repr
+from .contract import MAX_NATIVE, Usage
 from .emitter import Call, Emitter
 from .wire import common, openai
 
@@ -147,8 +147,10 @@ def openai_error_response(
         kind = error_type
     all_headers = dict(headers or {})
     if retry_after is not None:
-        check_count(
-            retry_after, f"{where}: retry_after={short_repr(retry_after)}", expected="whole seconds, an int >= 0"
+        longest = MAX_NATIVE // 1_000_000_000
+        check_int(
+            retry_after, f"{where}: retry_after={short_number_repr(retry_after)}", minimum=0, maximum=longest,
+            expected=f"whole seconds, an int from 0 to {longest}",
         )
         all_headers["Retry-After"] = str(retry_after)
     text = message if message is not None else f"scripted HTTP {status} error"

@@ -259,13 +259,18 @@ def http_error(
     ``detailed_message``. ``after`` is the latency before the failure. ``client_name``
     defaults to the call's client (``with_options(client=...)``) or ``"FakeClient"``.
     """
+    return _http_error("http_error", status_code, retry_after, message, after, client_name)
+
+
+def _http_error(owner: str, status_code: Any, retry_after: Any, message: Any, after: Any, client_name: Any) -> Fault:
+    """:func:`http_error` for ``faults.<owner>()``, which its error messages name."""
     if not is_int(status_code):
         fail(TypeError, f"faults.http_error(status_code={status_code!r})", "an int HTTP status code in 100..599")
     if not 100 <= status_code <= 599:
         fail(ValueError, f"faults.http_error(status_code={status_code!r})", "an HTTP status code in 100..599")
-    _opt_str(message, "message", "http_error")
-    _opt_str(client_name, "client_name", "http_error")
-    retry_ns = None if retry_after is None else parse_duration_ns(retry_after, name="faults.http_error(): retry_after")
+    _opt_str(message, "message", owner)
+    _opt_str(client_name, "client_name", owner)
+    retry_ns = None if retry_after is None else parse_duration_ns(retry_after, name=f"faults.{owner}(): retry_after")
     try:
         phrase = http.HTTPStatus(status_code).phrase
     except ValueError:
@@ -284,7 +289,7 @@ def http_error(
             "retry_after": None if retry_ns is None else retry_ns / 1_000_000_000,
         },
         _build_http,
-        after_ns=_after_ns(after, "http_error"),
+        after_ns=_after_ns(after, owner),
         shown=_shown(status_code, retry_after=retry_after, message=shown_message, after=after, client_name=client_name),
     )
 
@@ -297,7 +302,7 @@ def rate_limited(
     client_name: str | None = None,
 ) -> Fault:
     """A 429 ``BamlClientHttpError`` (see :func:`http_error`), optionally with ``retry_after``."""
-    fault = http_error(429, retry_after=retry_after, message=message, after=after, client_name=client_name)
+    fault = _http_error("rate_limited", 429, retry_after, message, after, client_name)
     fault.name = "rate_limited"
     fault._shown = _shown(retry_after=retry_after, message=message, after=after, client_name=client_name)
     return fault

@@ -19,8 +19,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from .._validate import short_repr
 from ..clock import format_duration_ns, parse_duration_ns
-from ..contract import Usage
+from ..contract import MAX_NATIVE, Usage
 
 __all__ = ["CallClock", "Plan", "Timeline", "schedule"]
 
@@ -62,6 +63,13 @@ class Timeline:
         delta = target_ns - cc.elapsed
         if delta <= 0:
             return 0.0
+        if cc.base_monotonic + target_ns > MAX_NATIVE or cc.base_time + target_ns > MAX_NATIVE:
+            room = MAX_NATIVE - max(cc.base_monotonic, cc.base_time)
+            raise ValueError(
+                f"the scripted latency takes this call to {format_duration_ns(target_ns)} after its start, "
+                f"past contract.MAX_NATIVE on the fake's clock; expected at most {format_duration_ns(room)} "
+                "from where the clock stands (script a shorter latency)"
+            )
         cc.elapsed = target_ns
         advance_ns = getattr(self.clock, "advance_ns", None)
         if advance_ns is not None:
@@ -100,6 +108,11 @@ def schedule(n: int, latency_ns: int | None, chunk_latency: Any, owner: str) -> 
     for gap in gaps:
         at += gap
         times.append(at)
+    if at > MAX_NATIVE:
+        raise ValueError(
+            f"{owner}: chunk_latency={short_repr(chunk_latency, 80)} adds up to {format_duration_ns(at)}; "
+            f"expected partials within {format_duration_ns(MAX_NATIVE)} (contract.MAX_NATIVE, about 292 years)"
+        )
     last = times[-1] if times else 0
     if latency_ns is None:
         return tuple(times), last
