@@ -588,3 +588,29 @@ def test_streams_with_the_longest_gaps_stay_in_range(stream: list[Any]) -> None:
         for key in ("monotonic_time", "system_time"):
             if key in event.measurements:
                 assert 0 <= event.measurements[key] <= MAX_NATIVE, (key, event)
+
+
+@pytest.mark.parametrize(
+    "make, shown",
+    [
+        (lambda: bst.event_streams(max_calls=10**400), "max_calls=<int of about 401 digits>"),
+        (lambda: bst.invalid_streams(max_calls=10**400), "max_calls=<int of about 401 digits>"),
+        (lambda: bst.outcomes(max_partials=10**400), "max_partials=<int of about 401 digits>"),
+        (lambda: bst.usages(max_tokens=10**400), "max_tokens=<int of about 401 digits>"),
+        (lambda: bst.token_counts(max_tokens=2**63), "max_tokens=9223372036854775808"),
+    ],
+)
+def test_sizes_and_token_counts_beyond_what_can_be_drawn_raise_invalid_argument(make: Any, shown: str) -> None:
+    from hypothesis.errors import InvalidArgument
+
+    with pytest.raises(InvalidArgument) as info:  # was an OverflowError at draw time
+        make()
+    assert isinstance(info.value, ValueError) and shown in str(info.value)
+
+
+@FAST
+@given(usage=bst.usages(max_tokens=2**62 - 1, allow_unknown=False))  # strategies._validation.MAX_TOKENS
+def test_the_largest_token_counts_make_valid_stop_events(usage: Usage) -> None:
+    from pytest_baml_telemetry.contract import MAX_NATIVE
+
+    assert usage.total_tokens is not None and usage.total_tokens <= MAX_NATIVE

@@ -28,7 +28,7 @@ from ..contract import (
 )
 from ._events import EVENT_KINDS, Event, events, exception_event
 from ._streams import event_streams
-from ._validation import check_bool, check_count, check_kinds, fail
+from ._validation import MAX_SIZE, check_bool, check_count, check_kinds, fail
 from ._values import event_prefixes, exception_reasons, function_names
 
 __all__ = ["STREAM_DEFECTS", "InvalidEvent", "InvalidStream", "invalid_events", "invalid_streams"]
@@ -270,7 +270,7 @@ def invalid_streams(
     calls, 2.. for ``reused_span``) with exactly one of ``defects`` (default all of
     :data:`STREAM_DEFECTS`) planted. ``validate_stream`` must reject every one."""
     chosen = check_kinds(defects, STREAM_DEFECTS, "invalid_streams", "defects")
-    check_count(max_calls, "invalid_streams", "max_calls", minimum=1)
+    check_count(max_calls, "invalid_streams", "max_calls", minimum=1, maximum=MAX_SIZE)
     if chosen == ("reused_span",) and max_calls < 2:
         fail("strategies.invalid_streams(defects=('reused_span',), max_calls=1): a reused span needs max_calls >= 2")
     streams = event_streams(min_calls=1, max_calls=max_calls, prefix=prefix)

@@ -22,7 +22,7 @@ from ..contract import StreamAbandoned, Usage
 from ..fake import scenario
 from ..fake.faults import Fault, coerce_error
 from ..fake.scenario import OutcomeRun
-from ._validation import as_strategy, check_count, check_kinds, duration_ns
+from ._validation import MAX_SIZE, as_strategy, check_count, check_kinds, duration_ns
 from ._values import FAULT_NAMES, JSON_VALUES, SimulatedInterrupt, fault_values, models, usage_option
 
 __all__ = ["OUTCOME_KINDS", "Outcome", "OutcomeRun", "outcomes"]
@@ -177,7 +177,7 @@ def outcomes(
     """
     chosen = check_kinds(kinds, OUTCOME_KINDS, "outcomes")
     fault_names = check_kinds(faults, FAULT_NAMES, "outcomes", "faults")
-    check_count(max_partials, "outcomes", "max_partials")
+    check_count(max_partials, "outcomes", "max_partials", maximum=MAX_SIZE)
     latency_max = duration_ns(max_latency, "outcomes", "max_latency")
     usage_s = usage_option(usage, "outcomes")
     model_s = as_strategy(model, models())

@@ -26,7 +26,7 @@ from ._events import (
     stop_event,
     stop_parts,
 )
-from ._validation import as_strategy, check_bool, check_count, duration_ns, fail
+from ._validation import MAX_SIZE, as_strategy, check_bool, check_count, duration_ns, fail
 from ._values import arguments, exception_reasons, models, span_contexts, stacktraces, usage_option
 
 __all__ = ["event_streams"]
@@ -67,8 +67,8 @@ def event_streams(
     fix or narrow the calls. ``exceptions=False`` ends every call with a stop;
     ``handler_failures=True`` sprinkles ``("telemetry","handler","failure")`` events in.
     """
-    check_count(min_calls, "event_streams", "min_calls")
-    check_count(max_calls, "event_streams", "max_calls")
+    check_count(min_calls, "event_streams", "min_calls", maximum=MAX_SIZE)
+    check_count(max_calls, "event_streams", "max_calls", maximum=MAX_SIZE)
     if max_calls < min_calls:
         fail(f"strategies.event_streams(min_calls={min_calls!r}, max_calls={max_calls!r}): expected min_calls <= max_calls")
     check_bool(exceptions, "event_streams", "exceptions")

@@ -20,11 +20,13 @@ from hypothesis.strategies import SearchStrategy, just
 
 from .. import _validate
 from ..clock import parse_duration_ns
-from ..contract import EventName, Usage, check_event_name
+from ..contract import MAX_NATIVE, EventName, Usage, check_event_name
 
 __all__ = [
     "InvalidArgumentType",
     "InvalidArgumentValue",
+    "MAX_SIZE",
+    "MAX_TOKENS",
     "as_strategy",
     "check_bool",
     "check_count",
@@ -74,9 +76,16 @@ def checked(check: Callable[..., T], *args: Any, suffix: str = "", **kwargs: Any
         raise InvalidArgumentValue(f"{exc}{suffix}") from None
 
 
-def check_count(value: Any, function: str, key: str, *, minimum: int = 0) -> int:
-    """An int (not a bool) ``>= minimum``."""
-    return checked(_validate.check_int, value, owner(function, key, value), minimum=minimum)
+MAX_SIZE = 10_000
+"""The largest number of calls or partials a strategy draws (Hypothesis cannot build more)."""
+MAX_TOKENS = MAX_NATIVE // 2
+"""The largest token count drawn: a sum of two stays within ``contract.MAX_NATIVE``."""
+
+
+def check_count(value: Any, function: str, key: str, *, minimum: int = 0, maximum: int | None = None) -> int:
+    """An int (not a bool) ``>= minimum`` (and ``<= maximum``)."""
+    where = f"strategies.{function}({key}={_validate.short_number_repr(value)})"
+    return checked(_validate.check_int, value, where, minimum=minimum, maximum=maximum)
 
 
 def check_bool(value: Any, function: str, key: str) -> bool:

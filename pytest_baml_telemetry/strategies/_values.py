@@ -22,7 +22,7 @@ from hypothesis.strategies import SearchStrategy
 from .. import _validate
 from ..contract import DEFAULT_PREFIX, EventName, StreamAbandoned, Usage
 from ..fake.faults import FAULTS, Fault, FaultArgument
-from ._validation import as_strategy, check_bool, check_count, checked, owner
+from ._validation import MAX_TOKENS, as_strategy, check_bool, check_count, checked, owner
 from ._validation import usage as check_usage
 
 __all__ = [
@@ -126,7 +126,7 @@ CLIENT_MODULES = st.one_of(st.none(), st.just("baml_client"), identifiers(max_si
 
 def token_counts(*, max_tokens: int = 1_000_000, allow_unknown: bool = True) -> SearchStrategy[int | None]:
     """One token count: an int in ``0..max_tokens``, or (``allow_unknown``) ``None``."""
-    check_count(max_tokens, "token_counts", "max_tokens")
+    check_count(max_tokens, "token_counts", "max_tokens", maximum=MAX_TOKENS)
     check_bool(allow_unknown, "token_counts", "allow_unknown")
     ints = st.integers(min_value=0, max_value=max_tokens)
     return st.one_of(st.none(), ints) if allow_unknown else ints
@@ -140,7 +140,7 @@ def usages(*, max_tokens: int = 1_000_000, allow_unknown: bool = True, cached: b
     ``None`` or an int, never more than ``input_tokens`` when both are known;
     ``cached=False`` always leaves it ``None``.
     """
-    check_count(max_tokens, "usages", "max_tokens")
+    check_count(max_tokens, "usages", "max_tokens", maximum=MAX_TOKENS)
     check_bool(allow_unknown, "usages", "allow_unknown")
     check_bool(cached, "usages", "cached")
     counts = token_counts(max_tokens=max_tokens, allow_unknown=allow_unknown)
