@@ -4,7 +4,8 @@ Cheap to import (the plugin imports it at start-up): the ``baml_budget`` help li
 budget keys from :data:`~pytest_baml_telemetry.budgets.limits.BUDGET_KEYS`, which loads
 only the key registry. Options of ``baml_events``/``baml_fake`` markers are keywords;
 the closest marker wins per option; unknown options, positional arguments and non-bool
-values of bool options raise ``TypeError`` naming the marker and the value.
+values of bool options raise ``TypeError`` naming the marker and the value, at every
+scope (a bad value on the module is refused even when the test's own marker sets the option).
 """
 
 from __future__ import annotations
@@ -57,9 +58,7 @@ def merge_marker_options(markers: Iterable[Any], name: str, defaults: Mapping[st
                     f"@pytest.mark.{name}({key}={short_repr(value)}): unknown option {key!r}; "
                     f"expected one of {sorted(defaults)}"
                 )
+            if isinstance(defaults[key], bool):  # every marker's value, also one a closer marker hides
+                check_bool(value, f"@pytest.mark.{name}({key}={short_repr(value)})")
             options.setdefault(key, value)
-    merged = {**defaults, **options}
-    for key, default in defaults.items():
-        if isinstance(default, bool):
-            check_bool(merged[key], f"@pytest.mark.{name}({key}={short_repr(merged[key])})")
-    return merged
+    return {**defaults, **options}

@@ -8,6 +8,7 @@ else is imported where it is used.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,19 @@ _OPTIONS = (
     ("--baml-budgets", "baml_budgets", "TOML file of session budgets ([[budget]] tables)"),
     ("--baml-prices", "baml_prices", 'TOML price table ([models."<model>"] with input_per_mtok, ...)'),
 )
+
+
+_ALIASES = ("baml_telemetry", __name__)
+"""The names this plugin is loaded under: its entry point and its module (``-p``, ``pytest_plugins``)."""
+
+
+def pytest_plugin_registered(plugin: Any, plugin_name: str, manager: pytest.PytestPluginManager) -> None:
+    """Once registered, block this plugin's other name, so loading it twice (the entry point
+    and ``-p pytest_baml_telemetry.plugin`` or ``pytest_plugins = [...]``) loads it once."""
+    if plugin is sys.modules[__name__]:
+        for alias in _ALIASES:
+            if alias != plugin_name and manager.get_plugin(alias) is None and not manager.is_blocked(alias):
+                manager.set_blocked(alias)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -116,8 +130,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
             if reporter is not None:
                 reporter.write_line(f"ERROR: {session.write_error}", red=True, bold=True)
             else:
-                import sys
-
                 print(f"ERROR: {session.write_error}", file=sys.stderr)
 
 
@@ -213,8 +225,13 @@ class _ItemHooks:
             interrupted = isinstance(exc, KeyboardInterrupt)
             raise
         finally:
+            spec_functions = _spec_functions(item)
+            if spec_functions:
+                state = item.config.stash.get(_SESSION_KEY, None)
+                if state is not None:
+                    state.known_functions.update(spec_functions)
             if tracking is not None:
-                tracking.finish(interrupted=interrupted, known_functions=_spec_functions(item))
+                tracking.finish(interrupted=interrupted, known_functions=spec_functions)
         message = None
         entry = item.stash.get(_EVENTS_KEY, None)
         if entry is not None:

@@ -221,12 +221,12 @@ def _bad_path(pytester: pytest.Pytester, case: str, option: str) -> tuple[str, s
     root = pytester.path
     if case == "fifo":
         os.mkfifo(root / "pipe")
-        return "pipe", "*pipe*is a FIFO*"
+        return "pipe", "*pipe*is a FIFO*" if option.endswith("json") else "*pipe*is not a file: it is a FIFO*"
     if case == "device":
-        return "/dev/null", "*/dev/null*is a device*"
+        return "/dev/null", "*/dev/null*is a device*" if option.endswith("json") else "*/dev/null*is not a file: it is a device*"
     if case == "directory":
         (root / "adir").mkdir()
-        return "adir", "*adir*is a directory*"
+        return "adir", "*adir*is a directory*" if option.endswith("json") else "*adir*is not a file: it is a directory*"
     if case == "too long":
         return "x" * 300 + ".toml", "*xxxx*longer than the OS allows*"
     if case == "symlink loop":

@@ -71,7 +71,7 @@ def check_input_file(path: str | os.PathLike[str], option: str) -> Path:
         raise BudgetConfigError(f"{where} {_why(exc)}") from None
     kind = _kind(st.st_mode)
     if kind is not None:
-        raise BudgetConfigError(f"{where} is {kind}; expected a TOML file")
+        raise BudgetConfigError(f"{where} is not a file: it is {kind}; expected a TOML file")
     if not os.access(path, os.R_OK):
         raise BudgetConfigError(f"{where} is not readable (permission denied)")
     return shown
