@@ -162,9 +162,11 @@ def test_render_terminal_table():
     assert "* 1 successful call with unknown tokens (not counted)" in lines
     assert "unpriced models in prices.toml: claude-x" in lines
     assert "budgets: 2 checked, 1 failed" in lines
-    fail = next(line for line in lines if line.startswith("  FAIL"))
-    assert fail == "  FAIL session: budget 'fast' [all calls]: p95 = 98ms exceeds the limit 50ms over 103 calls"
-    assert any(line.startswith("  PASS session: budget [all calls]: max_calls: 103 calls <=") for line in lines)
+    # each budget's label once, then one compact line per verdict (issue 11: "The report reads well")
+    fail = lines.index("    FAIL p95 = 98ms exceeds the limit 50ms over 103 calls")
+    assert lines[fail - 1] == "  session: budget 'fast' [all calls]"
+    passed = next(i for i, line in enumerate(lines) if line.startswith("    PASS max_calls: 103 calls <="))
+    assert lines[passed - 1] == "  session: budget [all calls]"
     assert any("30s  Classify [no model]  error" in line for line in lines)
 
 

@@ -71,7 +71,7 @@ def test_loading_the_plugin_twice_is_one_plugin(pytester: pytest.Pytester, how: 
     result.assert_outcomes(passed=1)
     out = result.stdout.str()
     assert out.count("BAML telemetry report") == 1  # one report, not two
-    assert out.count("PASS test_user.py::test_a") == 1
+    assert out.count("  test_user.py::test_a: budget [all calls]") == 1 and out.count("    PASS max_calls") == 1
 
 
 # ---------------------------------------------------------------------------------- marker options

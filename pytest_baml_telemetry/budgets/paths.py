@@ -24,13 +24,22 @@ __all__ = ["check_input_file", "check_output_file", "normalised"]
 
 
 def normalised(path: str | os.PathLike[str]) -> Path:
-    """``path`` without ``..``/``.`` parts (symlinks kept), relative to the current
-    directory when it is below it, else absolute: how messages and reports show a path."""
-    absolute = Path(os.path.normpath(os.path.abspath(path)))
+    """``path`` without ``..``/``.`` parts (its directory resolved, so ``link/..`` is right;
+    the file name kept even when it is a symlink), relative to the current directory when
+    it is below it, else absolute: how messages and reports show a path."""
+    absolute = _absolute(path)
     try:
-        return absolute.relative_to(Path(os.path.normpath(os.getcwd())))
+        return absolute.relative_to(Path(os.path.realpath(os.getcwd())))
     except ValueError:
         return absolute
+
+
+def _absolute(path: str | os.PathLike[str]) -> Path:
+    """The absolute ``path``: its directory resolved, its file name kept."""
+    name = os.path.basename(os.path.normpath(path))
+    if name in ("", ".", ".."):
+        return Path(os.path.realpath(path))
+    return Path(os.path.realpath(os.path.dirname(os.path.abspath(path)))) / name
 
 
 def _why(exc: OSError) -> str:
@@ -85,7 +94,7 @@ def check_output_file(path: str | os.PathLike[str], option: str, inputs: Iterabl
     temporary file, which also works for root on a read-only file system); ``path`` must
     not be a directory, FIFO or device, nor the same file as one of ``inputs``.
     """
-    absolute = Path(os.path.normpath(os.path.abspath(path)))
+    absolute = _absolute(path)
     where = f"{option}: {str(normalised(absolute))!r}"
     try:
         st = os.stat(absolute)
@@ -107,7 +116,7 @@ def check_output_file(path: str | os.PathLike[str], option: str, inputs: Iterabl
                     f"{where} is the file {str(other)!r} given as an input; writing the report would overwrite it"
                 )
     for other in inputs:
-        if Path(os.path.normpath(os.path.abspath(other))) == absolute:
+        if _absolute(other) == absolute:
             raise BudgetConfigError(f"{where} is the input file {str(other)!r}; writing the report would overwrite it")
     parent = absolute.parent
     try:

@@ -1,7 +1,8 @@
 """The report drawn as aligned text lines for the terminal: :func:`render_terminal`.
 
 Durations in ms, one row per function and model, a TOTAL row, footnotes, then the budget
-verdicts (failed ones with their full message). It draws the data of
+verdicts: each budget's label (name, filters, source) once, then one compact line per
+verdict (key, measured value, limit), failed ones followed by their notes and worst calls. It draws the data of
 :func:`~pytest_baml_telemetry.report.build_report` and nothing else.
 """
 
@@ -120,10 +121,16 @@ def render_terminal(data: Mapping[str, Any]) -> list[str]:
         )
         lines.append(f"budgets: {s['budgets']} checked, {s['budgets_failed']} failed{extra}")
         for b in budgets:
+            # the budget (its long label and source) once, then one compact line per verdict
+            label = b["budget"]
+            lines.append(f"  {b['scope']}: {label}")
             for v in b["verdicts"]:
                 mark = _MARKS.get(v.get("status", ""), "PASS" if v["passed"] else "FAIL")
                 text = v["headline"] if v["passed"] else v["message"]
                 first, *rest = text.split("\n")
-                lines.append(f"  {mark} {b['scope']}: {first}")
-                lines.extend(f"       {x}" for x in rest)
+                if first.startswith(label + ": "):
+                    first = first[len(label) + 2 :]
+                lines.append(f"    {mark} {first}")
+                pad = " " * (len(mark) + 3)
+                lines.extend(f"  {pad}{x}" for x in rest)
     return lines
