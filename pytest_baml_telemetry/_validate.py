@@ -141,7 +141,10 @@ def check_number(
             expected = _bounds("a number", minimum, maximum, optional, unbounded="a finite number")
     if not is_number(value):
         fail(TypeError, where, expected)
-    f = float(value)
+    try:
+        f = float(value)
+    except OverflowError:  # an int or Fraction too large for a float: out of every range
+        fail(ValueError, where, expected)
     if (
         not math.isfinite(f)
         or (positive and f <= 0)

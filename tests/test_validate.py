@@ -47,6 +47,13 @@ def test_numbers_are_finite(bad: float) -> None:
         v.check_number(bad, "x")
 
 
+def test_numbers_too_large_for_a_float_are_out_of_range() -> None:
+    with pytest.raises(ValueError, match=r"^x: expected a finite number$"):
+        v.check_number(10**400, "x")
+    with pytest.raises(ValueError, match="expected a number from 0 to 1"):
+        v.check_number(Fraction(10**400, 3), "x", minimum=0, maximum=1)
+
+
 def test_number_bounds() -> None:
     assert v.check_number(Fraction(1, 2), "x", minimum=0, maximum=1) == Fraction(1, 2)
     with pytest.raises(ValueError, match="expected a number > 0"):
