@@ -220,8 +220,9 @@ def _opt_nonneg_int(v: Any) -> bool:
     return v is None or _is_nonneg_int(v)
 
 
-_TIME_KEYS = ("duration", "time_to_first_chunk", "monotonic_time", "system_time")
-"""Measurements in native time: ints of the int64 range (what the recorders can hold)."""
+_TIME_KEYS = ("duration", "time_to_first_chunk")
+"""Measurements the recorders store in int64 arrays: at most :data:`MAX_NATIVE`. (Times,
+``monotonic_time`` and ``system_time``, are read by nobody that stores them, so any int.)"""
 
 
 def _opt_str(v: Any) -> bool:
@@ -392,9 +393,8 @@ def validate_event(event_name: Any, measurements: Any, metadata: Any) -> None:
 
     Call events are recognised by their ``("call", "start"|"stop"|"exception")`` suffix;
     ``("telemetry","handler","failure")`` is checked too. Extra keys are allowed.
-    Native times (``duration``, ``time_to_first_chunk``, ``monotonic_time``,
-    ``system_time``) must lie in the int64 range (:data:`MAX_NATIVE`): what this accepts,
-    the recorders can record. Also checks ``total_tokens == input_tokens + output_tokens`` when all three are known,
+    Durations (``duration``, ``time_to_first_chunk``) must lie in the int64 range (at
+    most :data:`MAX_NATIVE`): what this accepts, the recorders can record. Also checks ``total_tokens == input_tokens + output_tokens`` when all three are known,
     and that ``total_tokens`` is ``None`` when either part is unknown.
     """
     try:
@@ -442,7 +442,7 @@ def validate_event(event_name: Any, measurements: Any, metadata: Any) -> None:
         if value is not None and _is_int(value) and not -MAX_NATIVE - 1 <= value <= MAX_NATIVE:
             raise _violation(
                 event_name, "measurements", key, value,
-                "a native time within the int64 range (at most contract.MAX_NATIVE = 2**63 - 1 ns), "
+                "a duration within the int64 range (at most contract.MAX_NATIVE = 2**63 - 1 ns), "
                 "what the recorders can hold", span,
             )
     if kind == "stop":

@@ -66,7 +66,7 @@ def test_record_refuses_a_duration_beyond_int64_with_a_clear_error() -> None:
     assert agg.keys() == [("F", None)]
 
 
-@pytest.mark.parametrize("key", ["duration", "monotonic_time"])
+@pytest.mark.parametrize("key", ["duration", "time_to_first_chunk"])
 def test_validate_event_refuses_what_the_recorders_cannot_hold(key: str) -> None:
     good = stop_measurements(MAX_NATIVE)
     validate_event(CALL_STOP, good, STOP_META)
@@ -74,8 +74,6 @@ def test_validate_event_refuses_what_the_recorders_cannot_hold(key: str) -> None
     assert agg.record_event(CALL_STOP, good, STOP_META)  # one rule: accepted -> recordable
     with pytest.raises(ContractViolation, match=rf"\['{key}'\] = 9223372036854775808: expected .*MAX_NATIVE"):
         validate_event(CALL_STOP, {**good, key: MAX_NATIVE + 1}, STOP_META)
-    with pytest.raises(ContractViolation, match="MAX_NATIVE"):
-        validate_event(CALL_STOP, {**good, "time_to_first_chunk": 2**64}, STOP_META)
 
 
 def test_unrecorded_events_make_budgets_unverifiable_never_passing() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -189,24 +190,22 @@ def test_a_failed_write_leaves_the_previous_report_intact(pytester: pytest.Pytes
     assert sorted(p.name for p in pytester.path.iterdir() if p.name.startswith(".report")) == []
 
 
-def test_the_report_is_replaced_atomically(tmp_path: pytest.TempPathFactory) -> None:
+def test_the_report_is_replaced_atomically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from pytest_baml_telemetry.budgets.aggregate import Aggregator
     from pytest_baml_telemetry.report import build_report, write_json
 
-    path = tmp_path / "r.json"  # type: ignore[operator]
+    path = tmp_path / "r.json"
     path.write_text("old")
     seen = []
     real = os.replace
 
     def spy(src: str, dst: object) -> None:
         seen.append((os.path.dirname(src), path.read_text()))
-        real(src, dst)
+        real(src, dst)  # type: ignore[arg-type]
 
-    os.replace = spy  # type: ignore[assignment]
-    try:
-        write_json(build_report(Aggregator()), path)
-    finally:
-        os.replace = real
+    monkeypatch.setattr(os, "replace", spy)
+    write_json(build_report(Aggregator()), path)
+    monkeypatch.undo()
     assert seen == [(str(tmp_path), "old")]  # written beside it, the old file untouched until the swap
     assert json.loads(path.read_text())["summary"]["complete"] is True
 
