@@ -111,7 +111,8 @@ def test_an_interrupted_run_never_writes_passed_true(pytester: pytest.Pytester) 
     result.stdout.fnmatch_lines(["*INCOMPLETE*", "*the run was interrupted*"])
 
 
-def test_passed_agrees_with_the_exit_status_and_xfail_is_expected(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize("xdist", [[], ["-p", "xdist", "-n", "2"]], ids=["single", "xdist"])
+def test_passed_agrees_with_the_exit_status_and_xfail_is_expected(pytester: pytest.Pytester, xdist: list) -> None:
     make(
         pytester,
         """
@@ -125,7 +126,9 @@ def test_passed_agrees_with_the_exit_status_and_xfail_is_expected(pytester: pyte
             call()
         """,
     )
-    result = pytester.runpytest_subprocess("-p", "no:randomly", "--baml-report", "--baml-report-json=report.json")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "--baml-report", "--baml-report-json=report.json", *xdist
+    )
     no_crash(result)
     result.assert_outcomes(passed=1, xfailed=1)
     assert result.ret == pytest.ExitCode.OK
