@@ -483,7 +483,43 @@ CASES = [
         TypeError,
         "is not a generated baml-py client",
     ),
+    # ---- numbers beyond every range: a ValueError naming the key and the value, never OverflowError
+    bad("duration-1e300", lambda t: parse_duration_ns(1e300), ValueError, "1e+300"),
+    bad("duration-huge-str", lambda t: parse_duration_ns("9" * 30 + "s"), ValueError, "999999"),
+    bad("duration-huge-int", lambda t: parse_duration_ns(10**400), ValueError, "digits"),
+    bad("duration-inf", lambda t: parse_duration_ns(float("inf")), ValueError, "inf"),
+    bad("virtual-clock-advance-1e300", lambda t: VirtualClock().advance(1e300), ValueError, "1e+300"),
+    bad("fake-respond-latency-1e300", lambda t: _fake().respond("F", 1, latency=1e300), ValueError, "1e+300"),
+    bad("fault-timeout-after-1e300", lambda t: faults.timeout(after=1e300), ValueError, "1e+300"),
+    bad("server-respond-latency-10**30", lambda t: FakeLLMServer().respond("x", latency=10**30), ValueError, "latency"),
+    bad("server-hang-1e300", lambda t: FakeLLMServer().hang(1e300), ValueError, "1e+300"),
+    bad("server-fail-body-not-utf8", lambda t: FakeLLMServer().fail(500, body=b"\xff"), ValueError, "body"),
+    bad("tracker-slow-threshold-1e300", lambda t: SlowCallTracker(threshold=1e300), ValueError, "1e+300"),
+    bad("budget-p95-10**400", lambda t: Budget(p95=10**400), ValueError, "p95"),
+    bad("budget-cost-10**400", lambda t: Budget(max_cost_usd=10**400), ValueError, "max_cost_usd"),
+    bad("budget-error-rate-10**400", lambda t: Budget(max_error_rate=10**400), ValueError, "max_error_rate"),
+    bad(
+        "price-infinite-cost",
+        lambda t: PriceTable.from_mapping({"models": {"gpt-4o": {"input_per_mtok": 1e308, "output_per_mtok": 1.0}}}),
+        ValueError,
+        "input_per_mtok",
+    ),
+    bad("strategy-max-duration-1e300", lambda t: _strategies().stop_events(max_duration=1e300), ValueError, "1e+300"),
+    # ---- refused where they are passed
+    bad("metric-tags-not-str", lambda t: metrics.counter("ash_baml.call.stop.duration", tags=[1]), TypeError, "tag 1"),
+    bad("fake-script-stream", lambda t: _fake().respond("stream", 1), ValueError, "'stream'"),
+    bad("fake-script-with_options", lambda t: _fake().respond("with_options", 1), ValueError, "'with_options'"),
+    bad("fake-script-respond", lambda t: _fake().fail("respond", faults.timeout()), ValueError, "'respond'"),
+    bad("fake-script-dunder", lambda t: _fake().respond("__call__", 1), ValueError, "'__call__'"),
+    bad("fake-with_options-collector", lambda t: _fake().with_options(collector=5), TypeError, "collector=5"),
+    bad("fake-with_options-registry", lambda t: _fake().with_options(client_registry="x"), TypeError, "'x'"),
 ]
+
+
+def _strategies() -> Any:
+    from pytest_baml_telemetry import strategies
+
+    return strategies
 
 
 def test_the_catalogue_is_large() -> None:
@@ -558,6 +594,25 @@ OPTION_CASES = [
         ["out"],
         id="report-json-is-a-directory",
     ),
+    pytest.param(
+        {"budgets.toml": "[[budget]]\np95 = 1e300\n"}, ["--baml-budgets=budgets.toml"], ["budgets.toml", "p95=1e+300"],
+        id="budgets-p95-1e300",
+    ),
+    pytest.param(
+        {"budgets.toml": "[[budget]]\nmax_cost_usd = 1e400\n"}, ["--baml-budgets=budgets.toml"], ["max_cost_usd=inf"],
+        id="budgets-cost-inf",
+    ),
+    pytest.param(
+        {"prices.toml": '[models."gpt"]\ninput_per_mtok = inf\noutput_per_mtok = 2\n'}, ["--baml-prices=prices.toml"],
+        ["prices.toml", "input_per_mtok = inf"],
+        id="prices-infinite",
+    ),
+    pytest.param(
+        {"budgets.toml": "[[budget]]\nmax_calls = 1\n"},
+        ["--baml-budgets=budgets.toml", "--baml-report-json=budgets.toml"],
+        ["budgets.toml"],
+        id="report-json-is-the-budgets-file",
+    ),
 ]
 
 
@@ -599,6 +654,17 @@ def test_bad_ini_value_is_a_usage_error(pytester: pytest.Pytester, ini_line: str
 
 # (test source, outcome, words the report must name)
 IN_TEST_CASES = [
+    pytest.param(
+        "@pytest.mark.baml_budget(p95=10**400)\ndef test_it():\n    pass\n", "failed", ["baml_budget", "p95="],
+        id="budget-marker-p95-10**400",
+    ),
+    pytest.param(
+        "pytestmark = pytest.mark.baml_events(validate='no')\n\n"
+        "@pytest.mark.baml_events(validate=True)\ndef test_it(baml_events):\n    pass\n",
+        "errors",
+        ["validate='no'"],
+        id="events-marker-bad-option-hidden-by-a-closer-one",
+    ),
     pytest.param(
         "@pytest.mark.baml_budget(max_callz=1)\ndef test_it():\n    pass\n", "failed", ["'max_callz'"],
         id="budget-marker-unknown-key",
