@@ -37,7 +37,8 @@ def test_handle_never_raises_and_counts_what_it_cannot_record() -> None:
     assert len(agg) == 1 and agg.keys() == [("F", "m")]  # the overflowing call left no empty series
     nr = agg.not_recorded
     assert nr.count == 4 and sum(nr.reasons.values()) == 4
-    assert any("duration_ns=1500000000.0" in r for r in nr.reasons)
+    assert any("duration_ns=…): expected" in r for r in nr.reasons)  # grouped without the value
+    assert "duration_ns=1500000000.0" in nr.first["reason"]  # the first one keeps it
     assert any("function_name" in r for r in nr.reasons)
     assert any("MAX_NATIVE" in r for r in nr.reasons)
     assert nr.first is not None
@@ -235,3 +236,13 @@ def test_baml_events_failure_does_not_advise_allowing_handler_failures(pytester:
     assert "allow_handler_failures" not in out
     assert "and was detached" not in out
     result.stdout.fnmatch_lines(["*contract violation*expected an int*", "*max_calls is unverifiable*"])
+
+
+def test_unrecorded_reasons_group_events_that_differ_only_in_their_value() -> None:
+    agg = Aggregator()
+    for i in range(25):  # a float clock: every duration differs
+        agg.handle(CALL_STOP, stop_measurements(1.5e9 + i), STOP_META)
+    nr = agg.not_recorded
+    assert nr.count == 25
+    assert list(nr.reasons.values()) == [25], nr.reasons
+    assert "duration_ns=1500000000.0" in nr.first["reason"]

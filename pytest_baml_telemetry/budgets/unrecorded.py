@@ -11,6 +11,7 @@ unrecorded events are *unverifiable*.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ __all__ = ["NotRecorded"]
 _MAX_REASONS = 10
 """Distinct reasons kept; more are counted under :data:`_OTHER`."""
 _OTHER = "other reasons"
+_VALUE = re.compile(r"\(([A-Za-z_]\w*)=[^:]*\): expected")
 
 
 def _plain(value: Any) -> Any:
@@ -57,7 +59,8 @@ class NotRecorded:
         try:
             text = str(exc)
             reason = f"{type(exc).__name__}: {text if len(text) <= 300 else text[:297] + '...'}"
-            self._reason(reason, 1)
+            # grouped without the value ("record(duration_ns=…): expected ..."); the first one shows it
+            self._reason(_VALUE.sub(r"(\1=…): expected", reason, count=1), 1)
             if self.first is None:
                 meta = metadata if isinstance(metadata, Mapping) else {}
                 meas = measurements if isinstance(measurements, Mapping) else {}
