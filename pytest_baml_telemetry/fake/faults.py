@@ -54,6 +54,7 @@ from typing import Any
 
 from .._validate import check_count, check_str, fail, is_int, short_repr
 from ..clock import DurationLike, parse_duration_ns
+from ..contract import Usage
 
 __all__ = [
     "DEFAULT_CLIENT_NAME",
@@ -91,6 +92,9 @@ _CODE_NAMES = {
 }
 
 _NO_ARG = object()
+
+_NOT_BILLED = Usage(0, 0, 0)
+"""The usage of a failure known not to be billed (an HTTP status >= 400, a refused connection)."""
 
 
 def _error_classes() -> Any:
@@ -133,11 +137,18 @@ class Fault:
       one given to ``fail(latency=...)``, else 0).
     - ``partials``: for :func:`stream_failure`, the partial values a stream yields before
       failing (``None`` otherwise); ``inner`` is the fault it then raises.
+    - ``usage``: the provider's token usage for the failed call: a ``Usage`` (``Usage(0, 0,
+      0)`` for a failure known not to be billed: an HTTP status >= 400, a refused
+      connection), or ``None`` when unknown (a timeout after the request was sent, a cut
+      stream, an abort in flight, or a fault that answered without ``usage=``).
+    - ``num_attempts``: how many attempts the call made (1, or N for :func:`attempts`).
+    - ``client_name``: the client the (last) attempt used, or ``None`` (the call's client).
+    - ``attempt_latencies_ns``: for :func:`attempts`, each attempt's latency (ns); else ``()``.
     """
 
     __slots__ = (
         "name", "error_class_name", "attributes", "after_ns", "partials", "chunk_latency", "inner", "_builder", "_class",
-        "_shown",
+        "_shown", "usage", "num_attempts", "attempt_latencies_ns", "stream_attributes",
     )
 
     def __init__(
@@ -153,6 +164,10 @@ class Fault:
         inner: Fault | None = None,
         error_class: type[BaseException] | None = None,
         shown: str | None = None,
+        usage: Usage | None = None,
+        num_attempts: int = 1,
+        attempt_latencies_ns: tuple[int, ...] = (),
+        stream_attributes: Mapping[str, Any] | None = None,
     ) -> None:
         self.name = name
         self.error_class_name = error_class_name
@@ -164,6 +179,16 @@ class Fault:
         self._builder = builder
         self._class = error_class
         self._shown = shown
+        self.usage = usage
+        self.num_attempts = num_attempts
+        self.attempt_latencies_ns = attempt_latencies_ns
+        self.stream_attributes = None if stream_attributes is None else dict(stream_attributes)
+
+    @property
+    def client_name(self) -> str | None:
+        """The client the (last) attempt used, as scripted; ``None``: the call's client."""
+        value = self.attributes.get("client_name")
+        return value if isinstance(value, str) else None
 
     @property
     def after(self) -> float | None:
@@ -290,6 +315,7 @@ def _http_error(owner: str, status_code: Any, retry_after: Any, message: Any, af
         },
         _build_http,
         after_ns=_after_ns(after, owner),
+        usage=_NOT_BILLED if status_code >= 400 else None,
         shown=_shown(status_code, retry_after=retry_after, message=shown_message, after=after, client_name=client_name),
     )
 
@@ -351,11 +377,13 @@ def validation_error(
     prompt: str = "",
     message: str | None = None,
     after: DurationLike | None = None,
+    usage: Any = None,
 ) -> Fault:
     """A ``BamlValidationError``: the LLM answered (``raw_output``) but it did not parse.
 
     ``prompt`` is the rendered prompt real baml-py reports; ``message`` defaults to
-    ``"Failed to parse LLM response: ..."``.
+    ``"Failed to parse LLM response: ..."``. ``usage`` (a ``Usage``, a dict or an
+    ``(input, output)`` pair) is what the provider billed for the answer (default unknown).
     """
     _str(raw_output, "raw_output", "validation_error")
     _str(prompt, "prompt", "validation_error")
@@ -370,6 +398,7 @@ def validation_error(
         _build_validation,
         after_ns=_after_ns(after, "validation_error"),
         shown=shown,
+        usage=Usage.coerce(usage, name="faults.validation_error(): usage"),
     )
 
 
@@ -380,8 +409,12 @@ def finish_reason_error(
     prompt: str = "",
     message: str | None = None,
     after: DurationLike | None = None,
+    usage: Any = None,
 ) -> Fault:
-    """A ``BamlClientFinishReasonError``: the LLM stopped for a disallowed ``finish_reason``."""
+    """A ``BamlClientFinishReasonError``: the LLM stopped for a disallowed ``finish_reason``.
+
+    ``usage`` is what the provider billed for the answer (default unknown).
+    """
     _opt_str(finish_reason, "finish_reason", "finish_reason_error")
     _str(raw_output, "raw_output", "finish_reason_error")
     _str(prompt, "prompt", "finish_reason_error")
@@ -396,6 +429,7 @@ def finish_reason_error(
         _build_finish_reason,
         after_ns=_after_ns(after, "finish_reason_error"),
         shown=shown,
+        usage=Usage.coerce(usage, name="faults.finish_reason_error(): usage"),
     )
 
 
