@@ -38,6 +38,7 @@ __all__ = [
     "Field",
     "EventSpec",
     "EVENT_SPECS",
+    "ALWAYS_EMITTED",
     "ContractViolation",
     "StreamAbandoned",
     "Usage",
@@ -301,6 +302,25 @@ _SPAN = Field("telemetry_span_context", "a hashable, non-None value unique per c
 _KIND = Field("kind", 'one of "error", "exit", "throw"', _is_kind)
 _REASON = Field("reason", "the exception object itself (a BaseException)", _is_exception)
 _STACK = Field("stacktrace", "a traceback.StackSummary", _is_stack)
+_TOKENS = (
+    Field("input_tokens", OPT_NONNEG, _opt_nonneg_int),
+    Field("output_tokens", OPT_NONNEG, _opt_nonneg_int),
+    Field("total_tokens", OPT_NONNEG, _opt_nonneg_int),
+    Field("cached_input_tokens", OPT_NONNEG, _opt_nonneg_int, required=False),
+)
+# On an exception the tokens may be absent (events of emitters older than this contract);
+# the reference emitter always writes them: see ALWAYS_EMITTED.
+_FAILURE_TOKENS = tuple(Field(f.key, f.expected, f.check, required=False) for f in _TOKENS)
+# Call metadata of a stop / exception. Optional for validate_event (third-party emitters
+# may not know them); the reference emitter always writes the first five (None when unknown).
+_CALL_META = (
+    Field("model", OPT_STR, _opt_str),
+    Field("provider", OPT_STR, _opt_str, required=False),
+    Field("client_name", OPT_STR, _opt_str, required=False),
+    Field("num_attempts", OPT_NONNEG, _opt_nonneg_int, required=False),
+    Field("request_id", OPT_STR, _opt_str, required=False),
+    Field("response_model", OPT_STR, _opt_str, required=False),
+)
 
 
 @dataclass(frozen=True)
@@ -323,27 +343,27 @@ EVENT_SPECS: dict[str, EventSpec] = {
         (
             _DURATION,
             _MONOTONIC,
-            Field("input_tokens", OPT_NONNEG, _opt_nonneg_int),
-            Field("output_tokens", OPT_NONNEG, _opt_nonneg_int),
-            Field("total_tokens", OPT_NONNEG, _opt_nonneg_int),
-            Field("cached_input_tokens", OPT_NONNEG, _opt_nonneg_int, required=False),
+            *_TOKENS,
             Field("time_to_first_chunk", OPT_NONNEG, _opt_nonneg_int, required=False),
         ),
         (
             *_COMMON_META,
-            Field("model", OPT_STR, _opt_str),
+            *_CALL_META,
             Field("result", "any value (after redaction)", _anything),
             _SPAN,
-            Field("provider", OPT_STR, _opt_str, required=False),
-            Field("client_name", OPT_STR, _opt_str, required=False),
-            Field("num_attempts", OPT_NONNEG, _opt_nonneg_int, required=False),
-            Field("request_id", OPT_STR, _opt_str, required=False),
         ),
     ),
     "exception": EventSpec(
         "exception",
-        (_DURATION, _MONOTONIC),
-        (*_COMMON_META, _KIND, _REASON, _STACK, _SPAN),
+        (_DURATION, _MONOTONIC, *_FAILURE_TOKENS),
+        (
+            *_COMMON_META,
+            *(Field(f.key, f.expected, f.check, required=False) for f in _CALL_META),
+            _KIND,
+            _REASON,
+            _STACK,
+            _SPAN,
+        ),
     ),
     "handler_failure": EventSpec(
         "handler_failure",
@@ -358,6 +378,26 @@ EVENT_SPECS: dict[str, EventSpec] = {
         ),
     ),
 }
+
+ALWAYS_EMITTED: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "stop": (
+        ("duration", "monotonic_time", "input_tokens", "output_tokens", "total_tokens", "cached_input_tokens"),
+        ("model", "provider", "client_name", "num_attempts", "request_id"),
+    ),
+    "exception": (
+        ("duration", "monotonic_time", "input_tokens", "output_tokens", "total_tokens", "cached_input_tokens"),
+        ("model", "provider", "client_name", "num_attempts", "request_id"),
+    ),
+}
+"""``kind -> (measurement keys, metadata keys)`` the reference emitter writes on every stop
+and exception event (``None`` when unknown), including those :func:`validate_event` lets
+a third-party event leave out. ``response_model`` is written only when it was reported.
+
+Tokens on an exception event follow the billing rule: a failure the provider answered (a
+validation error, a finish-reason error) carries the provider's usage; one known not to be
+billed (an HTTP status >= 400, a refused connection) carries 0/0; one whose billing is
+unknown (a timeout after the request was sent, a cut-off stream, an abort) carries None.
+"""
 
 _CALL_SUFFIXES = {("call", kind): kind for kind in CALL_KINDS}
 
@@ -395,7 +435,11 @@ def validate_event(event_name: Any, measurements: Any, metadata: Any) -> None:
     ``("telemetry","handler","failure")`` is checked too. Extra keys are allowed.
     Durations (``duration``, ``time_to_first_chunk``) must lie in the int64 range (at
     most :data:`MAX_NATIVE`): what this accepts, the recorders can record. Also checks ``total_tokens == input_tokens + output_tokens`` when all three are known,
-    and that ``total_tokens`` is ``None`` when either part is unknown.
+    and that ``total_tokens`` is ``None`` when either part is unknown (on a stop, and on an
+    exception that carries tokens). An exception event may leave out the token
+    measurements and the call metadata (``model``, ``provider``, ...), for emitters older
+    than the contract; when present they are typed as on a stop. The reference emitter
+    always writes them: :data:`ALWAYS_EMITTED`.
     """
     try:
         event_name = check_event_name(event_name)
@@ -445,8 +489,8 @@ def validate_event(event_name: Any, measurements: Any, metadata: Any) -> None:
                 "a duration within the int64 range (at most contract.MAX_NATIVE = 2**63 - 1 ns), "
                 "what the recorders can hold", span,
             )
-    if kind == "stop":
-        i, o, t = measurements["input_tokens"], measurements["output_tokens"], measurements["total_tokens"]
+    if kind == "stop" or (kind == "exception" and "total_tokens" in measurements):
+        i, o, t = measurements.get("input_tokens"), measurements.get("output_tokens"), measurements["total_tokens"]
         if i is not None and o is not None:
             if t != i + o:
                 raise _violation(

@@ -561,6 +561,10 @@ class Call:
             "client_module": self.client_module,
             "streaming": self.streaming,
             "model": self.model,
+            "provider": None,
+            "client_name": None,
+            "num_attempts": None,
+            "request_id": None,
             "result": result,
             "telemetry_span_context": self.span_context,
         }
@@ -596,17 +600,43 @@ class Call:
             "function_name": self.function_name,
             "client_module": self.client_module,
             "streaming": self.streaming,
+            "model": self.model,
+            "provider": None,
+            "client_name": None,
+            "num_attempts": None,
+            "request_id": None,
             "kind": "error" if isinstance(exc, Exception) else "exit",
             "reason": exc,
             "stacktrace": stacktrace,
             "telemetry_span_context": self.span_context,
         }
-        if self.model is not None:
-            metadata["model"] = self.model
         if self.extra:
             metadata.update(self.extra)
             metadata["telemetry_span_context"] = self.span_context
-        dispatcher.execute(emitter.exception_event, {"duration": now - self.start_monotonic, "monotonic_time": now}, metadata)
+        # tokens as on stop: a failure the provider answered (and billed) carries its usage,
+        # one known not billed carries 0/0 (set by the caller), an unknown one None
+        usage = self.usage
+        if usage is None:
+            measurements: dict[str, Any] = {
+                "duration": now - self.start_monotonic,
+                "monotonic_time": now,
+                "input_tokens": None,
+                "output_tokens": None,
+                "total_tokens": None,
+                "cached_input_tokens": None,
+            }
+        else:
+            i = usage.input_tokens
+            o = usage.output_tokens
+            measurements = {
+                "duration": now - self.start_monotonic,
+                "monotonic_time": now,
+                "input_tokens": i,
+                "output_tokens": o,
+                "total_tokens": None if i is None or o is None else i + o,
+                "cached_input_tokens": usage.cached_input_tokens,
+            }
+        dispatcher.execute(emitter.exception_event, measurements, metadata)
 
     # ------------------------------------------------------------------ context managers
 

@@ -172,7 +172,10 @@ class TestCallSync:
         assert events.kinds == ["start", "exception"]
         name, m, md = events.items[1]
         assert name == CALL_EXCEPTION
-        assert m == {"duration": 40 * MS, "monotonic_time": 1_000_000_000 + 40 * MS}
+        assert m == {
+            "duration": 40 * MS, "monotonic_time": 1_000_000_000 + 40 * MS,
+            "input_tokens": None, "output_tokens": None, "total_tokens": None, "cached_input_tokens": None,
+        }
         assert md["kind"] == "error" and md["reason"] is error
         assert isinstance(md["stacktrace"], traceback.StackSummary)
         assert [f.name for f in md["stacktrace"]][-1] == "fail"
@@ -990,7 +993,7 @@ class TestPerCallClock:
             own.advance_ns(25)
             raise ValueError("boom")
         _, m, _ = events.only("exception")
-        assert m == {"duration": 25, "monotonic_time": 25}
+        assert m == {"duration": 25, "monotonic_time": 25, "input_tokens": None, "output_tokens": None, "total_tokens": None, "cached_input_tokens": None}
 
     def test_stream_uses_its_clock(self, emitter: Emitter, events: Events) -> None:
         own = VirtualClock(start_monotonic=0)
