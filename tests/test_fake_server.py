@@ -124,7 +124,7 @@ def test_garbage_collected_server_stops_its_child():
 def test_calls_before_start_are_queued_and_inspection_needs_a_running_server():
     server = FakeLLMServer()
     server.respond("queued", usage=(1, 2))
-    assert server.pending == ["respond('queued', usage={'prompt_tokens': 1, 'completion_tokens': 2, 'total_tokens': 3}, model=None)"]
+    assert server.pending == ["respond('queued', usage=(1, 2, None), model=None)"]
     with pytest.raises(RuntimeError, match="not running"):
         server.base_url
     with pytest.raises(RuntimeError, match="not running"):
@@ -206,11 +206,21 @@ def test_usage_conversion_accepts_objects_dicts_and_tuples():
         output_tokens = 4
         cached_input_tokens = 3
 
-    expected = {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14, "prompt_tokens_details": {"cached_tokens": 3}}
+    completion_details = {"reasoning_tokens": 0, "audio_tokens": 0, "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0}
+    expected = {
+        "prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14,
+        "prompt_tokens_details": {"cached_tokens": 3, "audio_tokens": 0},
+        "completion_tokens_details": completion_details,
+    }
     assert usage_to_openai(U()) == expected
     assert usage_to_openai({"input_tokens": 10, "output_tokens": 4, "cached_input_tokens": 3}) == expected
     assert usage_to_openai((10, 4, 3)) == expected
-    assert usage_to_openai((10, 4)) == {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14}
+    # OpenAI always sends the details: cached_tokens 0 when no cached count is given
+    assert usage_to_openai((10, 4)) == {
+        "prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14,
+        "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+        "completion_tokens_details": completion_details,
+    }
     assert usage_to_openai(None) is None
     assert usage_to_openai((None, None)) is None
 
@@ -251,14 +261,16 @@ def test_json_response_echoes_model_and_carries_usage(server):
     second = _post(server, {"model": "asked-model", "messages": []}).json()
     assert first["model"] == "asked-model"
     assert first["choices"][0]["message"] == {"role": "assistant", "content": "one", "refusal": None}
-    assert first["usage"] == {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10, "prompt_tokens_details": {"cached_tokens": 2}}
+    assert first["usage"] == usage_to_openai((7, 3, 2))
+    assert first["usage"]["prompt_tokens_details"]["cached_tokens"] == 2
     assert second["model"] == "gpt-4o-2024-08-06" and "usage" not in second
 
 
 def test_sse_stream_sends_chunks_finish_usage_and_done(server):
     server.respond("Hello brave new world", usage=(5, 4), chunks=["Hello ", "brave new", " world"])
     with httpx.stream(
-        "POST", server.base_url + "/chat/completions", json={"model": "m", "messages": [], "stream": True}, timeout=10
+        "POST", server.base_url + "/chat/completions",
+        json={"model": "m", "messages": [], "stream": True, "stream_options": {"include_usage": True}}, timeout=10,
     ) as resp:
         assert resp.headers["content-type"] == "text/event-stream"
         events = [line[len("data: "):] for line in resp.iter_lines() if line.startswith("data: ")]
@@ -285,7 +297,7 @@ def test_fail_sends_status_retry_after_and_body(server):
     server.fail(429, retry_after="1500ms").fail(503, body="upstream down").fail(418, body={"error": "teapot"})
     first = _post(server, {"model": "m"})
     assert first.status_code == 429 and first.headers["retry-after"] == "2"
-    assert first.json()["error"]["type"] == "rate_limit_error"
+    assert (first.json()["error"]["type"], first.json()["error"]["code"]) == ("requests", "rate_limit_exceeded")
     second = _post(server, {"model": "m"})
     assert (second.status_code, second.text) == (503, "upstream down")
     third = _post(server, {"model": "m"})
@@ -638,14 +650,16 @@ def test_server_and_respx_builders_speak_the_same_wire_format(server: FakeLLMSer
     from pytest_baml_telemetry.modular import openai_stream_events
 
     server.respond("one two three", usage=(3, 2, 1), model="m", chunks=2)
-    with httpx.stream("POST", server.url + "/v1/chat/completions", json={"model": "m", "stream": True}, timeout=10) as r:
+    asked = {"model": "m", "stream": True, "stream_options": {"include_usage": True}}
+    with httpx.stream("POST", server.url + "/v1/chat/completions", json=asked, timeout=10) as r:
         lines = [line for line in r.iter_lines() if line]
     served = [line[len("data: "):] for line in lines]
     built = openai_stream_events("one two three", usage=(3, 2, 1), model="m", chunks=2, id="x")
     assert served[-1] == built[-1] == "[DONE]"
 
     def comparable(event):
-        return {k: v for k, v in event.items() if k not in ("id", "created")}
+        # the server adds "usage": null to the chunks of a stream that asked for usage, as OpenAI does
+        return {k: v for k, v in event.items() if k not in ("id", "created") and (k, v) != ("usage", None)}
 
     assert [comparable(json.loads(s)) for s in served[:-1]] == [comparable(e) for e in built[:-1]]
     assert served[0].startswith('{"id":"chatcmpl-fake')  # compact JSON, as the builders send

@@ -276,12 +276,15 @@ def test_builders_shape():
     body = openai_chat_response("hi", usage=(10, 5, 3), model="m", id="chatcmpl-x")
     assert body["choices"][0]["message"]["content"] == "hi"
     assert body["usage"] == {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15,
-                             "prompt_tokens_details": {"cached_tokens": 3}}
+                             "prompt_tokens_details": {"cached_tokens": 3, "audio_tokens": 0},
+                             "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                                                           "accepted_prediction_tokens": 0,
+                                                           "rejected_prediction_tokens": 0}}
     assert "usage" not in openai_chat_response("hi", usage=None)
     assert openai_chat_response({"a": 1})["choices"][0]["message"]["content"] == '{"a": 1}'
     assert openai_usage(body) == Usage(10, 5, 3) and openai_usage({"id": "x"}) is None
     error = openai_error_response(429, retry_after=2)
-    assert (error.status_code, error.headers["retry-after"], error.json()["error"]["type"]) == (429, "2", "rate_limit_error")
+    assert (error.status_code, error.headers["retry-after"], error.json()["error"]["type"]) == (429, "2", "requests")
     events = openai_stream_events("a b", usage=(1, 2))
     assert [e["choices"][0]["delta"].get("content") for e in events[:2]] == ["a ", "b"]
     assert events[-2]["choices"] == [] and events[-2]["usage"]["prompt_tokens"] == 1 and events[-1] == "[DONE]"

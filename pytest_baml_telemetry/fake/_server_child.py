@@ -25,7 +25,10 @@ its parent process changes, so it can never outlive the test run.
 
 The HTTP side speaks the OpenAI chat-completions API on ``POST /v1/chat/completions``
 (``/chat/completions`` is tolerated): JSON when the request has no ``"stream": true``,
-otherwise the format's server-sent events with chunked transfer encoding. Every
+otherwise the format's server-sent events with chunked transfer encoding (the usage
+chunk only when the request asks for it with ``stream_options.include_usage``, unless
+the script says otherwise). Every response carries an ``x-request-id`` header
+(:func:`~pytest_baml_telemetry.wire.openai.request_id`, recorded with the request). Every
 request is recorded, credentials masked (:func:`is_secret`: every header and query parameter
 whose name holds ``auth``, ``key``, ``token``, ``secret``, ``password``, ``cookie``, ...),
 before it is answered.
@@ -125,6 +128,8 @@ class State:
         """Record a request and, for a chat request, pop the next script atomically."""
         with self.lock:
             record["index"] = len(self.requests)
+            self.counter += 1  # never reset: ids stay unique over resets
+            record["request_id"] = openai.request_id(f"fake{os.getpid():x}x", self.counter)
             script = None
             if chat:
                 script = self.scripts.popleft() if self.scripts else None
@@ -165,8 +170,16 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "FakeLLMServer/1.0"
 
+    request_id: str | None = None
+    body: Any = None
+
     def version_string(self) -> str:
         return self.server_version
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        super().send_response(code, message)
+        if self.request_id is not None:
+            self.send_header("x-request-id", self.request_id)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass
@@ -266,14 +279,16 @@ class Handler(BaseHTTPRequestHandler):
             "stream": stream,
             "time_ns": time.time_ns(),
         }
+        self.body = body
         chat = self.command == "POST" and path in CHAT_PATHS
         script, release = STATE.take(record, chat)
+        self.request_id = str(record["request_id"])
         if not chat:
             message = (
                 f"FakeLLMServer: {self.command} {shown} is not served; "
                 "only POST /v1/chat/completions (OpenAI chat completions) is."
             )
-            self._send(404, _json(openai.error_body(message, "not_found_error")))
+            self._send(404, _json(openai.error_body(message, "invalid_request_error")))
             return
         if script is None:
             message = (
@@ -307,7 +322,14 @@ class Handler(BaseHTTPRequestHandler):
             self._send(200, _json(body))
             return
         pieces = common.split_content(content, script.get("chunks"))
-        events = openai.stream_events(pieces, id=cid, model=model, created=_now(), finish_reason=finish, usage=usage)
+        asked = openai.request_include_usage(self.body)
+        send_usage = script.get("usage_chunk")
+        if send_usage is None:
+            send_usage = asked
+        events = openai.stream_events(
+            pieces, id=cid, model=model, created=_now(), finish_reason=finish,
+            usage=usage if send_usage else None, null_usage=asked,
+        )
         self._stream(events, len(pieces), script.get("chunk_delay", 0.0), release)
         self._end_sse()
 

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._validate import (
+    check_bool,
     check_count,
     check_int,
     check_mapping,
@@ -120,7 +121,8 @@ class RecordedRequest:
     says what answered it: ``"respond"``, ``"fail"``, ``"hang"``, ``"malformed"``,
     ``"fail_stream"``, ``"unscripted"`` (nothing scripted: HTTP 500) or
     ``"not_found"`` (not a chat-completions path: HTTP 404, no script used);
-    ``script`` describes the script used.
+    ``script`` describes the script used; ``request_id`` is the ``x-request-id`` header
+    the server sent back (unique within the server's life, also across :meth:`FakeLLMServer.reset`).
     """
 
     index: int
@@ -133,6 +135,7 @@ class RecordedRequest:
     served: str
     script: str | None = None
     time_ns: int = field(default=0, compare=False)
+    request_id: str | None = field(default=None, compare=False)
 
     @property
     def model(self) -> str | None:
@@ -435,6 +438,7 @@ class FakeLLMServer:
         chunks: int | Sequence[str] | None = None,
         chunk_delay: DurationLike | None = None,
         finish_reason: str = "stop",
+        usage_chunk: bool | None = None,
     ) -> FakeLLMServer:
         """Script one successful completion whose message content is ``content``.
 
@@ -447,7 +451,11 @@ class FakeLLMServer:
         ``latency``: slept before answering. For a streaming request the content is sent
         in ``chunks`` (``None``: one per word; an int: that many pieces; a list of str
         that joins to ``content``), ``chunk_delay`` apart, then a chunk with
-        ``finish_reason``, then the usage chunk (when usage is given), then ``[DONE]``.
+        ``finish_reason``, then the usage chunk, then ``[DONE]``. As OpenAI does, the usage
+        chunk is sent only when the request asks for it (``stream_options.include_usage``,
+        which baml-py sends) and usage is given; ``usage_chunk=True``/``False`` sends it
+        always/never. Usage carries the details OpenAI always sends
+        (``prompt_tokens_details.cached_tokens``, ``completion_tokens_details``).
         Returns ``self`` so calls can be chained.
         """
         where = "FakeLLMServer.respond"
@@ -456,6 +464,8 @@ class FakeLLMServer:
             fail(TypeError, f"{where}: model={short_repr(model)} is not a str", "a model name or None (echo the request)")
         if not isinstance(finish_reason, str) or not finish_reason:
             fail(TypeError, f"{where}: finish_reason={short_repr(finish_reason)}", "a non-empty str such as 'stop'")
+        if usage_chunk is not None:
+            check_bool(usage_chunk, f"{where}: usage_chunk={short_repr(usage_chunk)}")
         openai_usage = usage_to_openai(usage)
         script = {
             "kind": "respond",
@@ -466,7 +476,8 @@ class FakeLLMServer:
             "chunks": common.check_chunks(chunks, text, where),
             "chunk_delay": _seconds(chunk_delay, f"{where}: chunk_delay"),
             "finish_reason": finish_reason,
-            "describe": f"respond({short_repr(text, 60)}, usage={openai_usage!r}, model={model!r})",
+            "usage_chunk": usage_chunk,
+            "describe": f"respond({short_repr(text, 60)}, usage={common.usage_counts(usage)!r}, model={model!r})",
         }
         return self._add(script)
 
@@ -594,6 +605,7 @@ class FakeLLMServer:
                 served=r["served"],
                 script=r.get("script"),
                 time_ns=r.get("time_ns", 0),
+                request_id=r.get("request_id"),
             )
             for r in raw
         ]

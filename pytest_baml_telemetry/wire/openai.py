@@ -1,9 +1,11 @@
 """The OpenAI chat-completions wire format (``POST /v1/chat/completions``).
 
-Request bodies as clients send them, completion bodies, usage objects, the streamed
+Request bodies as clients send them, completion bodies, usage objects (with the
+``prompt_tokens_details``/``completion_tokens_details`` OpenAI always sends), the streamed
 ``chat.completion.chunk`` events (content chunks, a chunk with ``finish_reason``, a usage
-chunk with ``"choices": []`` when there is usage, then ``data: [DONE]``) and error
-bodies. Standard library (and ``_validate``) only: the fake server's child process imports
+chunk with ``"choices": []`` when there is usage, then ``data: [DONE]``; OpenAI sends the
+usage chunk only to a request with ``stream_options.include_usage``: see
+:func:`request_include_usage`) and error bodies with OpenAI's ``type``/``code`` names. Standard library (and ``_validate``) only: the fake server's child process imports
 it without the package. Functions take checked values except :func:`usage_to_wire`,
 which checks a usage description and raises naming the bad value.
 """
@@ -23,6 +25,8 @@ __all__ = [
     "request_model",
     "request_messages",
     "request_stream",
+    "request_include_usage",
+    "request_id",
     "usage_to_wire",
     "completion_body",
     "stream_events",
@@ -42,15 +46,15 @@ PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 
 ERROR_TYPES: dict[int, tuple[str, str | None]] = {
     400: ("invalid_request_error", None),
-    401: ("authentication_error", "invalid_api_key"),
-    403: ("permission_error", None),
-    404: ("not_found_error", None),
-    408: ("timeout_error", None),
-    409: ("conflict_error", None),
-    422: ("invalid_request_error", None),
-    429: ("rate_limit_error", "rate_limit_exceeded"),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("request_forbidden", None),
+    404: ("invalid_request_error", "model_not_found"),
+    429: ("requests", "rate_limit_exceeded"),
 }
-"""``status -> (error.type, error.code)``; other statuses: ``server_error`` (5xx) or ``api_error``."""
+"""``status -> (error.type, error.code)`` as OpenAI names them (a 401 is an
+``invalid_request_error`` with code ``invalid_api_key``; a 429 has type ``requests`` and
+code ``rate_limit_exceeded``); other statuses: ``invalid_request_error`` (4xx) or
+``server_error`` (5xx and anything else), code ``None``."""
 
 # --------------------------------------------------------------------------- requests
 
@@ -72,6 +76,17 @@ def request_stream(body: Any) -> bool:
     return isinstance(body, dict) and body.get("stream") is True
 
 
+def request_include_usage(body: Any) -> bool:
+    """Whether a request body asks for the usage chunk of a stream (``stream_options.include_usage``)."""
+    options = body.get("stream_options") if isinstance(body, dict) else None
+    return isinstance(options, dict) and options.get("include_usage") is True
+
+
+def request_id(prefix: str, index: int) -> str:
+    """A deterministic ``x-request-id`` header value (OpenAI's look: ``req_...``)."""
+    return f"req_{prefix}{index:08x}"
+
+
 # --------------------------------------------------------------------------- responses (written)
 
 
@@ -84,7 +99,11 @@ def usage_to_wire(usage: UsageLike | None) -> dict[str, Any] | None:
     ``(input, output, cached_input)`` tuple. A usage whose counts are all ``None``
     sends no ``usage`` field at all; otherwise input and output are both required
     (baml-py fails on a usage without ``prompt_tokens``/``completion_tokens``) and
-    ``cached_input_tokens`` is optional (``prompt_tokens_details.cached_tokens``).
+    ``cached_input_tokens`` is optional (``prompt_tokens_details.cached_tokens``, ``0``
+    when not given). The details OpenAI always sends come with it:
+    ``prompt_tokens_details`` (``cached_tokens``, ``audio_tokens``) and
+    ``completion_tokens_details`` (``reasoning_tokens``, ``audio_tokens``,
+    ``accepted_prediction_tokens``, ``rejected_prediction_tokens``), zeros but the cached count.
     """
     counts = usage_counts(usage)
     if counts is None or counts == (None, None, None):
@@ -97,10 +116,21 @@ def usage_to_wire(usage: UsageLike | None) -> dict[str, Any] | None:
             f"usage={usage!r}: input_tokens and output_tokens must both be given (or the usage be None): "
             "baml-py rejects an OpenAI response whose usage lacks prompt_tokens or completion_tokens"
         )
-    result: dict[str, Any] = {"prompt_tokens": inp, "completion_tokens": out, "total_tokens": inp + out}
-    if cached is not None:
-        result["prompt_tokens_details"] = {"cached_tokens": cached}
-    return result
+    return {
+        "prompt_tokens": inp,
+        "completion_tokens": out,
+        "total_tokens": inp + out,
+        "prompt_tokens_details": {"cached_tokens": cached or 0, "audio_tokens": 0},
+        "completion_tokens_details": dict(_COMPLETION_DETAILS),
+    }
+
+
+_COMPLETION_DETAILS = {
+    "reasoning_tokens": 0,
+    "audio_tokens": 0,
+    "accepted_prediction_tokens": 0,
+    "rejected_prediction_tokens": 0,
+}
 
 
 def completion_body(
@@ -140,18 +170,23 @@ def stream_events(
     created: int,
     finish_reason: str = "stop",
     usage: dict[str, Any] | None = None,
+    null_usage: bool = False,
 ) -> list[dict[str, Any] | str]:
     """The events of a stream: one chunk per piece (the first carries the role), the
     ``finish_reason`` chunk, the usage chunk (when ``usage`` is given), then ``DONE``.
-    The first ``len(pieces)`` events are the content chunks."""
-    base = {"id": id, "object": "chat.completion.chunk", "created": created, "model": model}
+    The first ``len(pieces)`` events are the content chunks. ``null_usage=True`` gives
+    every chunk before the usage chunk ``"usage": null``, as OpenAI does for a request
+    with ``stream_options.include_usage``."""
+    base: dict[str, Any] = {"id": id, "object": "chat.completion.chunk", "created": created, "model": model}
+    if null_usage:
+        base["usage"] = None
     events: list[dict[str, Any] | str] = []
     for i, piece in enumerate(pieces):
         delta: dict[str, Any] = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
         events.append({**base, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": None}]})
     events.append({**base, "choices": [{"index": 0, "delta": {}, "logprobs": None, "finish_reason": finish_reason}]})
     if usage is not None:
-        events.append({**base, "choices": [], "usage": usage})
+        events.append({**base, "choices": [], "usage": usage})  # overrides a null usage
     events.append(DONE)
     return events
 
@@ -161,8 +196,8 @@ encode_event = sse_event
 
 
 def error_type(status: int) -> tuple[str, str | None]:
-    """``(error.type, error.code)`` for an HTTP error status."""
-    return ERROR_TYPES.get(status, ("server_error" if status >= 500 else "api_error", None))
+    """``(error.type, error.code)`` for an HTTP error status, as OpenAI names them."""
+    return ERROR_TYPES.get(status, ("invalid_request_error" if 400 <= status < 500 else "server_error", None))
 
 
 def error_body(message: str, error_type: str, code: str | None = None) -> dict[str, Any]:
