@@ -24,7 +24,7 @@ The child exits as soon as stdin reaches EOF (the parent closed it or died) or
 its parent process changes, so it can never outlive the test run.
 
 The HTTP side speaks the OpenAI chat-completions API on ``POST /v1/chat/completions``
-(``/chat/completions`` is tolerated): JSON when the request has no ``"stream": true``,
+(``/chat/completions`` and Azure's ``/openai/deployments/{name}/chat/completions`` too): JSON when the request has no ``"stream": true``,
 otherwise the format's server-sent events with chunked transfer encoding (the usage
 chunk only when the request asks for it with ``stream_options.include_usage``, unless
 the script says otherwise). Every response carries an ``x-request-id`` header
@@ -111,7 +111,6 @@ def mask_path(path: str) -> str:
         parts.append(item)
     return f"{base}?{'&'.join(parts)}{fragment}"
 
-CHAT_PATHS = openai.PATHS
 
 
 class State:
@@ -280,13 +279,14 @@ class Handler(BaseHTTPRequestHandler):
             "time_ns": time.time_ns(),
         }
         self.body = body
-        chat = self.command == "POST" and path in CHAT_PATHS
+        chat = self.command == "POST" and openai.is_chat_path(path)
         script, release = STATE.take(record, chat)
         self.request_id = str(record["request_id"])
         if not chat:
             message = (
                 f"FakeLLMServer: {self.command} {shown} is not served; "
-                "only POST /v1/chat/completions (OpenAI chat completions) is."
+                "only POST /v1/chat/completions (OpenAI chat completions) is, "
+                "and Azure's /openai/deployments/{name}/chat/completions."
             )
             self._send(404, _json(openai.error_body(message, "invalid_request_error")))
             return
@@ -300,7 +300,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         model = script.get("model")
         if model is None:
-            model = openai.request_model(body) or "fake-model"
+            model = openai.request_model(body) or openai.path_deployment(path) or "fake-model"
         try:
             _wait(release, script.get("latency", 0.0))
             getattr(self, "_do_" + script["kind"])(script, stream, model, release, record["index"])

@@ -67,14 +67,19 @@ from ..wire import common, openai
 if TYPE_CHECKING:  # pragma: no cover
     import baml_py
 
-__all__ = ["FakeLLMServer", "RecordedRequest", "usage_to_openai", "SUPPORTED_PROVIDERS", "FAKE_API_KEY"]
+__all__ = ["FakeLLMServer", "RecordedRequest", "usage_to_openai", "SUPPORTED_PROVIDERS", "FAKE_API_KEY", "AZURE_API_VERSION"]
 
 _CHILD_SCRIPT = Path(__file__).with_name("_server_child.py")
 _EOF = object()
 FAKE_API_KEY = "sk-fake"
 """The API key :meth:`FakeLLMServer.client_options` puts in client options (recorded masked)."""
-SUPPORTED_PROVIDERS = ("openai", "openai-generic")
-"""baml-py providers that talk OpenAI chat completions to ``base_url``."""
+SUPPORTED_PROVIDERS = ("openai", "openai-generic", "azure-openai", "ollama")
+"""baml-py providers that talk OpenAI chat completions, which the server speaks (checked
+with baml-py 0.226.3): ``openai``/``openai-generic`` (``model``, ``api_key``, ``base_url``),
+``azure-openai`` (``base_url`` of a deployment, ``api_version``, ``api_key`` sent as
+``api-key``) and ``ollama`` (``model``, ``base_url``, no key)."""
+AZURE_API_VERSION = "2024-10-21"
+"""The ``api_version`` :meth:`FakeLLMServer.client_options` gives an ``azure-openai`` client."""
 
 UsageLike = common.UsageLike
 usage_to_openai = openai.usage_to_wire
@@ -104,6 +109,14 @@ def _check_host(host: Any) -> str:
             "address ('127.0.0.1', another 127.x.y.z, '::1' or 'localhost')"
         )
     return str(address)
+
+
+def _check_provider(provider: Any, where: str) -> None:
+    if provider not in SUPPORTED_PROVIDERS:
+        raise ValueError(
+            f"{where}: provider={short_repr(provider)} is not supported; the fake server speaks "
+            f"OpenAI chat completions: use one of {', '.join(SUPPORTED_PROVIDERS)}"
+        )
 
 
 # --------------------------------------------------------------------------- records
@@ -642,18 +655,31 @@ class FakeLLMServer:
         model: str = "gpt-4o-mini",
         api_key: str = FAKE_API_KEY,
         options: Mapping[str, Any] | None = None,
+        provider: str = "openai",
     ) -> dict[str, Any]:
-        """Options for a baml ``openai`` client that talks to this server.
+        """Options for a baml client of ``provider`` that talks to this server.
 
-        ``{"model": model, "api_key": api_key, "base_url": self.base_url, **options}``;
-        put timeouts in ``options={"http": {"request_timeout_ms": 500}}``.
+        ``openai``/``openai-generic``: ``{"model": model, "api_key": api_key, "base_url": self.base_url}``;
+        ``azure-openai``: ``{"base_url": f"{self.url}/openai/deployments/{model}", "api_version":
+        AZURE_API_VERSION, "api_key": api_key}`` (``model`` is the deployment; the server
+        echoes it as the model served); ``ollama``: ``{"model": model, "base_url": self.base_url}``.
+        ``options`` are added over them: put timeouts in ``options={"http": {"request_timeout_ms": 500}}``.
         """
         where = "FakeLLMServer.client_options"
+        _check_provider(provider, where)
         if not isinstance(model, str) or not model:
             fail(TypeError, f"{where}: model={short_repr(model)}", "a non-empty str")
         check_str(api_key, f"{where}: api_key={short_repr(api_key)}", empty=True)
         check_mapping(options, f"{where}: options={short_repr(options)}", optional=True)
-        result: dict[str, Any] = {"model": model, "api_key": api_key, "base_url": self.base_url}
+        result: dict[str, Any]
+        if provider == "azure-openai":
+            if any(c in model for c in "/?#") or model.strip() != model:
+                raise ValueError(f"{where}: model={model!r} is not an Azure deployment name (no '/', '?', '#' or spaces)")
+            result = {"base_url": f"{self.url}/openai/deployments/{model}", "api_version": AZURE_API_VERSION, "api_key": api_key}
+        elif provider == "ollama":
+            result = {"model": model, "base_url": self.base_url}
+        else:
+            result = {"model": model, "api_key": api_key, "base_url": self.base_url}
         result.update(options or {})
         return result
 
@@ -677,16 +703,13 @@ class FakeLLMServer:
         ``retry_policy`` (the name of a ``retry_policy`` block) and ``http`` timeouts
         again (``options={"http": {"request_timeout_ms": 500}}``).
         ``registry`` adds to an existing registry (to override several clients);
-        ``primary=True`` also makes it the client of every function.
+        ``primary=True`` also makes it the client of every function. ``provider`` is one of
+        :data:`SUPPORTED_PROVIDERS`; its options are :meth:`client_options`.
         """
         where = "FakeLLMServer.client_registry"
         if not isinstance(client_name, str) or not client_name:
             fail(TypeError, f"{where}: client_name={short_repr(client_name)}", "a non-empty str")
-        if provider not in SUPPORTED_PROVIDERS:
-            raise ValueError(
-                f"FakeLLMServer.client_registry: provider={provider!r} is not supported; the fake server speaks "
-                f"OpenAI chat completions: use one of {', '.join(SUPPORTED_PROVIDERS)}"
-            )
+        _check_provider(provider, where)
         if retry_policy is not None and (not isinstance(retry_policy, str) or not retry_policy):
             fail(TypeError, f"{where}: retry_policy={short_repr(retry_policy)}", "the name of a retry_policy block")
         import baml_py
@@ -695,7 +718,8 @@ class FakeLLMServer:
             registry = baml_py.ClientRegistry()
         elif not isinstance(registry, baml_py.ClientRegistry):
             fail(TypeError, f"{where}: registry={short_repr(registry)}", "a baml_py.ClientRegistry or None")
-        registry.add_llm_client(client_name, provider, self.client_options(model=model, options=options), retry_policy)
+        client_options = self.client_options(model=model, options=options, provider=provider)
+        registry.add_llm_client(client_name, provider, client_options, retry_policy)
         if primary:
             registry.set_primary(client_name)
         return registry

@@ -13,6 +13,7 @@ which checks a usage description and raises naming the bad value.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,8 @@ from .common import DONE, UsageLike, sse_data, sse_event, usage_counts
 
 __all__ = [
     "PATHS",
+    "is_chat_path",
+    "path_deployment",
     "ERROR_TYPES",
     "request_model",
     "request_messages",
@@ -42,7 +45,21 @@ __all__ = [
 ]
 
 PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
-"""The paths that serve chat completions (``/chat/completions``: a base URL without ``/v1``)."""
+"""The paths that serve chat completions (``/chat/completions``: a base URL without ``/v1``);
+Azure OpenAI's ``/openai/deployments/{deployment}/chat/completions`` is served too (:func:`is_chat_path`)."""
+
+_DEPLOYMENT_PATH = re.compile(r"^/openai/deployments/([^/?#]+)/chat/completions$")
+
+
+def is_chat_path(path: str) -> bool:
+    """Whether ``path`` (without its query) serves chat completions: :data:`PATHS` or an Azure deployment's."""
+    return path in PATHS or _DEPLOYMENT_PATH.match(path) is not None
+
+
+def path_deployment(path: str) -> str | None:
+    """The Azure deployment name of ``/openai/deployments/{deployment}/chat/completions`` (else ``None``)."""
+    match = _DEPLOYMENT_PATH.match(path)
+    return match.group(1) if match else None
 
 ERROR_TYPES: dict[int, tuple[str, str | None]] = {
     400: ("invalid_request_error", None),
