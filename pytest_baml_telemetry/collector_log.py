@@ -7,6 +7,8 @@ after the HTTP exchange: it reads each part of the log once, and only what is em
 with inline fast paths for the JSON layouts baml and OpenAI-style providers write
 (:func:`top_level_strings` is the general case they fall back to). It never parses the
 bodies as JSON when a fast path applies; it does not import ``baml_py``.
+
+:func:`bill_failure` applies the billing rule to a failed call after its log was read.
 """
 
 from __future__ import annotations
@@ -17,7 +19,10 @@ from typing import Any
 from .contract import Usage
 from .emitter import Call
 
-__all__ = ["read_collector_log", "top_level_strings"]
+__all__ = ["read_collector_log", "top_level_strings", "bill_failure", "NOT_BILLED"]
+
+NOT_BILLED = Usage(0, 0, 0)
+"""The usage of a failure known not to be billed (an HTTP status >= 400, a refused connection)."""
 
 
 def _selected_or_last(log: Any) -> tuple[Any, int]:
@@ -213,3 +218,22 @@ def read_collector_log(log: Any, call: Call) -> None:
         call.extra = extra
     else:
         call.extra.update(extra)
+
+
+def bill_failure(call: Call, error: BaseException) -> None:
+    """The billing rule for the tokens of a failed call, applied after its log was read.
+
+    What baml-py 0.226.3's Collector holds on a failure (measured on the fake server):
+    the provider's usage when it answered (``BamlValidationError``,
+    ``BamlClientFinishReasonError``, a retry that ended in one), and no counts otherwise.
+    A call that failed with an HTTP status >= 400 (``BamlClientHttpError.status_code``;
+    baml-py reports a refused connection as 503) was not billed: when no attempt reported
+    usage its tokens become 0/0 (it costs $0). Every other failure without counts (a
+    timeout, a cut stream or dropped connection, ``status_code`` 2, a malformed 200, an
+    abort) keeps ``None``: its billing is unknown.
+    """
+    status = getattr(error, "status_code", None)
+    if type(status) is int and status >= 400:
+        usage = call.usage
+        if usage is None or (usage.input_tokens is None and usage.output_tokens is None):
+            call.usage = NOT_BILLED

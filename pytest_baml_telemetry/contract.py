@@ -319,8 +319,8 @@ _CALL_META = (
     Field("client_name", OPT_STR, _opt_str, required=False),
     Field("num_attempts", OPT_NONNEG, _opt_nonneg_int, required=False),
     Field("request_id", OPT_STR, _opt_str, required=False),
-    Field("response_model", OPT_STR, _opt_str, required=False),
 )
+# ``response_model`` (the model the provider said it served) is extra metadata: not checked.
 
 
 @dataclass(frozen=True)

@@ -23,8 +23,12 @@ exception) event is filled from its log by :func:`~.collector_log.read_collector
 
 Failures emit an exception event whose ``reason`` is the very exception baml-py raised
 (``BamlClientHttpError``, ``BamlTimeoutError``, ``BamlValidationError``, ...), with the
-attempts/model/provider read as far as they are known, and the exception is re-raised
-unchanged.
+attempts/model/provider/client name/request id read as far as they are known, and the
+exception is re-raised unchanged. Its tokens follow the billing rule
+(:func:`~.collector_log.bill_failure`): the Collector's usage when the provider answered
+(a validation or finish-reason error, also after retries; ``response_model`` too), 0/0
+for an HTTP status >= 400 or a refused connection (not billed), ``None`` for a timeout, a
+cut stream, a malformed answer or an abort (billing unknown).
 
 Collectors. baml-py merges options by dict update, so a per-call
 ``baml_options={"collector": c}`` *replaces* the collector given to ``with_options``.
@@ -64,7 +68,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
 from ._validate import fail, short_repr
-from .collector_log import read_collector_log, top_level_strings
+from .collector_log import bill_failure, read_collector_log, top_level_strings
 from .emitter import Call, Emitter
 
 __all__ = ["instrument", "InstrumentedClient", "is_instrumented", "read_collector_log", "top_level_strings"]
@@ -209,6 +213,15 @@ def _read_collector(collector: Any, call: Call) -> None:
         logger.error("reading the baml Collector for %s failed: %r", call.function_name, exc)
 
 
+def _read_failure(collector: Any, call: Call, error: BaseException) -> None:
+    """Read the log of a failed call, then apply the billing rule (:func:`~.collector_log.bill_failure`)."""
+    _read_collector(collector, call)
+    try:
+        bill_failure(call, error)
+    except Exception as exc:  # reading telemetry must never break the user's call
+        logger.error("billing the failure of %s failed: %r", call.function_name, exc)
+
+
 def _listened(emitter: Emitter) -> bool:
     """Whether a handler would receive this emitter's stop or exception event (checked per call)."""
     has = emitter.dispatcher.has_handlers
@@ -322,9 +335,9 @@ def _function_wrapper(
                         result = await function(*args, **kwargs)
                     else:
                         result = await function(**arguments, baml_options=call_options)
-                except BaseException:
+                except BaseException as error:
                     if collector is not None:
-                        _read_collector(collector, call)
+                        _read_failure(collector, call, error)
                     raise
                 if collector is not None:
                     _read_collector(collector, call)
@@ -344,9 +357,9 @@ def _function_wrapper(
                     result = function(*args, **kwargs)
                 else:
                     result = function(**arguments, baml_options=call_options)
-            except BaseException:
+            except BaseException as error:
                 if collector is not None:
-                    _read_collector(collector, call)
+                    _read_failure(collector, call, error)
                 raise
             if collector is not None:
                 _read_collector(collector, call)
@@ -372,18 +385,21 @@ def _stream_wrapper(
                 raw = function(*args, **kwargs)
             else:
                 raw = function(**arguments, baml_options=call_options)
-        except BaseException:
+        except BaseException as error:
             # the stream could not even be created: still one start and one exception
             with Call(emitter, name, arguments, resource, action, client_module, True) as call:
                 if collector is not None:
-                    _read_collector(collector, call)
+                    _read_failure(collector, call, error)
                 raise
 
         before_end = None
         if collector is not None:
 
             def before_end(call: Call, error: BaseException | None) -> None:
-                _read_collector(collector, call)
+                if error is None:
+                    _read_collector(collector, call)
+                else:
+                    _read_failure(collector, call, error)
 
         return emitter.stream(
             raw,

@@ -24,7 +24,10 @@ Errors. A non-2xx response raises ``httpx.HTTPStatusError`` (``raise_for_status`
 read so that ``exc.response.text`` is available); transport errors (``httpx.ReadTimeout``,
 ``httpx.ConnectError``, a broken stream's ``httpx.RemoteProtocolError``) and parse errors
 (``b.parse`` raises ``baml_py.errors.BamlError``) propagate as they are. In every case an
-exception event carries the very exception, which is then re-raised unchanged.
+exception event carries the very exception, which is then re-raised unchanged. Its tokens
+follow the billing rule: 0/0 for an error status >= 400 or an ``httpx.ConnectError`` (not
+billed), the answer's usage for a parse error after a 2xx answer, ``None`` for a timeout
+or a broken stream without a usage chunk (billing unknown).
 
 Example with respx::
 
@@ -44,6 +47,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._validate import check_callable, check_count, check_int, check_mapping, fail, short_number_repr, short_repr
+from .collector_log import NOT_BILLED
 from .contract import MAX_NATIVE, Usage
 from .emitter import Call, Emitter
 from .wire import common, openai
@@ -413,9 +417,13 @@ def _request_parts(call: Call, request: Any) -> tuple[str, str, dict[str, str], 
 
 
 def _answer_text(call: Call, response: httpx.Response) -> str:
-    """Record a (non-streamed) answer, raise for an error status, return the message text."""
+    """Record a (non-streamed) answer, raise for an error status, return the message text.
+
+    An error status >= 400 was not billed: its tokens are 0/0."""
     if response.is_success:
         record_openai_response(call, response)
+    elif response.status_code >= 400:
+        call.usage = NOT_BILLED
     response.raise_for_status()
     return openai.response_text(response.json())
 
@@ -462,17 +470,21 @@ def call_modular(
     try:
         with plan.emitter.call(function_name, **plan.call_kwargs) as call:
             method, url, headers, body = _request_parts(call, plan.build(**plan.arguments))
-            if not stream:
-                text = _answer_text(call, client.request(method, url, headers=headers, json=body))
-            else:
-                state = _StreamState(call, plan.on_text)
-                with client.stream(method, url, headers=headers, json=body) as response:
-                    if not response.is_success:
-                        response.read()
-                        response.raise_for_status()
-                    for line in response.iter_lines():
-                        state.feed_line(line)
-                text = state.text
+            try:
+                if not stream:
+                    text = _answer_text(call, client.request(method, url, headers=headers, json=body))
+                else:
+                    state = _StreamState(call, plan.on_text)
+                    with client.stream(method, url, headers=headers, json=body) as response:
+                        if not response.is_success:
+                            response.read()
+                            _answer_text(call, response)
+                        for line in response.iter_lines():
+                            state.feed_line(line)
+                    text = state.text
+            except httpx.ConnectError:
+                call.usage = NOT_BILLED  # the request never reached the provider
+                raise
             result = plan.parse(text)
             call.set_result(result)
             return result
@@ -518,17 +530,21 @@ async def acall_modular(
             if inspect.isawaitable(request):
                 request = await request
             method, url, headers, body = _request_parts(call, request)
-            if not stream:
-                text = _answer_text(call, await client.request(method, url, headers=headers, json=body))
-            else:
-                state = _StreamState(call, plan.on_text)
-                async with client.stream(method, url, headers=headers, json=body) as response:
-                    if not response.is_success:
-                        await response.aread()
-                        response.raise_for_status()
-                    async for line in response.aiter_lines():
-                        state.feed_line(line)
-                text = state.text
+            try:
+                if not stream:
+                    text = _answer_text(call, await client.request(method, url, headers=headers, json=body))
+                else:
+                    state = _StreamState(call, plan.on_text)
+                    async with client.stream(method, url, headers=headers, json=body) as response:
+                        if not response.is_success:
+                            await response.aread()
+                            _answer_text(call, response)
+                        async for line in response.aiter_lines():
+                            state.feed_line(line)
+                    text = state.text
+            except httpx.ConnectError:
+                call.usage = NOT_BILLED  # the request never reached the provider
+                raise
             result = plan.parse(text)
             call.set_result(result)
             return result

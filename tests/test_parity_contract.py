@@ -184,8 +184,7 @@ def test_validate_event_checks_exception_tokens() -> None:
 
 @pytest.mark.parametrize(
     ("key", "value"),
-    [("provider", 3), ("client_name", b"x"), ("num_attempts", -1), ("request_id", 1.5), ("response_model", 7),
-     ("model", 1)],
+    [("provider", 3), ("client_name", b"x"), ("num_attempts", -1), ("request_id", 1.5), ("model", 1)],
 )
 def test_validate_event_types_the_call_metadata_on_exception_and_stop(key: str, value: Any) -> None:
     name, m, md = _exception_event()
