@@ -51,6 +51,7 @@ it through the emitter; the per-call work stays on that path and nothing else is
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -67,6 +68,7 @@ from .script import (
     ScriptedOutcome,
     UnusedOutcomesError,
     check_function_name,
+    check_metadata,
     fail_outcome,
     plan_call,
     respond_outcome,
@@ -94,7 +96,10 @@ _WITH_OPTIONS_KEYS = ("tb", "client_registry", "client", "collector", "env", "ta
 class _Shared:
     """What a fake and all its derivatives (``with_options``, ``as_async``) share."""
 
-    __slots__ = ("emitter", "timeline", "script", "spec", "client_module", "resource", "action")
+    __slots__ = (
+        "emitter", "timeline", "script", "spec", "client_module", "resource", "action", "model", "provider",
+        "client_name", "request_ids", "_defaults",
+    )
 
     def __init__(
         self,
@@ -104,6 +109,7 @@ class _Shared:
         client_module: str | None,
         resource: Any,
         action: str | None,
+        metadata: tuple[str | None, str | None, str | None],
     ) -> None:
         self.emitter = emitter
         self.timeline = timeline
@@ -112,6 +118,27 @@ class _Shared:
         self.client_module = client_module
         self.resource = resource
         self.action = action
+        self.model, self.provider, self.client_name = metadata
+        self.request_ids = itertools.count(1)  # next() is atomic: ids stay unique across threads
+        self._defaults: dict[tuple[str, str | None], tuple[str | None, str | None, str | None]] = {}
+
+    def defaults(self, function: str, client: str | None) -> tuple[str | None, str | None, str | None]:
+        """``(client_name, provider, model)`` of a call of ``function`` whose call or outcome names
+        ``client`` (``None``: none): the fake's own defaults first, then what the spec declares."""
+        key = (function, client)
+        found = self._defaults.get(key)
+        if found is None:
+            spec = self.spec
+            client_name = client or self.client_name
+            declared = None if spec is None else spec.client_of(function, client_name)
+            if declared is not None:
+                client_name = declared.name
+            found = self._defaults[key] = (
+                client_name,
+                self.provider or (declared.provider if declared is not None else None),
+                self.model or (declared.model if declared is not None else None),
+            )
+        return found
 
 
 # ---------------------------------------------------------------------------- the fakes
@@ -132,6 +159,9 @@ class _FakeBase:
         real_sleep: bool = False,
         resource: Any = None,
         action: str | None = None,
+        model: str | None = None,
+        provider: str | None = None,
+        client_name: str | None = None,
     ) -> None:
         owner = type(self).__name__
         if emitter is None:
@@ -150,8 +180,10 @@ class _FakeBase:
         check_str(action, f"{owner}(action={action!r})", empty=True, optional=True)
         if isinstance(spec, (FakeBamlClient, AsyncFakeBamlClient)):
             raise TypeError(f"spec={spec!r}: expected a real generated client (b), its class or module, not a fake")
+        check_metadata(owner, model, provider, client_name)
         self._shared = _Shared(
-            emitter, Timeline(clock, real_sleep), None if spec is None else ClientSpec(spec), client_module, resource, action
+            emitter, Timeline(clock, real_sleep), None if spec is None else ClientSpec(spec), client_module, resource, action,
+            (model, provider, client_name),
         )
         self._options: dict[str, Any] = {}
 
@@ -224,7 +256,10 @@ class _FakeBase:
         *,
         usage: Usage | Mapping[str, Any] | tuple[int | None, ...] | None = None,
         model: str | None = None,
+        provider: str | None = None,
+        client_name: str | None = None,
         latency: DurationLike | None = None,
+        failed_attempts: Sequence[Any] | None = None,
         reusable: bool = False,
         partials: Sequence[Any] | None = None,
         chunk_latency: DurationLike | Sequence[DurationLike] | None = None,
@@ -232,15 +267,20 @@ class _FakeBase:
         """Queue a successful outcome for ``function_name``; return it.
 
         ``usage`` (a :class:`Usage`, a dict of its fields or an ``(input, output)`` pair)
-        gives the tokens of the stop event; counts not given stay ``None``. ``model`` is the
-        stop event's ``model``. ``latency`` is the call's duration (default 0).
-        ``partials`` are what a stream call yields before its final ``result``, spread over
-        the latency or spaced by ``chunk_latency`` (see the module docstring).
+        gives the tokens of the stop event; counts not given stay ``None``. ``model``,
+        ``provider`` and ``client_name`` are the stop event's (default: the fake's, see
+        "Metadata"). ``latency`` is the call's duration (default 0). ``failed_attempts``
+        (a list of faults) are attempts that failed before this answer, as a
+        ``retry_policy`` or a ``fallback`` client makes: still one stop event, with
+        ``num_attempts=len(failed_attempts) + 1`` and the attempts' latencies added to
+        the duration. ``partials`` are what a stream call yields before its final
+        ``result``, spread over the latency or spaced by ``chunk_latency`` (see the module
+        docstring).
         """
         name = self._scripted_name(function_name, "respond")
         outcome = respond_outcome(
-            name, result, usage=usage, model=model, latency=latency, reusable=reusable, partials=partials,
-            chunk_latency=chunk_latency,
+            name, result, usage=usage, model=model, provider=provider, client_name=client_name, latency=latency,
+            failed_attempts=failed_attempts, reusable=reusable, partials=partials, chunk_latency=chunk_latency,
         )
         return self._shared.script.add(outcome)
 
@@ -249,6 +289,9 @@ class _FakeBase:
         function_name: str,
         error: Any,
         *,
+        model: str | None = None,
+        provider: str | None = None,
+        client_name: str | None = None,
         latency: DurationLike | None = None,
         reusable: bool = False,
     ) -> ScriptedOutcome:
@@ -260,10 +303,16 @@ class _FakeBase:
         the call's arguments that returns (or raises) one of those. ``latency`` is the
         time before the failure; it defaults to the fault's ``after`` (giving both is an
         error), else 0. A :func:`~pytest_baml_telemetry.fake.faults.stream_failure` makes
-        stream calls yield its partials first.
+        stream calls yield its partials first. ``model``, ``provider`` and ``client_name``
+        are the exception event's (default: the fake's, see "Metadata"); the built error's
+        ``client_name`` is the fault's own, else this one. The event's tokens are the
+        fault's ``usage`` (``None``: unknown).
         """
         name = self._scripted_name(function_name, "fail")
-        return self._shared.script.add(fail_outcome(name, error, latency=latency, reusable=reusable))
+        outcome = fail_outcome(
+            name, error, model=model, provider=provider, client_name=client_name, latency=latency, reusable=reusable
+        )
+        return self._shared.script.add(outcome)
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -395,14 +444,16 @@ class _FakeBase:
         controller = options.get("abort_controller")
         script = self._shared.script
         if controller is not None and getattr(controller, "aborted", False):
-            script.record(record)
-            return record, Plan(error=abort().build())
+            script.record(record)  # as in baml-py: no attempt was made, nothing is known of it
+            return record, Plan(error=abort().build(), num_attempts=None)
         outcome = script.take(record)
         if outcome is None:
             error = script.nothing_scripted(record)
             record.error = error
             raise error
-        return record, plan_call(outcome, arguments, options.get("client"))
+        shared = self._shared
+        request_id = f"fake-req-{next(shared.request_ids)}"
+        return record, plan_call(outcome, arguments, options.get("client"), shared.defaults, request_id)
 
     def _call_context(self, cc: CallClock, record: FakeCall) -> Call:
         shared = self._shared
@@ -417,11 +468,21 @@ class _FakeBase:
         )
 
     @staticmethod
-    def _finish(call: Call, plan: Plan) -> None:
+    def _describe(call: Call, plan: Plan) -> None:
+        """The end event's metadata, the same for a success and a failure."""
+        call.set(
+            model=plan.model, provider=plan.provider, client_name=plan.client_name, num_attempts=plan.num_attempts,
+            request_id=plan.request_id,
+        )
+
+    @staticmethod
+    def _end(call: Call, plan: Plan) -> None:
+        """Set the plan's usage (a failure's too: the provider may have billed it), then
+        raise its error or set its result."""
         if plan.usage is not None:
             call.set_usage(plan.usage)
-        if plan.model is not None:
-            call.set_model(plan.model)
+        if plan.error is not None:
+            raise plan.error
         call.set_result(plan.result)
 
     def _call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
@@ -431,12 +492,11 @@ class _FakeBase:
         try:
             with self._call_context(cc, record) as call:
                 record.span_context = call.span_context
+                self._describe(call, plan)
                 wait = timeline.advance(cc, plan.total_ns)
                 if wait:
                     time.sleep(wait)
-                if plan.error is not None:
-                    raise plan.error
-                self._finish(call, plan)
+                self._end(call, plan)
         except BaseException as exc:
             record.error = exc
             record.duration_ns = cc.elapsed
@@ -455,11 +515,10 @@ class _FakeBase:
                 record.span_context = call.span_context
                 # Let the other tasks started together begin too, so that concurrent calls
                 # overlap in virtual time (gather of 2 s and 1 s calls takes 2 s, not 3 s).
+                self._describe(call, plan)
                 await asyncio.sleep(0)
                 await asyncio.sleep(timeline.advance(cc, plan.total_ns))
-                if plan.error is not None:
-                    raise plan.error
-                self._finish(call, plan)
+                self._end(call, plan)
         except BaseException as exc:
             record.error = exc
             record.duration_ns = cc.elapsed
@@ -477,8 +536,11 @@ class _FakeBase:
 
         def before_end(call: Call, error: BaseException | None) -> None:
             record.duration_ns = cc.elapsed
+            self._describe(call, plan)
+            if plan.usage is not None and (error is None or error is plan.error):
+                call.set_usage(plan.usage)
             if error is None:
-                self._finish(call, plan)
+                call.set_result(plan.result)
                 record.result = plan.result
             else:
                 record.error = error

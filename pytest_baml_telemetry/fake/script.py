@@ -39,6 +39,7 @@ __all__ = [
     "ScriptedOutcome",
     "UnusedOutcomesError",
     "check_function_name",
+    "check_metadata",
     "fail_outcome",
     "plan_call",
     "respond_outcome",
@@ -88,8 +89,11 @@ def check_function_name(function_name: Any, what: str) -> str:
 class ScriptedOutcome:
     """One scripted outcome: what ``respond`` or ``fail`` queued for a function.
 
-    ``kind`` is ``"respond"`` or ``"fail"``. ``latency_ns`` is the call's total latency
-    (for a ``fail`` given a callable, decided when it is called: ``None`` here).
+    ``kind`` is ``"respond"`` or ``"fail"``. ``model``, ``provider`` and ``client_name``
+    override the fake's defaults for this outcome (``None``: the default).
+    ``failed_attempts`` are the faults of the attempts a ``respond`` succeeded after.
+    ``latency_ns`` is the call's total latency, the failed attempts' included (for a
+    ``fail`` given a callable, decided when it is called: ``None`` here).
     ``partial_times_ns`` are the offsets at which stream partials arrive.
     ``times_used`` counts the calls that used it.
     """
@@ -100,6 +104,9 @@ class ScriptedOutcome:
     error: Fault | Callable[..., Any] | None = None
     usage: Usage | None = None
     model: str | None = None
+    provider: str | None = None
+    client_name: str | None = None
+    failed_attempts: tuple[Fault, ...] = ()
     latency_ns: int | None = 0
     partials: tuple[Any, ...] = ()
     partial_times_ns: tuple[int, ...] = ()
@@ -120,12 +127,16 @@ class ScriptedOutcome:
             parts.append(short_repr(self.result, 60))
             if self.usage is not None:
                 parts.append(f"usage={self.usage!r}")
-            if self.model is not None:
-                parts.append(f"model={self.model!r}")
             if self.partials:
                 parts.append(f"partials=<{len(self.partials)}>")
+            if self.failed_attempts:
+                parts.append(f"failed_attempts={list(self.failed_attempts)!r}")
         else:
             parts.append(repr(self.error) if isinstance(self.error, Fault) else short_repr(self.error, 60))
+        for key in ("model", "provider", "client_name"):
+            value = getattr(self, key)
+            if value is not None:
+                parts.append(f"{key}={value!r}")
         if self.latency_ns:
             parts.append(f"latency={format_duration_ns(self.latency_ns)}")
         if self.reusable:
@@ -169,13 +180,46 @@ class FakeCall:
 # ---------------------------------------------------------------------------- building outcomes
 
 
+def check_metadata(owner: str, model: Any, provider: Any, client_name: Any) -> None:
+    """``model``/``provider``/``client_name`` given to respond, fail or the fake: each a str or ``None``."""
+    for key, value in (("model", model), ("provider", provider), ("client_name", client_name)):
+        if value is not None and not isinstance(value, str) or value == "":
+            check_str(value, f"{owner}: {key}={short_repr(value, 60)}", optional=True, expected="a non-empty str or None")
+
+
+def _failed_attempts(owner: str, failed_attempts: Any) -> tuple[tuple[Fault, ...], int]:
+    """The faults of ``respond(failed_attempts=[...])`` and the latency they add up to."""
+    if failed_attempts is None:
+        return (), 0
+    shown = f"{owner}: failed_attempts={short_repr(failed_attempts, 60)}"
+    if isinstance(failed_attempts, (str, bytes)) or not isinstance(failed_attempts, Sequence):
+        fail(TypeError, shown, "a list of faults (faults.rate_limited(), faults.timeout(after='1s'), ...) or None")
+    attempts = tuple(coerce_error(f, name=f"{owner}: failed_attempts[{i}]") for i, f in enumerate(failed_attempts))
+    return attempts, sum(_attempt_latency_ns(f) for f in attempts)
+
+
+def _fault_after_ns(fault: Fault) -> int | None:
+    """How long a fault takes: its ``after``, else the sum of its attempts' latencies, else ``None``."""
+    if fault.after_ns is not None:
+        return fault.after_ns
+    latencies = getattr(fault, "attempt_latencies_ns", None)
+    return sum(latencies) if latencies else None
+
+
+def _attempt_latency_ns(fault: Fault) -> int:
+    return _fault_after_ns(fault) or 0
+
+
 def respond_outcome(
     name: str,
     result: Any,
     *,
     usage: Usage | Mapping[str, Any] | tuple[int | None, ...] | None,
     model: str | None,
+    provider: str | None = None,
+    client_name: str | None = None,
     latency: DurationLike | None,
+    failed_attempts: Sequence[Any] | None = None,
     reusable: bool,
     partials: Sequence[Any] | None,
     chunk_latency: DurationLike | Sequence[DurationLike] | None,
@@ -183,10 +227,10 @@ def respond_outcome(
     """The outcome ``respond(name, result, ...)`` queues, its arguments checked."""
     owner = f"respond({name!r})"
     coerced_usage = Usage.coerce(usage, name=f"{owner}: usage")
-    if model is not None and not isinstance(model, str):
-        raise TypeError(f"{owner}: model={model!r}: expected a str or None")
+    check_metadata(owner, model, provider, client_name)
     check_bool(reusable, f"{owner}: reusable={reusable!r}")
     latency_ns = None if latency is None else parse_duration_ns(latency, name=f"{owner}: latency")
+    attempts, attempts_ns = _failed_attempts(owner, failed_attempts)
     values: tuple[Any, ...] = ()
     if partials is not None:
         if isinstance(partials, (str, bytes)) or not isinstance(partials, Sequence):
@@ -195,12 +239,18 @@ def respond_outcome(
     elif chunk_latency is not None:
         raise ValueError(f"{owner}: chunk_latency={chunk_latency!r} was given without partials")
     times, total = schedule(len(values), latency_ns, chunk_latency, owner)
+    if attempts_ns:  # the failed attempts come first; the answer's partials follow them
+        times = tuple(t + attempts_ns for t in times)
+        total += attempts_ns
     return ScriptedOutcome(
         function=name,
         kind="respond",
         result=result,
         usage=coerced_usage,
         model=model,
+        provider=provider,
+        client_name=client_name,
+        failed_attempts=attempts,
         latency_ns=total,
         partials=values,
         partial_times_ns=times,
@@ -209,9 +259,19 @@ def respond_outcome(
     )
 
 
-def fail_outcome(name: str, error: Any, *, latency: DurationLike | None, reusable: bool) -> ScriptedOutcome:
+def fail_outcome(
+    name: str,
+    error: Any,
+    *,
+    model: str | None = None,
+    provider: str | None = None,
+    client_name: str | None = None,
+    latency: DurationLike | None,
+    reusable: bool,
+) -> ScriptedOutcome:
     """The outcome ``fail(name, error, ...)`` queues, its arguments checked."""
     owner = f"fail({name!r})"
+    check_metadata(owner, model, provider, client_name)
     check_bool(reusable, f"{owner}: reusable={reusable!r}")
     latency_ns = None if latency is None else parse_duration_ns(latency, name=f"{owner}: latency")
     if isinstance(error, (Fault, str, BaseException)) or (isinstance(error, type) and issubclass(error, BaseException)):
@@ -229,7 +289,7 @@ def fail_outcome(name: str, error: Any, *, latency: DurationLike | None, reusabl
             raise ValueError(
                 f"{owner}: latency={latency!r} and {fault!r} both set the time before the failure; give one"
             )
-        effective = latency_ns if latency_ns is not None else fault.after_ns
+        effective = latency_ns if latency_ns is not None else _fault_after_ns(fault)
         values = fault.partials or ()
         times, total = schedule(len(values), effective, fault.chunk_latency, owner)
     # The same record as respond_outcome builds, with a failure's fields instead of a result's.
@@ -237,6 +297,9 @@ def fail_outcome(name: str, error: Any, *, latency: DurationLike | None, reusabl
         function=name,
         kind="fail",
         error=fault,
+        model=model,
+        provider=provider,
+        client_name=client_name,
         latency_ns=total,
         partials=values,
         partial_times_ns=times,
@@ -246,30 +309,45 @@ def fail_outcome(name: str, error: Any, *, latency: DurationLike | None, reusabl
     )
 
 
-def plan_call(outcome: ScriptedOutcome, arguments: dict[str, Any], client_name: str | None) -> Plan:
-    """What a call using ``outcome`` does: a fresh error is built (or the callable asked) now."""
+Defaults = Callable[[str, "str | None"], "tuple[str | None, str | None, str | None]"]
+"""``defaults(function, client)``: the ``(client_name, provider, model)`` a call of
+``function`` reports when its outcome does not say, ``client`` being the client the call
+(or its fault) names, if any."""
+
+
+def plan_call(outcome: ScriptedOutcome, arguments: dict[str, Any], client: str | None, defaults: Defaults, request_id: str) -> Plan:
+    """What a call using ``outcome`` does: a fresh error is built (or the callable asked) now.
+
+    ``client`` is the call's ``with_options(client=...)``; ``defaults`` gives the metadata
+    the outcome leaves open; ``request_id`` is the call's fake request id.
+    """
     if outcome.kind == "respond":
+        client_name, provider, model = defaults(outcome.function, outcome.client_name or client)
         return Plan(
             result=outcome.result,
             usage=outcome.usage,
-            model=outcome.model,
+            model=outcome.model or model,
+            provider=outcome.provider or provider,
+            client_name=client_name,
+            num_attempts=len(outcome.failed_attempts) + 1,
+            request_id=request_id,
             partials=outcome.partials,
             partial_times=outcome.partial_times_ns,
             total_ns=outcome.latency_ns or 0,
         )
     error = outcome.error
     if isinstance(error, Fault):
-        return Plan(
-            error=error.build(client_name=client_name),
-            partials=outcome.partials,
-            partial_times=outcome.partial_times_ns,
-            total_ns=outcome.latency_ns or 0,
-        )
+        return _failure_plan(outcome, error, client, defaults, request_id, outcome.partials, outcome.partial_times_ns,
+                             outcome.latency_ns or 0)
     owner = f"fail({outcome.function!r}, {short_repr(error, 60)})"
     try:
         produced = error(**arguments)  # type: ignore[misc]
     except Exception as exc:  # the callable raising is the scripted failure, as with respx
-        return Plan(error=exc, total_ns=outcome._explicit_latency or 0)
+        client_name, provider, model = defaults(outcome.function, outcome.client_name or client)
+        return Plan(
+            error=exc, model=outcome.model or model, provider=outcome.provider or provider, client_name=client_name,
+            request_id=request_id, total_ns=outcome._explicit_latency or 0,
+        )
     if produced is None:
         raise TypeError(
             f"{owner}: the callable returned None; expected it to return or raise an exception "
@@ -280,8 +358,36 @@ def plan_call(outcome: ScriptedOutcome, arguments: dict[str, Any], client_name: 
     if explicit is not None and fault.after_ns is not None:
         raise ValueError(f"{owner}: latency and the returned {fault!r} both set the time before the failure")
     values = fault.partials or ()
-    times, total = schedule(len(values), explicit if explicit is not None else fault.after_ns, fault.chunk_latency, owner)
-    return Plan(error=fault.build(client_name=client_name), partials=values, partial_times=times, total_ns=total)
+    times, total = schedule(len(values), explicit if explicit is not None else _fault_after_ns(fault), fault.chunk_latency, owner)
+    return _failure_plan(outcome, fault, client, defaults, request_id, values, times, total)
+
+
+def _failure_plan(
+    outcome: ScriptedOutcome,
+    fault: Fault,
+    client: str | None,
+    defaults: Defaults,
+    request_id: str,
+    partials: tuple[Any, ...],
+    times: tuple[int, ...],
+    total: int,
+) -> Plan:
+    """The plan of a call failing with ``fault``: its error names the call's client, and the
+    exception event carries the fault's usage (``None``: unknown) and attempts."""
+    fault_client = getattr(fault, "client_name", None) or fault.attributes.get("client_name")
+    client_name, provider, model = defaults(outcome.function, fault_client or outcome.client_name or client)
+    return Plan(
+        error=fault.build(client_name=client_name),
+        usage=getattr(fault, "usage", None),
+        model=outcome.model or model,
+        provider=outcome.provider or provider,
+        client_name=client_name,
+        num_attempts=getattr(fault, "num_attempts", 1),
+        request_id=request_id,
+        partials=partials,
+        partial_times=times,
+        total_ns=total,
+    )
 
 
 # ---------------------------------------------------------------------------- the script

@@ -15,16 +15,30 @@ from __future__ import annotations
 import difflib
 import inspect
 import types
-from typing import Any
+from typing import Any, NamedTuple
 
-__all__ = ["ClientSpec"]
+__all__ = ["ClientSpec", "DeclaredClient"]
+
+
+class DeclaredClient(NamedTuple):
+    """A ``client<llm>`` block of the spec's .baml sources: its name, provider and model
+    (``None`` when not a literal, e.g. ``model env.MODEL``)."""
+
+    name: str
+    provider: str | None
+    model: str | None
 
 
 class ClientSpec:
     """The functions and signatures of a real generated client used as ``spec``."""
 
+    clients: dict[str, DeclaredClient]
+    function_clients: dict[str, str]
+
     def __init__(self, spec: Any) -> None:
         self.source = spec
+        self.clients = {}
+        self.function_clients = {}
         target = spec
         if isinstance(spec, types.ModuleType):
             if hasattr(spec, "b"):
@@ -64,6 +78,15 @@ class ClientSpec:
                 for name, sig in self._methods(stream).items():
                     if name in self.signatures:
                         self.stream_signatures[name] = sig
+
+    def client_of(self, function: str, client: str | None) -> DeclaredClient | None:
+        """The client a call of ``function`` uses: ``client`` if given (``None`` if the
+        sources do not declare it), else the one the function declares."""
+        if client is None:
+            client = self.function_clients.get(function)
+            if client is None:
+                return None
+        return self.clients.get(client)
 
     @staticmethod
     def _methods(target: Any) -> dict[str, inspect.Signature]:

@@ -126,13 +126,19 @@ def schedule(n: int, latency_ns: int | None, chunk_latency: Any, owner: str) -> 
 
 @dataclass
 class Plan:
-    """What one call does, decided when it starts: its result or error, the stop event's
-    usage and model, the stream partials with their offsets, and when the call ends."""
+    """What one call does, decided when it starts: its result or error, the end event's
+    usage and metadata (``model``, ``provider``, ``client_name``, ``num_attempts``,
+    ``request_id``; ``None`` when unknown), the stream partials with their offsets, and
+    when the call ends."""
 
     result: Any = None
     error: BaseException | None = None
     usage: Usage | None = None
     model: str | None = None
+    provider: str | None = None
+    client_name: str | None = None
+    num_attempts: int | None = 1
+    request_id: str | None = None
     partials: tuple[Any, ...] = ()
     partial_times: tuple[int, ...] = ()
     total_ns: int = 0
