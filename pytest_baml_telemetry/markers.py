@@ -2,7 +2,7 @@
 
 Cheap to import (the plugin imports it at start-up): the ``baml_budget`` help lists the
 budget keys from :data:`~pytest_baml_telemetry.budgets.limits.BUDGET_KEYS`, which loads
-only the key registry. Options of ``baml_events``/``baml_fake`` markers are keywords;
+only the key registry. Options of ``baml_events``/``baml_fake``/``baml_llm_server`` markers are keywords;
 the closest marker wins per option; unknown options, positional arguments and non-bool
 values of bool options raise ``TypeError`` naming the marker and the value, at every
 scope (a bad value on the module is refused even when the test's own marker sets the option).
@@ -16,12 +16,15 @@ from typing import Any
 from ._validate import check_bool, short_repr
 from .budgets.limits import BUDGET_KEYS
 
-__all__ = ["EVENTS_DEFAULTS", "FAKE_DEFAULTS", "MARKERS", "merge_marker_options"]
+__all__ = ["EVENTS_DEFAULTS", "FAKE_DEFAULTS", "LLM_SERVER_DEFAULTS", "MARKERS", "merge_marker_options"]
 
 EVENTS_DEFAULTS: Mapping[str, Any] = {"validate": True, "allow_handler_failures": False, "context": False}
 """Options of ``@pytest.mark.baml_events`` and their defaults."""
 FAKE_DEFAULTS: Mapping[str, Any] = {"assert_all_used": True, "real_sleep": False}
 """Options of ``@pytest.mark.baml_fake`` and their defaults."""
+LLM_SERVER_DEFAULTS: Mapping[str, Any] = {"assert_all_used": True}
+"""Options of ``@pytest.mark.baml_llm_server`` (the ``baml_llm_server`` and
+``baml_llm_server_session`` fixtures) and their defaults."""
 
 
 def _signature(name: str, options: Mapping[str, Any]) -> str:
@@ -34,6 +37,10 @@ MARKERS: dict[str, str] = {
     ),
     "baml_fake": (
         f"{_signature('baml_fake', FAKE_DEFAULTS)}: options of the baml_fake fixture; closest scope wins per option"
+    ),
+    "baml_llm_server": (
+        f"{_signature('baml_llm_server', LLM_SERVER_DEFAULTS)}: options of the baml_llm_server and "
+        "baml_llm_server_session fixtures (scripts never served fail the test); closest scope wins per option"
     ),
     "baml_budget": (
         f"baml_budget({', '.join(f'{k}=...' for k in BUDGET_KEYS)}): "

@@ -22,6 +22,7 @@ from .clock import VirtualClock
 from .contract import DEFAULT_PREFIX
 from .markers import EVENTS_DEFAULTS as _EVENTS_DEFAULTS
 from .markers import FAKE_DEFAULTS as _FAKE_DEFAULTS
+from .markers import LLM_SERVER_DEFAULTS as _LLM_SERVER_DEFAULTS
 from .markers import MARKERS, merge_marker_options
 
 __all__ = ["MARKERS", "marker_options"]
@@ -160,8 +161,13 @@ class _RecordingHooks:
             self.session.mark_xfailed(report.nodeid)
 
 
-_FIXTURES = frozenset({"baml_events", "baml_fake"})
-_MARKERS = ("baml_budget", "baml_events", "baml_fake")
+_FIXTURES = frozenset({"baml_events", "baml_fake", "baml_llm_server", "baml_llm_server_session"})
+_MARKERS = ("baml_budget", "baml_events", "baml_fake", "baml_llm_server")
+_CHECKED_MARKERS = (
+    ("baml_events", _EVENTS_DEFAULTS),
+    ("baml_fake", _FAKE_DEFAULTS),
+    ("baml_llm_server", _LLM_SERVER_DEFAULTS),
+)
 
 
 def _uses_plugin(item: pytest.Item) -> bool:
@@ -191,9 +197,9 @@ class _ItemHooks:
         _mark_xfailed(self.config, report)
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        """Check the options of every ``baml_events``/``baml_fake`` marker, used by a fixture or not."""
+        """Check the options of every ``baml_events``/``baml_fake``/``baml_llm_server`` marker, used by a fixture or not."""
         message = None
-        for name, defaults in (("baml_events", _EVENTS_DEFAULTS), ("baml_fake", _FAKE_DEFAULTS)):
+        for name, defaults in _CHECKED_MARKERS:
             if item.get_closest_marker(name) is not None:
                 try:
                     marker_options(item, name, defaults)
@@ -202,6 +208,23 @@ class _ItemHooks:
                     break
         if message is not None:
             pytest.fail(message, pytrace=False)
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: Any) -> Iterator[None]:
+        """A test that used ``baml_llm_server_session``: check its unused scripts, then reset it."""
+        server = getattr(item, "funcargs", {}).get("baml_llm_server_session")
+        message = _unused_scripts(item, server) if server is not None else None
+        try:
+            result = yield  # the test's own fixtures still see its requests in their teardown
+        finally:
+            if server is not None:
+                try:
+                    server.reset()  # a no-op once the session fixture stopped it (the last test)
+                except RuntimeError:  # the child is gone: the next test's calls say so
+                    pass
+        if message is not None:
+            pytest.fail(message, pytrace=False)
+        return result
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Iterator[None]:
@@ -415,16 +438,61 @@ def baml_fake(request: pytest.FixtureRequest, baml_clock: VirtualClock, baml_fak
 
 
 @pytest.fixture
-def baml_llm_server() -> Iterator[Any]:
+def baml_llm_server(request: pytest.FixtureRequest) -> Iterator[Any]:
     """A :class:`~pytest_baml_telemetry.fake.server.FakeLLMServer` running for this test.
 
     Point a real generated client at it with ``server.client_registry("MyClient")`` or its
-    ``base_url``. Always stopped at teardown (no process is left behind).
+    ``base_url``. Always stopped at teardown (no process is left behind). At teardown,
+    scripts no request used fail the test, listing them, unless
+    ``@pytest.mark.baml_llm_server(assert_all_used=False)`` is set at any scope.
+    """
+    from .fake.server import FakeLLMServer
+
+    _ensure_item_hooks(request.config)  # also when requested dynamically (getfixturevalue)
+    marker_options(request.node, "baml_llm_server", _LLM_SERVER_DEFAULTS)  # a bad option fails setup
+    message = None
+    with FakeLLMServer() as server:
+        yield server
+        message = _unused_scripts(request.node, server)
+    if message is not None:
+        pytest.fail(message, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def baml_llm_server_session() -> Iterator[Any]:
+    """One :class:`~pytest_baml_telemetry.fake.server.FakeLLMServer` for the whole session
+    (per xdist worker), so a suite need not start a process per test.
+
+    After each test that used it (directly or through another fixture), its scripts and
+    recorded requests are reset; scripts that test left unused fail it at teardown, as
+    with ``baml_llm_server`` (``@pytest.mark.baml_llm_server(assert_all_used=False)``
+    switches that off). Stopped at the end of the session.
     """
     from .fake.server import FakeLLMServer
 
     with FakeLLMServer() as server:
         yield server
+
+
+def _unused_scripts(node: Any, server: Any) -> str | None:
+    """The failure message for the scripts ``server`` never served (``None``: none, not checked, or the test failed)."""
+    try:
+        options = marker_options(node, "baml_llm_server", _LLM_SERVER_DEFAULTS)
+    except TypeError:  # reported by the setup check
+        return None
+    if not options["assert_all_used"] or _failed(node):
+        return None
+    try:
+        left = server.pending
+    except RuntimeError as exc:  # the child died: say so rather than hide it
+        return f"FakeLLMServer: cannot check for unused scripts: {exc}"
+    if not left:
+        return None
+    listed = "".join(f"\n  {i}. {script}" for i, script in enumerate(left, 1))
+    return (
+        f"FakeLLMServer: {len(left)} scripted response(s) never requested:{listed}\n"
+        "Remove them, or allow this with @pytest.mark.baml_llm_server(assert_all_used=False)."
+    )
 
 
 @pytest.fixture
