@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from pytest_baml_telemetry import Emitter
 from pytest_baml_telemetry.baml_gen import generate_client, import_generated
 from pytest_baml_telemetry.instrument import instrument
 
