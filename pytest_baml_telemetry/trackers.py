@@ -6,9 +6,10 @@ prefix=("ash_baml",))`` attaches it (to the default dispatcher unless one is giv
 own handler id, so two trackers of the same kind never clash. ``tracker.handle`` is the
 handler function itself, for code that attaches it by hand.
 
-* :class:`CostTracker` — USD per function and per model from a price table. A model
-  without a price is reported as *unpriced* and a call with unknown tokens as *unknown
-  tokens*; neither is ever counted as $0.
+* :class:`CostTracker` — USD per function and per model from a price table, over
+  successful and failed calls (a billed failure is never $0). A model without a price is
+  reported as *unpriced* and a call with unknown tokens as *unknown tokens*; neither is
+  ever counted as $0.
 * :class:`SlowCallTracker` — logs a ``WARNING`` for every call slower than a threshold
   and keeps the list of slow calls.
 * :class:`LatencyTracker` — exact nearest-rank percentiles (p50/p90/p95/p99/max) per
@@ -384,11 +385,16 @@ class CostTracker(AttachableHandler):
     the input tokens and billed at the cached rate, or at the input rate when no cached
     rate is given), a :class:`~pytest_baml_telemetry.budgets.PriceTable`, or any object
     with ``cost(model, input_tokens, output_tokens, cached_input_tokens) -> float | None``
-    (``None`` meaning unpriced). Only stop events are costed (a failed call reports no
-    tokens). A call to an unpriced model (status ``"unpriced"``, whatever its tokens) or
-    with unknown tokens to a priced model (status ``"unknown_tokens"``) makes the totals
-    it belongs to unknown (:attr:`CostTotals.usd` is ``None``), never $0.
+    (``None`` meaning unpriced). Stop and exception events are costed alike: a failure
+    the provider answered carries its usage and is billed (never $0), one known not to be
+    billed carries 0/0 tokens ($0), one whose billing is unknown carries ``None`` (unknown
+    tokens, as a success without usage). A call to an unpriced model (status
+    ``"unpriced"``, whatever its tokens) or with unknown tokens to a priced model (status
+    ``"unknown_tokens"``) makes the totals it belongs to unknown (:attr:`CostTotals.usd`
+    is ``None``), never $0.
     """
+
+    _kinds = ("stop", "exception")
 
     def __init__(
         self,

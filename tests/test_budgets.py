@@ -115,20 +115,23 @@ def test_record_counts_tokens_and_unknowns():
     agg.record("F", "m", 10 * MS, True, 100, 20, 30, test_id="t1")
     agg.record("F", "m", 20 * MS, True, None, 5, test_id="t2")  # input unknown
     agg.record("F", "m", 30 * MS, True, 50, None, 80, test_id="t3")  # output unknown; cached capped at 50
-    agg.record("F", "m", 40 * MS, False, test_id="t4")  # failed: not "unknown tokens"
+    # issue 12: failures count their tokens as successes do
+    agg.record("F", "m", 40 * MS, False, 0, 0, test_id="t4")  # failed, not billed: 0/0, known
+    agg.record("F", "m", 50 * MS, False, 7, 3, 2, test_id="t5")  # failed after an answer: billed
+    agg.record("F", "m", 60 * MS, False, test_id="t6")  # failed, billing unknown: unknown tokens
     s = agg.stats()
-    assert (s.calls, s.ok, s.errors) == (4, 3, 1)
-    assert s.error_rate == 0.25
-    assert (s.input_tokens, s.output_tokens, s.total_tokens) == (150, 25, 175)
-    assert s.cached_input_tokens == 80
-    assert s.unknown_token_calls() == 2
-    assert s.unknown_token_calls("input") == 1
-    assert s.unknown_token_calls("output") == 1
-    assert s.unknown_token_sources() == [("F", "m", 2, ["t2", "t3"])]
-    assert s.error_sources() == [("F", "m", 1, ["t4"])]
-    assert s.total_duration_ns == 100 * MS
-    assert s.mean_ns == 25 * MS
-    assert len(agg) == 4
+    assert (s.calls, s.ok, s.errors) == (6, 3, 3)
+    assert s.error_rate == 0.5
+    assert (s.input_tokens, s.output_tokens, s.total_tokens) == (157, 28, 185)
+    assert s.cached_input_tokens == 82
+    assert s.unknown_token_calls() == 3
+    assert s.unknown_token_calls("input") == 2
+    assert s.unknown_token_calls("output") == 2
+    assert s.unknown_token_sources() == [("F", "m", 3, ["t2", "t3", "t6"])]
+    assert s.error_sources() == [("F", "m", 3, ["t4", "t5", "t6"])]
+    assert s.total_duration_ns == 210 * MS
+    assert s.mean_ns == 35 * MS
+    assert len(agg) == 6
     with pytest.raises(ValueError, match="kind="):
         s.unknown_token_calls("cached")
 
@@ -184,8 +187,17 @@ def test_record_event_stop_exception_and_others():
     gpt = agg.filtered(function="F", model="gpt")
     assert (gpt.calls, gpt.input_tokens, gpt.cached_input_tokens, gpt.unknown_token_calls()) == (2, 10, 4, 1)
     nomodel = agg.filtered(function="F").groups()[1][2]
-    assert (nomodel.calls, nomodel.errors, nomodel.unknown_token_calls()) == (1, 1, 0)
+    # issue 12: an exception event without token measurements (an older emitter) has unknown tokens
+    assert (nomodel.calls, nomodel.errors, nomodel.unknown_token_calls()) == (1, 1, 1)
     assert agg.filtered(function="G").unknown_token_calls() == 1
+    # and one with tokens (the billing rule) counts them
+    assert agg.record_event(
+        EXC,
+        {"duration": 1, "input_tokens": 30, "output_tokens": 4, "total_tokens": 34, "cached_input_tokens": 10},
+        {"function_name": "H", "model": "gpt", "kind": "error"},
+    )
+    h = agg.filtered(function="H")
+    assert (h.errors, h.input_tokens, h.output_tokens, h.cached_input_tokens, h.unknown_token_calls()) == (1, 30, 4, 10, 0)
 
 
 def test_record_event_missing_keys_are_named():
@@ -557,11 +569,11 @@ PRICES = PriceTable({"gpt-4o": {"input_per_mtok": 2.5, "output_per_mtok": 10.0}}
 
 
 def sample_aggregator() -> Aggregator:
-    """10 calls of F on gpt-4o: 10..100 ms, 2 failed, 1000 in / 100 out tokens each (ok only)."""
+    """10 calls of F on gpt-4o: 10..100 ms, 2 failed (not billed: 0/0 tokens), 1000 in / 100 out tokens each ok one."""
     agg = Aggregator()
     for i in range(1, 11):
         ok = i not in (3, 7)
-        agg.record("F", "gpt-4o", i * 10 * MS, ok, 1000 if ok else None, 100 if ok else None,
+        agg.record("F", "gpt-4o", i * 10 * MS, ok, 1000 if ok else 0, 100 if ok else 0,
                    test_id=f"tests/test_f.py::test_{i}")
     return agg
 

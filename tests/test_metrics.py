@@ -316,11 +316,23 @@ def test_distribution_buckets_are_merged_across_tags(env: Env) -> None:
 
 def test_tag_missing_from_metadata_skips_the_event(env: Env) -> None:
     name = "ash_baml.call.stop.count"
+    # issue 12: stop events always carry provider (None when unknown), so a truly missing key is used
+    r = reporter_for(env, counter(name, tags=["function_name", "region"]))
+    env.call("A", region="eu")
+    env.call("A")  # no region metadata
+    assert r.values(name) == [({"function_name": "A", "region": "eu"}, 1)]
+    assert r.skipped(name) == ["tag 'region' is missing from the metadata"]
+
+
+def test_provider_tag_is_none_when_unknown(env: Env) -> None:
+    name = "ash_baml.call.stop.count"
     r = reporter_for(env, counter(name, tags=["function_name", "provider"]))
     env.call("A", provider="openai")
-    env.call("A")  # no provider metadata
-    assert r.values(name) == [({"function_name": "A", "provider": "openai"}, 1)]
-    assert r.skipped(name) == ["tag 'provider' is missing from the metadata"]
+    env.call("A")  # provider unknown: the key is there, None
+    assert sorted(r.values(name), key=repr) == sorted(
+        [({"function_name": "A", "provider": "openai"}, 1), ({"function_name": "A", "provider": None}, 1)], key=repr
+    )
+    assert r.skipped(name) == []
 
 
 def test_tag_values_reshape_metadata(env: Env) -> None:
@@ -782,6 +794,24 @@ def test_opentelemetry_genai_metrics(env: Env, otel) -> None:
     assert TOKEN_BUCKETS[0] == 1 and TOKEN_BUCKETS[-1] == 67108864 and len(TOKEN_BUCKETS) == 14
     assert by_type["input"].attributes["gen_ai.request.model"] == "gpt-4o"
     assert reporter.skipped == {}
+
+
+def test_opentelemetry_billed_failure_reports_its_tokens(env: Env, otel) -> None:
+    """Issue 12: an exception event that carries tokens (the provider answered) reports them."""
+    from pytest_baml_telemetry.metrics import OpenTelemetryReporter
+
+    provider, reader = otel
+    with OpenTelemetryReporter(provider, dispatcher=env.dispatcher):
+        with pytest.raises(ValueError), env.emitter.call("A") as call:
+            call.set(model="gpt-4o", provider="openai")
+            call.set_usage(40, 7)
+            raise ValueError("validation failed")
+        env.call("A", latency="5s", fail=TimeoutError("unknown billing"), model="gpt-4o")
+    _, tokens = otel_points(reader)["gen_ai.client.token.usage"]
+    by_type = {p.attributes["gen_ai.token.type"]: p for p in tokens}
+    assert (by_type["input"].count, by_type["input"].sum) == (1, 40)  # the timeout's None is not reported
+    assert (by_type["output"].count, by_type["output"].sum) == (1, 7)
+    assert by_type["input"].attributes["error.type"] == "ValueError"
 
 
 def test_opentelemetry_time_to_first_chunk_and_options(env: Env, otel) -> None:

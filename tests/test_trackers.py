@@ -290,14 +290,15 @@ def test_cost_tracker_never_counts_unpriced_or_unknown_as_zero(env: Env) -> None
     env.call("Classify", model="gpt-4o", usage=None)
     env.call("Classify", model=None, usage=(10, 10))
     env.call("Classify", model="llama-local", usage=None)  # unpriced whatever its tokens
-    env.call("Classify", model="gpt-4o", fail=RuntimeError("no tokens"))  # exceptions are not costed
+    # issue 12: a failure is costed too; without tokens (billing unknown) it has unknown tokens
+    env.call("Classify", model="gpt-4o", fail=RuntimeError("no tokens"))
     total = tracker.total
-    assert total.calls == 6
+    assert total.calls == 7
     assert total.usd is None and tracker.total_usd is None
     assert total.priced_usd == pytest.approx(2.5)
-    assert total.unpriced_calls == 4 and total.unknown_token_calls == 1
+    assert total.unpriced_calls == 4 and total.unknown_token_calls == 2
     assert tracker.unpriced_models == {"llama-local": 3, None: 1}
-    assert tracker.unknown_token_calls == 1
+    assert tracker.unknown_token_calls == 2
     by_model = tracker.by_model()
     assert by_model["gpt-4o"].usd is None  # one gpt-4o call had unknown tokens
     assert by_model["gpt-4o"].priced_usd == pytest.approx(2.5)
@@ -312,6 +313,7 @@ def test_cost_tracker_never_counts_unpriced_or_unknown_as_zero(env: Env) -> None
         ("gpt-4o", "unknown_tokens", None),
         (None, "unpriced", None),
         ("llama-local", "unpriced", None),
+        ("gpt-4o", "unknown_tokens", None),
     ]
     report = tracker.report()
     assert "unpriced models" in report and "unknown tokens" in report  # issue 11: plural; was "unpriced model(s)"

@@ -7,9 +7,11 @@ its checks run only when a value is not already a plain int.
 
 Token rules (part of the documented behaviour):
 
-* **Tokens** are *sums* over the calls recorded. A successful call whose ``input_tokens``
-  or ``output_tokens`` is ``None`` has *unknown tokens*; a failed call (an ``exception``
-  event) carries no token measurements and is not counted as unknown.
+* **Tokens** are *sums* over the calls recorded, successful or failed. A call whose
+  ``input_tokens`` or ``output_tokens`` is ``None`` has *unknown tokens*, whether it
+  succeeded or failed (an ``exception`` event carries the tokens of the billing rule: the
+  provider's usage after an answer, 0/0 for a failure known not to be billed, ``None``
+  when its billing is unknown; one without token measurements has unknown tokens).
 * **Cached input tokens** are *part of* ``input_tokens`` (the OpenAI convention): they
   count only when ``input_tokens`` is known, a missing measurement means 0, and cached
   tokens beyond ``input_tokens`` are capped at ``input_tokens``.
@@ -103,7 +105,8 @@ class Aggregator:
 
         ``test_id`` defaults to :attr:`current_test_id`. ``cached_input_tokens`` count
         only when ``input_tokens`` is known (they are part of it, capped at it); a
-        failed call (``ok=False``) with ``None`` tokens is not an unknown-token call. Raises ``TypeError``/``ValueError``
+        failed call (``ok=False``) counts its tokens as a successful one does (``None``:
+        unknown tokens; 0/0 for a failure that was not billed). Raises ``TypeError``/``ValueError``
         naming the value for a non-int or negative duration or token count.
         """
         # the hot path: every check below is skipped for plain non-negative ints
@@ -132,16 +135,16 @@ class Aggregator:
             unknown = False
             if ok:
                 s.ok += 1
-                if input_tokens is None:
-                    s.unknown_input += 1
-                    unknown = True
-                if output_tokens is None:
-                    s.unknown_output += 1
-                    unknown = True
             else:
                 s.errors += 1
                 if test_id is not None and self.sample_n:
                     sample_add(s.error_tests, _test_id(test_id), self.sample_n)
+            if input_tokens is None:
+                s.unknown_input += 1
+                unknown = True
+            if output_tokens is None:
+                s.unknown_output += 1
+                unknown = True
             if input_tokens is not None:
                 s.input_tokens += input_tokens
                 if cached_input_tokens:
@@ -208,7 +211,8 @@ class Aggregator:
         a list or a dotted string. ``stop`` records a successful call with ``duration``,
         ``input_tokens``, ``output_tokens`` and ``cached_input_tokens`` from the
         measurements and ``function_name``/``model`` from the metadata; ``exception``
-        records a failed call (``model`` may be absent). Any other event (e.g. ``start``)
+        records a failed call with its tokens the same way (``model`` and the token
+        measurements may be absent: absent tokens are unknown). Any other event (e.g. ``start``)
         is ignored. Returns whether a call was recorded. Raises ``ValueError`` naming the
         key when a stop/exception event lacks ``duration`` or ``function_name``.
         """
@@ -250,9 +254,9 @@ class Aggregator:
             metadata.get("model"),
             duration,
             ok,
-            get("input_tokens") if ok else None,
-            get("output_tokens") if ok else None,
-            get("cached_input_tokens") if ok else None,
+            get("input_tokens"),
+            get("output_tokens"),
+            get("cached_input_tokens"),
             test_id,
         )
         return True

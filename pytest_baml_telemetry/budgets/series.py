@@ -96,7 +96,9 @@ class Series:
         return out
 
     def needs_price(self) -> bool:
-        return self.ok > 0 or self.input_tokens > 0 or self.output_tokens > 0
+        """Whether costing this series needs a price: calls that succeeded, tokens, or failed
+        calls with unknown tokens (a series of failures known not billed, 0/0, costs $0 unpriced)."""
+        return self.ok > 0 or self.input_tokens > 0 or self.output_tokens > 0 or self.unknown_calls > 0
 
 
 class SeriesSource(Protocol):

@@ -104,7 +104,7 @@ class Cost(NamedTuple):
     unpriced: dict[str, int]
     """Unpriced model (``"no model"`` for calls without one) -> number of calls."""
     unknown_token_calls: int
-    """Successful calls whose input or output tokens are unknown (excluded from ``usd``)."""
+    """Calls (successful or failed) whose input or output tokens are unknown (excluded from ``usd``)."""
 
     @property
     def complete(self) -> bool:
@@ -252,7 +252,7 @@ class CallStats:
         return sum(s.input_tokens + s.output_tokens for s in self._series())
 
     def unknown_token_calls(self, kind: str = "any") -> int:
-        """Successful calls with unknown ``"input"``, ``"output"`` or ``"any"`` tokens."""
+        """Calls, successful or failed, with unknown ``"input"``, ``"output"`` or ``"any"`` tokens."""
         attr = _UNKNOWN[check_choice(kind, _UNKNOWN, f"unknown_token_calls(kind={short_repr(kind)})")]
         return sum(getattr(s, attr) for s in self._series())
 

@@ -8,9 +8,10 @@ semantic-conventions-genai, checked against its ``gen-ai-metrics.md``):
   exception event; failed calls carry ``error.type`` (the exception's class name, or
   ``_OTHER`` when the event has no exception). Advisory buckets
   ``[0.01, 0.02, 0.04, ..., 81.92]``.
-* ``gen_ai.client.token.usage`` — histogram, unit ``{token}``, from stop events: one
-  record with ``gen_ai.token.type="input"`` for the input tokens and one with
-  ``"output"`` for the output tokens, each only when the count is known (the
+* ``gen_ai.client.token.usage`` — histogram, unit ``{token}``, from stop and exception
+  events (a failure the provider answered was billed; a failed call's records carry
+  ``error.type``): one record with ``gen_ai.token.type="input"`` for the input tokens and
+  one with ``"output"`` for the output tokens, each only when the count is known (the
   conventions forbid reporting unknown usage). Advisory buckets ``[1, 4, 16, ...,
   67108864]``.
 * ``gen_ai.client.operation.time_to_first_chunk`` — histogram, unit ``s``, for streams
@@ -207,11 +208,10 @@ class OpenTelemetryReporter(AttachableHandler):
             self._skip(f"{kind} event without a valid duration ({duration!r})", metadata)
             return
         attrs = self._attributes(metadata)
-        if kind == "exception":
+        failed = kind == "exception"
+        if failed:
             reason = metadata.get("reason")
             attrs["error.type"] = type(reason).__qualname__ if isinstance(reason, BaseException) else "_OTHER"
-            self.duration_histogram.record(duration / 1_000_000_000, attrs)
-            return
         self.duration_histogram.record(duration / 1_000_000_000, attrs)
         for key, token_type in (("input_tokens", "input"), ("output_tokens", "output")):
             count = measurements.get(key)
@@ -221,6 +221,8 @@ class OpenTelemetryReporter(AttachableHandler):
                 self._skip(f"{key}={count!r} is not a token count", metadata)
                 continue
             self.token_histogram.record(count, {**attrs, "gen_ai.token.type": token_type})
+        if failed:
+            return
         if self.ttfc_histogram is not None and metadata.get("streaming"):
             first = measurements.get("time_to_first_chunk")
             # typeshed's numbers.Real declares no __ge__, so mypy rejects a comparison every Real supports

@@ -16,7 +16,7 @@ JSON schema ``"pytest-baml-telemetry/report/v1"``::
           "total_duration_ns": int,
           "input_tokens": int, "output_tokens": int, "cached_input_tokens": int,
           "total_tokens": int,               # input + output (known tokens only)
-          "unknown_token_calls": int,        # successful calls with unknown tokens
+          "unknown_token_calls": int,        # calls (ok or failed) with unknown tokens
           "cost_usd": float | null,          # null when the model is unpriced
           "cost_status": "priced" | "partial" | "unpriced" | "no usage"
         }, ...
@@ -61,10 +61,11 @@ An *unverifiable* verdict never passes: an event in its scope could not be recor
 (session: any; per test: one of that test), or (session budgets) a worker was lost or
 the run interrupted.
 
-``cost_status``: ``"priced"`` every call is priced; ``"partial"`` some successful calls
+``cost_status``: ``"priced"`` every call is priced (failed calls too: a failure the
+provider answered is billed, never $0); ``"partial"`` some calls, successful or failed,
 had unknown tokens and are not in ``cost_usd``; ``"unpriced"`` the model has no price
-(``cost_usd`` is null, never 0); ``"no usage"`` nothing to price (only failed calls
-without tokens), ``cost_usd`` is 0. A verdict's fields are written by
+(``cost_usd`` is null, never 0); ``"no usage"`` nothing to price (only failed calls known
+not to be billed, 0/0 tokens), ``cost_usd`` is 0. A verdict's fields are written by
 :func:`pytest_baml_telemetry.budgets.verdict_record`.
 '''
 

@@ -93,7 +93,7 @@ def render_terminal(data: Mapping[str, Any]) -> list[str]:
         lines.append(table[-1])
         if t["unknown_token_calls"]:
             n = t["unknown_token_calls"]
-            lines.append(f"* {n:,} successful call{'s' if n != 1 else ''} with unknown tokens (not counted)")
+            lines.append(f"* {n:,} call{'s' if n != 1 else ''} with unknown tokens (not counted)")
         if t["unpriced_models"]:
             where = f" in {data['price_table']}" if data.get("price_table") else " (no --baml-prices table)"
             lines.append(f"unpriced models{where}: {', '.join(t['unpriced_models'])}")
