@@ -4,33 +4,49 @@ Each function here returns a :class:`Fault`: a small description of an error
 (which ``baml_py.errors`` class, which attributes, how long the call takes before it
 fails). ``FakeBamlClient.fail(function_name, fault)`` scripts it; when a call uses it, the
 fake builds a *fresh* instance of the **real** ``baml_py.errors`` class with the
-attributes real baml-py 0.226 sets, so ``except BamlClientHttpError as e: e.status_code``
-behaves as in production::
+attributes and the message layout real baml-py 0.226.3 gives it (written down from the
+runtime on ``FakeLLMServer``; the texts are in :mod:`.fault_messages` and
+``tests/test_parity_faults.py`` compares both paths), so
+``except BamlClientHttpError as e: e.status_code`` behaves as in production::
 
-    fake.fail("ExtractResume", faults.rate_limited(retry_after="2s"))
+    fake.fail("ExtractResume", faults.rate_limited())
     fake.fail("ExtractResume", faults.timeout(after="30s"))
-    fake.fail("ExtractResume", faults.validation_error(raw_output="not json", prompt="..."))
+    fake.fail("ExtractResume", faults.validation_error(raw_output="not json", usage=(120, 8)))
+    fake.fail("ExtractResume", faults.attempts(faults.rate_limited(), faults.http_error(503)))
 
-What real baml-py 0.226.3 sets (checked against the runtime talking to a local server):
+What real baml-py 0.226.3 sets:
 
-=========================  ==============================================================
-``BamlClientHttpError``    ``client_name``, ``status_code``, ``message``
-                           (``"Request failed with status code: 429 Too Many Requests.
-                           <body>"``), ``detailed_message`` (``'LLM client "C" failed with
-                           status code: RateLimited (429)\\nMessage: <message>'``)
-``BamlTimeoutError``       ``client_name``, ``message`` (``"Request timed out"``) and *no*
-                           ``detailed_message``
-``BamlValidationError``    ``prompt``, ``message``, ``raw_output``, ``detailed_message``
-                           (``"Parsing error: <message>\\nPrompt: <prompt>\\nRaw Response:
-                           <raw_output>"``)
-``BamlAbortError``         only its message, ``"Operation was aborted"``
-=========================  ==============================================================
+=============================  ==========================================================
+``BamlClientHttpError``        ``client_name``, ``status_code``, ``message``
+                               (``"Request failed with status code: 429 Too Many Requests.
+                               <body>"``; on a stream ``"..., \\n<body>"``),
+                               ``detailed_message`` (``'LLM client "C" failed with status
+                               code: RateLimited (429)\\nMessage: <message>'``). Its own
+                               codes: 2 (a cut connection, a stream event that is not
+                               JSON) and 200 (a body that is not JSON).
+``BamlTimeoutError``           ``client_name``, ``message`` (``"Request timed out"``; idle:
+                               ``"Timeout: No data received within Nms (idle_timeout)"``)
+                               and *no* ``detailed_message``
+``BamlValidationError``        ``prompt``, ``message``, ``raw_output``, ``detailed_message``
+                               (``"Parsing error: <message>\\nPrompt: <prompt>\\nRaw
+                               Response: <raw_output>"``)
+``BamlClientFinishReasonError`` ``message`` (``"Finish reason not allowed"``), ``prompt``,
+                               ``raw_output``, ``finish_reason``, ``detailed_message``
+                               ending ``"\\nFinish Reason: <reason>"``
+``BamlAbortError``             only its message: ``"Operation was aborted"`` (aborted before
+                               the call), ``"AbortError"`` (aborted in flight)
+=============================  ==========================================================
 
-``retry_after`` is an extension: real baml-py ignores the ``Retry-After`` header and does
-not expose it. A fault scripted with ``retry_after=`` sets the attribute ``retry_after``
-(seconds, a float) on the exception and appends a ``Retry-After: <whole seconds, rounded
-up>`` line to ``detailed_message``, so retry code can honour it with
-``getattr(exc, "retry_after", None)`` (which is ``None`` against real baml-py).
+After several attempts (a ``retry_policy``, a ``fallback`` client) the error is the last
+attempt's, its ``detailed_message`` ``"N failed attempts:\\n\\nAttempt 0: ..."``.
+baml-py ignores ``Retry-After``: no error carries it (``rate_limited(retry_after=)`` is
+kept on the fault as ``fault.retry_after``, the header a server would send).
+
+Besides the exception, a fault says what the fake client reports about the call:
+``usage`` (``Usage(0, 0, 0)`` when known not to be billed: an HTTP status >= 400, a
+refused connection, a connect timeout, an abort before the call; ``None`` when unknown;
+``usage=`` where the provider answered), ``num_attempts``, ``client_name`` and
+``attempt_latencies_ns``.
 
 ``FAULTS`` is the one registry of faults: one :class:`FaultKind` entry per fault (its name,
 its builder, and the example arguments property-based tests draw it with). A new fault is
@@ -42,19 +58,31 @@ the strategies all read it from there.
 
 from __future__ import annotations
 
-import asyncio
 import difflib
-import functools
-import http
 import inspect
 import json
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .._validate import check_count, check_str, fail, is_int, short_repr
 from ..clock import DurationLike, parse_duration_ns
 from ..contract import Usage
+from . import fault_messages as texts
+from .fault_model import (
+    DEFAULT_CLIENT_NAME,
+    NOT_BILLED,
+    Fault,
+    FaultArgument,
+    FaultKind,
+    build_cancelled,
+    build_finish_reason,
+    build_http,
+    build_message_only,
+    build_timeout,
+    build_validation,
+    error_classes,
+    sum_usage,
+)
 
 __all__ = [
     "DEFAULT_CLIENT_NAME",
@@ -63,6 +91,7 @@ __all__ = [
     "FaultArgument",
     "FaultKind",
     "abort",
+    "attempts",
     "cancelled",
     "client_error",
     "coerce_error",
@@ -71,36 +100,17 @@ __all__ = [
     "http_error",
     "invalid_argument",
     "make",
+    "malformed",
     "rate_limited",
     "stream_failure",
     "timeout",
     "validation_error",
 ]
 
-DEFAULT_CLIENT_NAME = "FakeClient"
-"""``client_name`` of built errors when neither the fault nor ``with_options(client=...)`` names one."""
+_BAML_STATUS_CODES = (2, 200)
+"""Status codes baml-py itself puts on ``BamlClientHttpError``: 2 (transport), 200 (unparseable body)."""
 
-# How baml-py's runtime names status codes in ``detailed_message`` (from the 0.226.3 binary
-# and checked for 401, 429, 500, 503; every other code is "Unspecified error code: N").
-_CODE_NAMES = {
-    401: "InvalidAuthentication (401)",
-    403: "NotSupported (403)",
-    408: "Timeout (408)",
-    429: "RateLimited (429)",
-    500: "ServerError (500)",
-    503: "ServiceUnavailable (503)",
-}
-
-_NO_ARG = object()
-
-_NOT_BILLED = Usage(0, 0, 0)
-"""The usage of a failure known not to be billed (an HTTP status >= 400, a refused connection)."""
-
-
-def _error_classes() -> Any:
-    import baml_py.errors
-
-    return baml_py.errors
+_TIMEOUT_KINDS = ("request", "connect", "idle", "total")
 
 
 def _after_ns(after: DurationLike | None, fault: str) -> int | None:
@@ -122,101 +132,6 @@ def _str(value: Any, name: str, fault: str) -> str:
     return value
 
 
-class Fault:
-    """A scripted failure: the exception to raise and the latency before it.
-
-    Build one with the functions of this module (``timeout``, ``http_error``, ...), not
-    directly. Attributes:
-
-    - ``name``: the fault's name (``"timeout"``, ``"http_error"``, ...).
-    - ``error_class_name``: the exception class (a name in ``baml_py.errors``, or a
-      builtin such as ``"CancelledError"``); ``error_class`` resolves it.
-    - ``attributes``: the attributes the raised exception gets (``status_code``,
-      ``message``, ...). ``client_name`` is filled at call time when not given.
-    - ``after_ns`` / ``after``: the scripted latency before the failure (``None``: the
-      one given to ``fail(latency=...)``, else 0).
-    - ``partials``: for :func:`stream_failure`, the partial values a stream yields before
-      failing (``None`` otherwise); ``inner`` is the fault it then raises.
-    - ``usage``: the provider's token usage for the failed call: a ``Usage`` (``Usage(0, 0,
-      0)`` for a failure known not to be billed: an HTTP status >= 400, a refused
-      connection), or ``None`` when unknown (a timeout after the request was sent, a cut
-      stream, an abort in flight, or a fault that answered without ``usage=``).
-    - ``num_attempts``: how many attempts the call made (1, or N for :func:`attempts`).
-    - ``client_name``: the client the (last) attempt used, or ``None`` (the call's client).
-    - ``attempt_latencies_ns``: for :func:`attempts`, each attempt's latency (ns); else ``()``.
-    """
-
-    __slots__ = (
-        "name", "error_class_name", "attributes", "after_ns", "partials", "chunk_latency", "inner", "_builder", "_class",
-        "_shown", "usage", "num_attempts", "attempt_latencies_ns", "stream_attributes",
-    )
-
-    def __init__(
-        self,
-        name: str,
-        error_class_name: str,
-        attributes: Mapping[str, Any],
-        builder: Callable[[type[BaseException], dict[str, Any]], BaseException],
-        *,
-        after_ns: int | None = None,
-        partials: tuple[Any, ...] | None = None,
-        chunk_latency: Any = None,
-        inner: Fault | None = None,
-        error_class: type[BaseException] | None = None,
-        shown: str | None = None,
-        usage: Usage | None = None,
-        num_attempts: int = 1,
-        attempt_latencies_ns: tuple[int, ...] = (),
-        stream_attributes: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.name = name
-        self.error_class_name = error_class_name
-        self.attributes = dict(attributes)
-        self.after_ns = after_ns
-        self.partials = partials
-        self.chunk_latency = chunk_latency
-        self.inner = inner
-        self._builder = builder
-        self._class = error_class
-        self._shown = shown
-        self.usage = usage
-        self.num_attempts = num_attempts
-        self.attempt_latencies_ns = attempt_latencies_ns
-        self.stream_attributes = None if stream_attributes is None else dict(stream_attributes)
-
-    @property
-    def client_name(self) -> str | None:
-        """The client the (last) attempt used, as scripted; ``None``: the call's client."""
-        value = self.attributes.get("client_name")
-        return value if isinstance(value, str) else None
-
-    @property
-    def after(self) -> float | None:
-        """The scripted latency in seconds, or ``None``."""
-        return None if self.after_ns is None else self.after_ns / 1_000_000_000
-
-    @property
-    def error_class(self) -> type[BaseException]:
-        """The exception class this fault raises (imports ``baml_py`` if needed)."""
-        if self._class is not None:
-            return self._class
-        if self.error_class_name == "CancelledError":
-            return asyncio.CancelledError
-        return getattr(_error_classes(), self.error_class_name)
-
-    def build(self, *, client_name: str | None = None) -> BaseException:
-        """A fresh exception instance; ``client_name`` fills in a client the fault did not name."""
-        attributes = dict(self.attributes)
-        if "client_name" in attributes and attributes["client_name"] is None:
-            attributes["client_name"] = client_name or DEFAULT_CLIENT_NAME
-        return self._builder(self.error_class, attributes)
-
-    def __repr__(self) -> str:
-        if self._shown is not None:
-            return f"{self.name}({self._shown})"
-        return f"{self.name}()"
-
-
 def _shown(*positional: Any, **keywords: Any) -> str:
     """The arguments a fault was built with, for its repr (``None`` values left out)."""
     parts = [repr(p) for p in positional if p is not None]
@@ -227,44 +142,6 @@ def _shown(*positional: Any, **keywords: Any) -> str:
     return ", ".join(parts)
 
 
-# ---------------------------------------------------------------------- builders
-
-
-def _build_http(cls: type[BaseException], a: dict[str, Any]) -> BaseException:
-    code = a["status_code"]
-    code_name = _CODE_NAMES.get(code, f"Unspecified error code: {code}")
-    detailed = f'LLM client "{a["client_name"]}" failed with status code: {code_name}\nMessage: {a["message"]}'
-    retry_after = a.get("retry_after")
-    if retry_after is not None:
-        detailed += f"\nRetry-After: {math.ceil(retry_after)}"
-    exc = cls(a["client_name"], a["message"], code, detailed)
-    if retry_after is not None:
-        exc.retry_after = retry_after  # type: ignore[attr-defined]
-    return exc
-
-
-def _build_timeout(cls: type[BaseException], a: dict[str, Any]) -> BaseException:
-    return cls(a["client_name"], a["message"])
-
-
-def _build_validation(cls: type[BaseException], a: dict[str, Any]) -> BaseException:
-    detailed = f"Parsing error: {a['message']}\nPrompt: {a['prompt']}\nRaw Response: {a['raw_output']}"
-    return cls(a["prompt"], a["message"], a["raw_output"], detailed)
-
-
-def _build_finish_reason(cls: type[BaseException], a: dict[str, Any]) -> BaseException:
-    detailed = f"Finish reason error: {a['message']}\nPrompt: {a['prompt']}\nRaw Response: {a['raw_output']}"
-    return cls(a["prompt"], a["message"], a["raw_output"], a["finish_reason"], detailed)
-
-
-def _build_message_only(cls: type[BaseException], a: dict[str, Any]) -> BaseException:
-    return cls(a["message"])
-
-
-def _build_cancelled(cls: type[BaseException], a: dict[str, Any]) -> BaseException:
-    return cls() if a.get("message") is None else cls(a["message"])
-
-
 # ---------------------------------------------------------------------- faults
 
 
@@ -273,50 +150,79 @@ def http_error(
     *,
     retry_after: DurationLike | None = None,
     message: str | None = None,
+    body: str | Mapping[str, Any] | list[Any] | None = None,
     after: DurationLike | None = None,
     client_name: str | None = None,
 ) -> Fault:
-    """A ``BamlClientHttpError`` with ``status_code`` (an int in 100..599).
+    """A ``BamlClientHttpError`` with ``status_code``: an HTTP status (100..599) or one of the
+    codes baml-py itself uses, 2 (the connection broke while reading the body) and 200 (a
+    body that is not JSON, as :func:`malformed`).
 
-    ``message`` replaces the exception's ``message`` (default: baml-py's ``"Request failed
-    with status code: 500 Internal Server Error. {...}"``). ``retry_after`` (a duration)
-    is exposed as ``exc.retry_after`` in seconds and as a ``Retry-After`` line of
-    ``detailed_message``. ``after`` is the latency before the failure. ``client_name``
-    defaults to the call's client (``with_options(client=...)``) or ``"FakeClient"``.
+    ``body`` is the response body the provider sent (a dict/list, or a str; default an
+    OpenAI-style error), quoted in ``message`` as baml-py does: ``"Request failed with
+    status code: 500 Internal Server Error. {body}"``, on a stream ``"..., \\n{body}"``.
+    ``message`` replaces the whole message. ``retry_after`` (a duration) is only kept as
+    ``fault.retry_after``: baml-py ignores the header, so the error never carries it.
+    ``after`` is the latency before the failure. ``client_name`` defaults to the call's
+    client (``with_options(client=...)``) or ``"FakeClient"``. A status >= 400 is not
+    billed (``usage`` 0/0).
     """
-    return _http_error("http_error", status_code, retry_after, message, after, client_name)
+    return _http_error("http_error", status_code, retry_after, message, body, after, client_name)
 
 
-def _http_error(owner: str, status_code: Any, retry_after: Any, message: Any, after: Any, client_name: Any) -> Fault:
+def _http_error(
+    owner: str, status_code: Any, retry_after: Any, message: Any, body: Any, after: Any, client_name: Any
+) -> Fault:
     """:func:`http_error` for ``faults.<owner>()``, which its error messages name."""
+    where = f"faults.{owner}(status_code={status_code!r})"
     if not is_int(status_code):
-        fail(TypeError, f"faults.http_error(status_code={status_code!r})", "an int HTTP status code in 100..599")
-    if not 100 <= status_code <= 599:
-        fail(ValueError, f"faults.http_error(status_code={status_code!r})", "an HTTP status code in 100..599")
+        fail(TypeError, where, "an int HTTP status code in 100..599, or 2 or 200 (baml-py's own codes)")
+    if not (100 <= status_code <= 599 or status_code in _BAML_STATUS_CODES):
+        fail(ValueError, where, "an HTTP status code in 100..599, or 2 or 200 (baml-py's own codes)")
     _opt_str(message, "message", owner)
     _opt_str(client_name, "client_name", owner)
+    if body is not None and not isinstance(body, (str, Mapping, list)):
+        fail(TypeError, f"faults.{owner}(body={short_repr(body)})", "a str, a dict, a list or None")
     retry_ns = None if retry_after is None else parse_duration_ns(retry_after, name=f"faults.{owner}(): retry_after")
-    try:
-        phrase = http.HTTPStatus(status_code).phrase
-    except ValueError:
-        phrase = "<unknown status code>"
-    shown_message = message
-    if message is None:
-        body = json.dumps({"error": {"message": phrase, "type": "scripted_by_fake_baml_client"}}, separators=(",", ":"))
-        message = f"Request failed with status code: {status_code} {phrase}. {body}"
+    after_ns = _after_ns(after, owner)
+    shown = _shown(status_code, retry_after=retry_after, message=message, body=body, after=after, client_name=client_name)
+    if status_code == 200 and message is None:
+        fault = _malformed(owner, "this is not JSON {" if body is None else body, None, after_ns, client_name, status_code)
+        fault.name, fault._shown = "http_error", shown
+        return fault
+    attributes: dict[str, Any] = {"client_name": client_name, "status_code": status_code, "message": message}
+    stream: dict[str, Any] = {}
+    if status_code == 2:
+        if message is None:
+            attributes["message"] = texts.READ_BODY_CUT
+            stream = {"message": texts.STREAM_CUT, "code_name": texts.code_name(2, bad_response=True)}
+    elif message is None:
+        if body is None:
+            phrase = texts.reason_phrase(status_code)
+            body = {"error": {"message": phrase, "type": "scripted_by_fake_baml_client"}}
+        plain = body
+        if isinstance(body, str):
+            try:
+                plain = json.loads(body)
+            except ValueError:  # not JSON: outside a stream the runtime reports the parse failure
+                plain = None
+        if plain is None:
+            attributes.update(
+                message=None, raw_response=body, parse_error=texts.serde_parse_error(body), latency_ns=after_ns
+            )
+        else:
+            attributes["message"] = texts.http_message(status_code, texts.body_text(plain, streaming=False), streaming=False)
+        stream = {"message": texts.http_message(status_code, texts.body_text(body, streaming=True), streaming=True)}
     return Fault(
         "http_error",
         "BamlClientHttpError",
-        {
-            "client_name": client_name,
-            "status_code": status_code,
-            "message": message,
-            "retry_after": None if retry_ns is None else retry_ns / 1_000_000_000,
-        },
-        _build_http,
-        after_ns=_after_ns(after, owner),
-        usage=_NOT_BILLED if status_code >= 400 else None,
-        shown=_shown(status_code, retry_after=retry_after, message=shown_message, after=after, client_name=client_name),
+        attributes,
+        build_http,
+        after_ns=after_ns,
+        usage=NOT_BILLED if status_code >= 400 else None,
+        stream_attributes=stream or None,
+        retry_after=None if retry_ns is None else retry_ns / 1_000_000_000,
+        shown=shown,
     )
 
 
@@ -324,42 +230,112 @@ def rate_limited(
     *,
     retry_after: DurationLike | None = None,
     message: str | None = None,
+    body: str | Mapping[str, Any] | list[Any] | None = None,
     after: DurationLike | None = None,
     client_name: str | None = None,
 ) -> Fault:
-    """A 429 ``BamlClientHttpError`` (see :func:`http_error`), optionally with ``retry_after``."""
-    fault = _http_error("rate_limited", 429, retry_after, message, after, client_name)
+    """A 429 ``BamlClientHttpError`` (see :func:`http_error`). ``retry_after`` shapes only a
+    scripted server response (``fault.retry_after``); the raised error never carries it."""
+    fault = _http_error("rate_limited", 429, retry_after, message, body, after, client_name)
     fault.name = "rate_limited"
-    fault._shown = _shown(retry_after=retry_after, message=message, after=after, client_name=client_name)
+    fault._shown = _shown(retry_after=retry_after, message=message, body=body, after=after, client_name=client_name)
+    return fault
+
+
+def _malformed(owner: str, body: Any, parse_error: Any, after_ns: int | None, client_name: Any, code: int) -> Fault:
+    if not isinstance(body, str):
+        body = json.dumps(body) if isinstance(body, (Mapping, list)) else body
+        _str(body, "body", owner)
+    _opt_str(parse_error, "parse_error", owner)
+    error = texts.serde_parse_error(body) if parse_error is None else parse_error
+    return Fault(
+        "malformed",
+        "BamlClientHttpError",
+        {
+            "client_name": client_name, "status_code": code, "message": None, "raw_response": body,
+            "parse_error": error, "latency_ns": after_ns,
+        },
+        build_http,
+        after_ns=after_ns,
+        stream_attributes={
+            "status_code": 2, "message": f"Failed to parse SSE data as JSON: {error}",
+            "code_name": texts.code_name(2, bad_response=True),
+        },
+    )
+
+
+def malformed(
+    body: str = "this is not JSON {",
+    *,
+    parse_error: str | None = None,
+    after: DurationLike | None = None,
+    client_name: str | None = None,
+) -> Fault:
+    """A response that is not JSON (``FakeLLMServer.malformed``): a ``BamlClientHttpError``
+    with ``status_code`` 200 and ``"LLM call failed: LLMErrorResponse { ... }"``; on a stream
+    ``status_code`` 2 and ``"Failed to parse SSE data as JSON: ..."``.
+
+    ``parse_error`` replaces the JSON parser's complaint (default: what serde_json says
+    about ``body``, e.g. ``"expected ident at line 1 column 2"``). Billing unknown.
+    """
+    _str(body, "body", "malformed")
+    fault = _malformed("malformed", body, parse_error, _after_ns(after, "malformed"), _opt_str(client_name, "client_name", "malformed"), 200)
+    fault._shown = _shown(
+        None if body == "this is not JSON {" else body, parse_error=parse_error, after=after, client_name=client_name
+    )
     return fault
 
 
 def timeout(
     after: DurationLike | None = None,
     *,
-    message: str = "Request timed out",
+    kind: str = "request",
+    limit: DurationLike | None = None,
+    message: str | None = None,
     client_name: str | None = None,
 ) -> Fault:
     """A ``BamlTimeoutError`` raised ``after`` the given time (e.g. ``timeout(after="30s")``).
 
-    Like real baml-py it carries only ``client_name`` and ``message`` (no
-    ``detailed_message``).
+    ``kind`` is the limit that fired, each with baml-py's message: ``"request"``
+    (``request_timeout_ms``) and ``"connect"`` (``connect_timeout_ms``; nothing was sent,
+    so not billed): ``"Request timed out"``; ``"idle"`` (``idle_timeout_ms``, a stream that
+    went quiet): ``"Timeout: No data received within {ms}ms (idle_timeout)"``; ``"total"``
+    (a composite client's ``total_timeout_ms``): ``"Request timed out after {ms}ms"``.
+    ``{ms}`` is ``limit`` (default ``after``). Like real baml-py the error carries only
+    ``client_name`` and ``message`` (no ``detailed_message``); ``message`` replaces it.
     """
-    _str(message, "message", "timeout")
+    if kind not in _TIMEOUT_KINDS:
+        fail(ValueError, f"faults.timeout(kind={short_repr(kind)})", f"one of {', '.join(map(repr, _TIMEOUT_KINDS))}")
+    _opt_str(message, "message", "timeout")
     _opt_str(client_name, "client_name", "timeout")
+    after_ns = _after_ns(after, "timeout")
+    limit_ns = after_ns if limit is None else parse_duration_ns(limit, name="faults.timeout(): limit")
+    shown_message = message
+    if message is None:
+        if kind in ("request", "connect"):
+            message = texts.REQUEST_TIMED_OUT
+        elif limit_ns is None:
+            raise TypeError(f"faults.timeout(kind={kind!r}): give after= or limit= (the {kind}_timeout_ms that fired)")
+        elif kind == "idle":
+            message = texts.idle_timeout_message(limit_ns // 1_000_000)
+        else:
+            message = texts.total_timeout_message(limit_ns // 1_000_000)
     return Fault(
         "timeout",
         "BamlTimeoutError",
         {"client_name": client_name, "message": message},
-        _build_timeout,
-        after_ns=_after_ns(after, "timeout"),
-        shown=_shown(after, message=None if message == "Request timed out" else message, client_name=client_name),
+        build_timeout,
+        after_ns=after_ns,
+        usage=NOT_BILLED if kind == "connect" else None,
+        shown=_shown(
+            after, kind=None if kind == "request" else kind, limit=limit, message=shown_message, client_name=client_name
+        ),
     )
 
 
 def connection_refused(*, after: DurationLike | None = None, client_name: str | None = None) -> Fault:
-    """What baml-py raises when the provider refuses the connection: a
-    ``BamlClientHttpError`` with ``status_code`` 503 and a ``reqwest`` error message."""
+    """What baml-py raises when the provider refuses the connection (also on a stream): a
+    ``BamlClientHttpError`` with ``status_code`` 503 and a ``reqwest`` error message. Not billed."""
     message = (
         'reqwest::Error { kind: Request, url: "http://127.0.0.1:9/v1/chat/completions", source: '
         'hyper_util::client::legacy::Error(Connect, ConnectError("tcp connect error", 127.0.0.1:9, '
@@ -388,14 +364,14 @@ def validation_error(
     _str(raw_output, "raw_output", "validation_error")
     _str(prompt, "prompt", "validation_error")
     _opt_str(message, "message", "validation_error")
-    shown = _shown(raw_output=raw_output or None, prompt=prompt or None, message=message, after=after)
+    shown = _shown(raw_output=raw_output or None, prompt=prompt or None, message=message, after=after, usage=usage)
     if message is None:
         message = "Failed to parse LLM response: the raw output does not match the return type (scripted by FakeBamlClient)"
     return Fault(
         "validation_error",
         "BamlValidationError",
         {"prompt": prompt, "message": message, "raw_output": raw_output},
-        _build_validation,
+        build_validation,
         after_ns=_after_ns(after, "validation_error"),
         shown=shown,
         usage=Usage.coerce(usage, name="faults.validation_error(): usage"),
@@ -411,35 +387,47 @@ def finish_reason_error(
     after: DurationLike | None = None,
     usage: Any = None,
 ) -> Fault:
-    """A ``BamlClientFinishReasonError``: the LLM stopped for a disallowed ``finish_reason``.
+    """A ``BamlClientFinishReasonError``: the LLM stopped for a ``finish_reason`` the client's
+    ``finish_reason_allow_list`` / ``deny_list`` refuses.
 
-    ``usage`` is what the provider billed for the answer (default unknown).
+    ``message`` defaults to baml-py's ``"Finish reason not allowed"``; ``detailed_message``
+    ends with ``"\\nFinish Reason: {finish_reason}"``. ``usage`` is what the provider billed
+    for the answer (default unknown).
     """
     _opt_str(finish_reason, "finish_reason", "finish_reason_error")
     _str(raw_output, "raw_output", "finish_reason_error")
     _str(prompt, "prompt", "finish_reason_error")
     _opt_str(message, "message", "finish_reason_error")
-    shown = _shown(finish_reason, raw_output=raw_output or None, prompt=prompt or None, message=message, after=after)
+    shown = _shown(finish_reason, raw_output=raw_output or None, prompt=prompt or None, message=message, after=after, usage=usage)
     if message is None:
-        message = f"Finish reason not allowed: {finish_reason}"
+        message = texts.FINISH_REASON_NOT_ALLOWED
     return Fault(
         "finish_reason_error",
         "BamlClientFinishReasonError",
         {"prompt": prompt, "message": message, "raw_output": raw_output, "finish_reason": finish_reason},
-        _build_finish_reason,
+        build_finish_reason,
         after_ns=_after_ns(after, "finish_reason_error"),
         shown=shown,
         usage=Usage.coerce(usage, name="faults.finish_reason_error(): usage"),
     )
 
 
-def abort(*, after: DurationLike | None = None, message: str = "Operation was aborted") -> Fault:
+def abort(*, after: DurationLike | None = None, message: str | None = None) -> Fault:
     """A ``BamlAbortError`` (an ``Exception``: its event ``kind`` is ``"error"``), as raised
-    when a call's ``AbortController`` fires; real baml-py's message is ``"Operation was aborted"``."""
-    _str(message, "message", "abort")
+    when a call's ``AbortController`` fires.
+
+    Without ``after`` the controller was aborted before the call: ``"Operation was
+    aborted"``, nothing sent, not billed. With ``after`` it fires in flight: baml-py's
+    message is then ``"AbortError"`` (also for ``AbortController(timeout_ms=)``), billing
+    unknown. ``message`` replaces the message.
+    """
+    _opt_str(message, "message", "abort")
+    after_ns = _after_ns(after, "abort")
+    default = texts.ABORTED_BEFORE if after_ns is None else texts.ABORTED_IN_FLIGHT
     return Fault(
-        "abort", "BamlAbortError", {"message": message}, _build_message_only, after_ns=_after_ns(after, "abort"),
-        shown=_shown(after=after, message=None if message == "Operation was aborted" else message),
+        "abort", "BamlAbortError", {"message": default if message is None else message}, build_message_only,
+        after_ns=after_ns, usage=NOT_BILLED if after_ns is None else None,
+        shown=_shown(after=after, message=message),
     )
 
 
@@ -447,17 +435,17 @@ def client_error(message: str = "Client error (scripted by FakeBamlClient)", *, 
     """A plain ``BamlClientError`` carrying only its message."""
     _str(message, "message", "client_error")
     return Fault(
-        "client_error", "BamlClientError", {"message": message}, _build_message_only,
+        "client_error", "BamlClientError", {"message": message}, build_message_only,
         after_ns=_after_ns(after, "client_error"), shown=_shown(message, after=after),
     )
 
 
 def invalid_argument(message: str = "Invalid argument (scripted by FakeBamlClient)", *, after: DurationLike | None = None) -> Fault:
-    """A ``BamlInvalidArgumentError`` carrying only its message."""
+    """A ``BamlInvalidArgumentError`` carrying only its message (raised before any request: not billed)."""
     _str(message, "message", "invalid_argument")
     return Fault(
-        "invalid_argument", "BamlInvalidArgumentError", {"message": message}, _build_message_only,
-        after_ns=_after_ns(after, "invalid_argument"), shown=_shown(message, after=after),
+        "invalid_argument", "BamlInvalidArgumentError", {"message": message}, build_message_only,
+        after_ns=_after_ns(after, "invalid_argument"), shown=_shown(message, after=after), usage=NOT_BILLED,
     )
 
 
@@ -465,7 +453,7 @@ def cancelled(*, after: DurationLike | None = None, message: str | None = None) 
     """An ``asyncio.CancelledError`` (a ``BaseException``: its event ``kind`` is ``"exit"``)."""
     _opt_str(message, "message", "cancelled")
     return Fault(
-        "cancelled", "CancelledError", {"message": message}, _build_cancelled, after_ns=_after_ns(after, "cancelled"),
+        "cancelled", "CancelledError", {"message": message}, build_cancelled, after_ns=_after_ns(after, "cancelled"),
         shown=_shown(after=after, message=message),
     )
 
@@ -484,9 +472,11 @@ def stream_failure(
     ``after_partials=N`` (then each partial is ``None``); with both, they must agree.
     ``error`` is what is raised next (by ``get_final_response()``, as in baml-py, whose
     iteration ends quietly): a fault, an exception class or instance, or a fault name;
-    default ``client_error("Stream failed after N partials ...")``. ``after`` is the
-    total latency and ``chunk_latency`` spaces the partials (see ``FakeBamlClient.respond``).
-    A non-streaming call scripted with it just raises ``error``.
+    default the cut connection baml-py reports, a ``BamlClientHttpError`` with
+    ``status_code`` 2 and ``"Stream transport error: ..."``. ``after`` is the total latency
+    and ``chunk_latency`` spaces the partials (see ``FakeBamlClient.respond``). A
+    non-streaming call scripted with it just raises ``error`` (by default the non-streaming
+    form, ``"Could not read response body: ..."``). Billing unknown once partials arrived.
     """
     check_count(after_partials, f"faults.stream_failure(after_partials={after_partials!r})", optional=True, expected="an int >= 0")
     if partials is not None:
@@ -512,7 +502,8 @@ def stream_failure(
         for gap in gaps:
             parse_duration_ns(gap, name="faults.stream_failure(): chunk_latency")
     if error is None:
-        inner = client_error(f"Stream failed after {len(values)} partials (scripted by FakeBamlClient)")
+        inner = http_error(2)
+        inner.name = "stream_cut"
     else:
         inner = coerce_error(error, name="faults.stream_failure(error)")
         if inner.partials is not None:
@@ -534,54 +525,53 @@ def stream_failure(
         chunk_latency=chunk_latency,
         inner=inner,
         error_class=inner._class,
-        shown=_shown(len(values), error=inner, after=after, chunk_latency=chunk_latency),
+        shown=_shown(len(values), error=None if error is None else inner, after=after, chunk_latency=chunk_latency),
+        usage=None if values else inner.usage,
+        num_attempts=inner.num_attempts,
+        attempt_latencies_ns=inner.attempt_latencies_ns,
+        stream_attributes=inner.stream_attributes,
     )
 
 
-class FaultArgument:
-    """One argument a fault is drawn with in property-based tests.
+_NO_USAGE: Any = object()
 
-    ``name`` is the builder's keyword, ``examples`` the values drawn for it (in shrinking
-    order) and ``optional`` says the argument may also be left out (drawn as ``None``).
+
+def attempts(*faults: Any, usage: Any = _NO_USAGE) -> Fault:
+    """One call that failed after several attempts (a ``retry_policy`` or a ``fallback``
+    client): ``attempts(faults.rate_limited(), faults.http_error(503, client_name="B"))``.
+
+    It raises the last attempt's error (its class and attributes, ``client_name`` of the
+    last attempt) with ``detailed_message`` ``"N failed attempts:\\n\\nAttempt 0: ..."`` as
+    baml-py writes it (a timeout keeps only its message). ``num_attempts`` is N,
+    ``attempt_latencies_ns`` each attempt's ``after`` (the call lasts their sum).
+    ``usage`` defaults to the attempts' summed usage (unknown if one is unknown); give it
+    when the last attempt was answered and billed (a validation or finish-reason error).
+    Each attempt is a fault, a fault name or an exception class; a stream failure may be last.
     """
-
-    __slots__ = ("name", "examples", "optional")
-
-    def __init__(self, name: str, examples: Sequence[Any], *, optional: bool = False) -> None:
-        self.name = name
-        self.examples = tuple(examples)
-        self.optional = optional
-
-    def __repr__(self) -> str:
-        optional = ", optional=True" if self.optional else ""
-        return f"FaultArgument({self.name!r}, {self.examples!r}{optional})"
-
-
-class FaultKind:
-    """One entry of :data:`FAULTS`: a fault's name, its builder and how it is drawn.
-
-    Calling the entry calls the builder (``FAULTS["timeout"](after="1s")``), and it shows
-    the builder's name, docstring and signature, so ``FAULTS`` still reads as a table of
-    builder functions. ``arguments`` are the :class:`FaultArgument` values the strategies
-    draw (a fault with none is built with no arguments); ``drawn`` is ``False`` for a
-    fault the strategies do not draw on its own (``stream_failure``, which they use to
-    wrap the others).
-    """
-
-    def __init__(
-        self, build: Callable[..., Fault], arguments: Sequence[FaultArgument] = (), *, drawn: bool = True
-    ) -> None:
-        functools.update_wrapper(self, build)
-        self.name: str = build.__name__
-        self.build = build
-        self.arguments = tuple(arguments)
-        self.drawn = drawn
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Fault:
-        return self.build(*args, **kwargs)
-
-    def __repr__(self) -> str:
-        return f"<fault {self.name!r}>"
+    if len(faults) < 2:
+        raise TypeError(f"faults.attempts(): expected two or more faults (one per attempt), got {len(faults)}")
+    built = tuple(coerce_error(f, name=f"faults.attempts(attempt {i})") for i, f in enumerate(faults))
+    for i, f in enumerate(built):
+        if f.attempt_faults or (f.inner is not None and f.inner.attempt_faults):
+            raise ValueError(f"faults.attempts(attempt {i}={f!r}): attempts cannot be nested; list every attempt once")
+        if f.partials is not None and i != len(built) - 1:
+            raise ValueError(f"faults.attempts(attempt {i}={f!r}): only the last attempt can be a stream failure")
+    last = built[-1]
+    coerced = sum_usage([f.usage for f in built]) if usage is _NO_USAGE else Usage.coerce(usage, name="faults.attempts(): usage")
+    return Fault(
+        "attempts",
+        last.error_class_name,
+        last.attributes if last.inner is None else last.inner.attributes,
+        last._builder,
+        partials=last.partials,
+        chunk_latency=last.chunk_latency,
+        error_class=last._class,
+        shown=", ".join(repr(f) for f in built) + ("" if usage is _NO_USAGE else f", usage={short_repr(usage, 60)}"),
+        usage=coerced,
+        num_attempts=len(built),
+        attempt_latencies_ns=tuple(f.after_ns or 0 for f in built),
+        attempt_faults=built,
+    )
 
 
 # In the order the strategies draw them (the first is the one shrunk to).
@@ -589,9 +579,10 @@ FAULTS: dict[str, FaultKind] = {
     kind.name: kind
     for kind in (
         FaultKind(timeout),
-        FaultKind(http_error, [FaultArgument("status_code", (400, 401, 403, 404, 408, 500, 502, 503, 529))]),
+        FaultKind(http_error, [FaultArgument("status_code", (400, 401, 403, 404, 408, 500, 502, 503, 529, 2, 200))]),
         FaultKind(rate_limited, [FaultArgument("retry_after", ("1s", "2s", "30s"), optional=True)]),
         FaultKind(connection_refused),
+        FaultKind(malformed),
         FaultKind(validation_error, [FaultArgument("raw_output", ("", "not json", '{"name": 1}'))]),
         FaultKind(finish_reason_error, [FaultArgument("finish_reason", ("length", "content_filter"))]),
         FaultKind(abort),
@@ -599,6 +590,7 @@ FAULTS: dict[str, FaultKind] = {
         FaultKind(invalid_argument),
         FaultKind(cancelled),
         FaultKind(stream_failure, drawn=False),
+        FaultKind(attempts, drawn=False),
     )
 }
 """Fault names (as accepted by :func:`make` and ``fail(fn, "name")``) to their
@@ -641,7 +633,7 @@ def _instantiate(cls: type[BaseException]) -> BaseException:
 def _class_fault(cls: type[BaseException]) -> Fault:
     """A fault for an exception class: baml-py's own classes get realistic attributes."""
     if getattr(cls, "__module__", "").startswith("baml_py"):
-        errors = _error_classes()
+        errors = error_classes()
         by_class: dict[Any, Callable[[], Fault]] = {
             errors.BamlClientHttpError: lambda: http_error(500),
             errors.BamlTimeoutError: timeout,
@@ -651,7 +643,7 @@ def _class_fault(cls: type[BaseException]) -> Fault:
             errors.BamlInvalidArgumentError: invalid_argument,
             errors.BamlClientError: client_error,
             errors.BamlError: lambda: Fault(
-                "BamlError", "BamlError", {"message": "BamlError (scripted by FakeBamlClient)"}, _build_message_only,
+                "BamlError", "BamlError", {"message": "BamlError (scripted by FakeBamlClient)"}, build_message_only,
                 shown="",
             ),
         }
