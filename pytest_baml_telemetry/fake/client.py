@@ -453,7 +453,9 @@ class _FakeBase:
             raise error
         shared = self._shared
         request_id = f"fake-req-{next(shared.request_ids)}"
-        return record, plan_call(outcome, arguments, options.get("client"), shared.defaults, request_id)
+        plan = plan_call(outcome, arguments, options.get("client"), shared.defaults, request_id)
+        plan.controller = controller
+        return record, plan
 
     def _call_context(self, cc: CallClock, record: FakeCall) -> Call:
         shared = self._shared
@@ -476,6 +478,14 @@ class _FakeBase:
         )
 
     @staticmethod
+    def _check_abort(plan: Plan) -> None:
+        """Raise the in-flight ``BamlAbortError`` if the call's controller was aborted
+        (its tokens unknown: the answer may have been billed)."""
+        error = plan.aborted()
+        if error is not None:
+            raise error
+
+    @staticmethod
     def _end(call: Call, plan: Plan) -> None:
         """Set the plan's usage (a failure's too: the provider may have billed it), then
         raise its error or set its result."""
@@ -496,6 +506,8 @@ class _FakeBase:
                 wait = timeline.advance(cc, plan.total_ns)
                 if wait:
                     time.sleep(wait)
+                if plan.controller is not None:
+                    self._check_abort(plan)
                 self._end(call, plan)
         except BaseException as exc:
             record.error = exc
@@ -517,7 +529,11 @@ class _FakeBase:
                 # overlap in virtual time (gather of 2 s and 1 s calls takes 2 s, not 3 s).
                 self._describe(call, plan)
                 await asyncio.sleep(0)
+                if plan.controller is not None:  # aborted by a task that ran meanwhile
+                    self._check_abort(plan)
                 await asyncio.sleep(timeline.advance(cc, plan.total_ns))
+                if plan.controller is not None:
+                    self._check_abort(plan)
                 self._end(call, plan)
         except BaseException as exc:
             record.error = exc

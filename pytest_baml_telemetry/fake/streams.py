@@ -4,7 +4,10 @@
 ``baml_py.BamlSyncStream`` / ``baml_py.BamlStream`` would: iterating yields the partials,
 each at its scripted offset on the call's timeline, and ``get_final_response()`` returns
 the result or raises the scripted error. As in baml-py, iterating a failed stream ends
-quietly. The events themselves are emitted by ``Emitter.stream`` around these objects.
+quietly. A stream whose abort controller is aborted (before a partial, or before the
+final response) ends its iteration there and ``get_final_response()`` raises the
+in-flight ``BamlAbortError`` at once. The events themselves are emitted by
+``Emitter.stream`` around these objects.
 """
 
 from __future__ import annotations
@@ -32,8 +35,24 @@ class FakeStream:
         i = self._next
         if i >= len(plan.partials):
             return None
+        if plan.controller is not None and plan.controller.aborted:
+            self._next = len(plan.partials)  # iteration ends quietly, as in baml-py
+            return None
         self._next = i + 1
         return plan.partial_times[i], plan.partials[i]
+
+    def _check_abort(self) -> None:
+        if self._plan.controller is not None:
+            error = self._plan.aborted()
+            if error is not None:
+                raise error
+
+    def _final(self) -> Any:
+        """The final response, unless the controller was aborted meanwhile or the plan fails."""
+        self._check_abort()
+        if self._plan.error is not None:
+            raise self._plan.error
+        return self._plan.result
 
     def __repr__(self) -> str:
         return f"<fake stream: {self._next}/{len(self._plan.partials)} partials read>"
@@ -53,13 +72,13 @@ class FakeSyncStream(FakeStream):
             yield step[1]
 
     def get_final_response(self) -> Any:
-        self._next = len(self._plan.partials)
-        wait = self._timeline.advance(self._cc, self._plan.total_ns)
+        plan = self._plan
+        self._next = len(plan.partials)
+        self._check_abort()
+        wait = self._timeline.advance(self._cc, plan.total_ns)
         if wait:
             time.sleep(wait)
-        if self._plan.error is not None:
-            raise self._plan.error
-        return self._plan.result
+        return self._final()
 
     def close(self) -> None:
         self._next = len(self._plan.partials)
@@ -78,11 +97,11 @@ class FakeAsyncStream(FakeStream):
             yield step[1]
 
     async def get_final_response(self) -> Any:
-        self._next = len(self._plan.partials)
-        await asyncio.sleep(self._timeline.advance(self._cc, self._plan.total_ns))
-        if self._plan.error is not None:
-            raise self._plan.error
-        return self._plan.result
+        plan = self._plan
+        self._next = len(plan.partials)
+        self._check_abort()
+        await asyncio.sleep(self._timeline.advance(self._cc, plan.total_ns))
+        return self._final()
 
     async def aclose(self) -> None:
         self._next = len(self._plan.partials)

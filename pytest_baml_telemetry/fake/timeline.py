@@ -10,7 +10,8 @@ the call's end; a :class:`Plan` is what one call does, decided when it starts.
 
 Rules: nothing here sleeps; ``advance`` returns the seconds to sleep for real (0 unless
 ``real_sleep``) and the caller sleeps the way its shape needs (``time.sleep`` or
-``await asyncio.sleep``).
+``await asyncio.sleep``). A call notices its abort controller at the points its own time
+advances (:meth:`Plan.aborted`): the caller checks there.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from .._validate import short_repr
 from ..clock import format_duration_ns, parse_duration_ns
 from ..contract import MAX_NATIVE, Usage
+from .faults import abort
 
 __all__ = ["CallClock", "Plan", "Timeline", "schedule"]
 
@@ -139,6 +141,16 @@ class Plan:
     client_name: str | None = None
     num_attempts: int | None = 1
     request_id: str | None = None
+    controller: Any = None
+    """The call's ``baml_options["abort_controller"]`` (``None``: none)."""
+
+    def aborted(self) -> BaseException | None:
+        """The ``BamlAbortError`` to raise if the call's controller was aborted while it was
+        in flight (baml-py's in-flight message, as ``faults.abort(after=...)`` builds it)."""
+        controller = self.controller
+        if controller is None or not controller.aborted:
+            return None
+        return abort(after=0).build()
     partials: tuple[Any, ...] = ()
     partial_times: tuple[int, ...] = ()
     total_ns: int = 0
