@@ -5,8 +5,9 @@
   directory (never written into the source tree, never committed; its version always
   matches the installed baml-py). ``.b`` is the sync client, ``.async_b`` the async one,
   ``.types`` the generated types.
-* ``llm_server``: a :class:`FakeLLMServer` (one child process per session, reset before
-  each test) speaking the OpenAI chat-completions API on 127.0.0.1.
+* ``llm_server``: the plugin's ``baml_llm_server_session``, a :class:`FakeLLMServer` (one
+  child process per session, reset after each test; scripts a test leaves unused fail it)
+  speaking the OpenAI chat-completions API on 127.0.0.1.
 * ``llm_registry``: a ``baml_py.ClientRegistry`` overriding the app's clients ``Smart``
   and ``Fast`` by name so that they talk to ``llm_server`` (same models, same retry policy).
 * ``real_b`` / ``real_async_b``: ``instrument(b).with_options(client_registry=llm_registry)``:
@@ -41,20 +42,11 @@ def real_baml_client(tmp_path_factory: pytest.TempPathFactory) -> Any:
     return import_generated(out)
 
 
-@pytest.fixture(scope="session")
-def _session_llm_server() -> Iterator[Any]:
-    from pytest_baml_telemetry.fake.server import FakeLLMServer
-
-    with FakeLLMServer() as server:
-        yield server
-
-
 @pytest.fixture
-def llm_server(_session_llm_server: Any) -> Iterator[Any]:
-    """The fake OpenAI server, with no script and no recorded request left from other tests."""
-    _session_llm_server.reset()
-    yield _session_llm_server
-    _session_llm_server.reset()
+def llm_server(baml_llm_server_session: Any) -> Any:
+    """The plugin's session-wide fake OpenAI server: one process for the run, its scripts and
+    recorded requests reset after each test; scripts a test leaves unused fail it."""
+    return baml_llm_server_session
 
 
 @pytest.fixture

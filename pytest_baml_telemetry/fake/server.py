@@ -16,7 +16,10 @@ Typical use::
         assert server.requests[0].headers["authorization"] == "***"
 
 Scripts are served in order, once each, to ``POST /v1/chat/completions``
-(``/chat/completions`` is tolerated). A request that finds nothing scripted gets
+(``/chat/completions`` and Azure's ``/openai/deployments/{name}/chat/completions`` too),
+as OpenAI answers: a stream's usage chunk only when the request asks for it
+(``stream_options.include_usage``), usage with its details, OpenAI's error
+``type``/``code`` names, an ``x-request-id`` header on every response. A request that finds nothing scripted gets
 an HTTP 500 whose body says so; it is recorded like every other request.
 Scripting is race-free: each call returns only after the child has queued the
 script. Scripts added before :meth:`FakeLLMServer.start` are sent when it starts.

@@ -13,13 +13,13 @@ into streamed pieces, usage descriptions, HTTP statuses and server-sent-event fr
 
 Every provider module offers the same set of names (``openai`` is the model):
 
-* requests: ``PATHS`` (the paths served), ``request_model(body)``,
-  ``request_messages(body)``, ``request_stream(body)``;
+* requests: ``PATHS`` (the paths served), ``is_chat_path(path)``, ``request_model(body)``,
+  ``request_messages(body)``, ``request_stream(body)``, ``request_include_usage(body)``;
 * responses, written by the fakes: ``usage_to_wire(usage)`` (a usage description to the
   provider's usage object, ``None`` for none), ``completion_body(...)``,
   ``stream_events(pieces, ...)`` (content events first, then the closing ones),
-  ``encode_event(event)`` (one event as bytes), ``error_type(status)``,
-  ``error_body(message, error_type, code)``;
+  ``encode_event(event)`` (one event as bytes), ``error_type(status)`` (the provider's
+  own error type/code names), ``error_body(message, error_type, code)``, ``request_id(prefix, n)``;
 * responses, read by the httpx path: ``response_text(body)``, ``response_usage(body)``
   (``(input, output, cached_input)`` or ``None``), ``response_id(body)``,
   ``response_model(body)``, ``decode_event(line)`` and ``event_pieces(event)``.
