@@ -10,7 +10,7 @@ from baml_py import errors
 
 from pytest_baml_telemetry import Dispatcher, Emitter, VirtualClock, validate_stream
 from pytest_baml_telemetry.budgets.aggregate import Aggregator
-from pytest_baml_telemetry.fake import FakeBamlClient, Usage, faults
+from pytest_baml_telemetry.fake import FakeBamlClient, faults
 
 MS = 1_000_000
 PREFIX = ("ash_baml", "call")
@@ -153,37 +153,45 @@ def test_failed_attempts_come_before_a_streams_partials(ends):
     assert m["time_to_first_chunk"] == 1100 * MS  # the partial comes half-way through the answer
 
 
-class _Billed(faults.Fault):
-    """A fault as the faults module builds one with ``usage=`` and ``num_attempts`` (whatever
-    that module's own attributes, these are read through getattr)."""
-
-    __slots__ = ("usage", "num_attempts", "attempt_latencies_ns")
-
-
-def _billed(base: faults.Fault, usage: Usage | None, num_attempts: int, latencies: tuple[int, ...] = ()) -> faults.Fault:
-    fault = _Billed(
-        base.name, base.error_class_name, base.attributes, base._builder, after_ns=base.after_ns, shown="billed"
-    )
-    fault.usage = usage
-    fault.num_attempts = num_attempts
-    fault.attempt_latencies_ns = latencies
-    return fault
-
-
 def test_a_failure_carries_the_faults_usage_and_attempts(ends):
-    fake = make(ends, model="gpt-4o")
-    fake.fail("Hello", _billed(faults.validation_error(raw_output="nope"), Usage(40, 12), 1))
-    fake.fail("Hello", _billed(faults.rate_limited(), None, 3, (100 * MS, 200 * MS, 50 * MS)))
+    fake = make(ends, model="gpt-4o", client_name="Main")
+    fake.fail("Hello", faults.validation_error(raw_output="nope", usage=(40, 12)))
+    fake.fail(
+        "Hello",
+        faults.attempts(
+            faults.rate_limited(after="100ms"), faults.http_error(503, after="200ms"),
+            faults.http_error(500, after="50ms", client_name="Backup"),
+        ),
+    )
+    fake.fail("Hello", faults.timeout(after="1s"))
     with pytest.raises(errors.BamlValidationError):
         fake.Hello()
-    with pytest.raises(errors.BamlClientHttpError):
+    with pytest.raises(errors.BamlClientHttpError) as retried_error:
         fake.Hello()
-    (_, billed, billed_md), (_, retried, retried_md) = ends.ends()
+    with pytest.raises(errors.BamlTimeoutError):
+        fake.Hello()
+    assert retried_error.value.client_name == "Backup"
+    (_, billed, billed_md), (_, retried, retried_md), (_, timed_out, _) = ends.ends()
     assert (billed["input_tokens"], billed["output_tokens"], billed["total_tokens"]) == (40, 12, 52)
     assert billed_md["num_attempts"] == 1
-    assert retried["input_tokens"] is None  # unknown, never a made-up 0
-    assert retried_md["num_attempts"] == 3
+    assert (retried["input_tokens"], retried["output_tokens"]) == (0, 0)  # HTTP errors: known not billed
+    assert (retried_md["num_attempts"], retried_md["client_name"]) == (3, "Backup")  # the last attempt's client
     assert retried["duration"] == 350 * MS  # the attempts' latencies added up
+    assert timed_out["input_tokens"] is None  # unknown, never a made-up 0
+
+
+def test_a_stream_raises_the_stream_form_of_its_error(ends):
+    fake = make(ends)
+    fault = faults.http_error(500)
+    fake.fail("Hello", fault)
+    fake.fail("Hello", fault)
+    with pytest.raises(errors.BamlClientHttpError) as call:
+        fake.Hello()
+    stream = fake.stream.Hello()
+    with pytest.raises(errors.BamlClientHttpError) as streamed:
+        stream.get_final_response()
+    assert call.value.message == fault.build().message
+    assert streamed.value.message == fault.build(streaming=True).message != call.value.message
 
 
 def test_failures_are_grouped_under_the_model_they_were_made_for(ends):

@@ -453,7 +453,7 @@ class _FakeBase:
             raise error
         shared = self._shared
         request_id = f"fake-req-{next(shared.request_ids)}"
-        plan = plan_call(outcome, arguments, options.get("client"), shared.defaults, request_id)
+        plan = plan_call(outcome, arguments, options.get("client"), shared.defaults, request_id, streaming)
         plan.controller = controller
         return record, plan
 

@@ -315,11 +315,19 @@ Defaults = Callable[[str, "str | None"], "tuple[str | None, str | None, str | No
 (or its fault) names, if any."""
 
 
-def plan_call(outcome: ScriptedOutcome, arguments: dict[str, Any], client: str | None, defaults: Defaults, request_id: str) -> Plan:
+def plan_call(
+    outcome: ScriptedOutcome,
+    arguments: dict[str, Any],
+    client: str | None,
+    defaults: Defaults,
+    request_id: str,
+    streaming: bool = False,
+) -> Plan:
     """What a call using ``outcome`` does: a fresh error is built (or the callable asked) now.
 
     ``client`` is the call's ``with_options(client=...)``; ``defaults`` gives the metadata
-    the outcome leaves open; ``request_id`` is the call's fake request id.
+    the outcome leaves open; ``request_id`` is the call's fake request id; a ``streaming``
+    call's error takes the form baml-py raises on a stream.
     """
     if outcome.kind == "respond":
         client_name, provider, model = defaults(outcome.function, outcome.client_name or client)
@@ -337,8 +345,8 @@ def plan_call(outcome: ScriptedOutcome, arguments: dict[str, Any], client: str |
         )
     error = outcome.error
     if isinstance(error, Fault):
-        return _failure_plan(outcome, error, client, defaults, request_id, outcome.partials, outcome.partial_times_ns,
-                             outcome.latency_ns or 0)
+        return _failure_plan(outcome, error, client, defaults, request_id, streaming, outcome.partials,
+                             outcome.partial_times_ns, outcome.latency_ns or 0)
     owner = f"fail({outcome.function!r}, {short_repr(error, 60)})"
     try:
         produced = error(**arguments)  # type: ignore[misc]
@@ -359,7 +367,7 @@ def plan_call(outcome: ScriptedOutcome, arguments: dict[str, Any], client: str |
         raise ValueError(f"{owner}: latency and the returned {fault!r} both set the time before the failure")
     values = fault.partials or ()
     times, total = schedule(len(values), explicit if explicit is not None else _fault_after_ns(fault), fault.chunk_latency, owner)
-    return _failure_plan(outcome, fault, client, defaults, request_id, values, times, total)
+    return _failure_plan(outcome, fault, client, defaults, request_id, streaming, values, times, total)
 
 
 def _failure_plan(
@@ -368,6 +376,7 @@ def _failure_plan(
     client: str | None,
     defaults: Defaults,
     request_id: str,
+    streaming: bool,
     partials: tuple[Any, ...],
     times: tuple[int, ...],
     total: int,
@@ -377,7 +386,7 @@ def _failure_plan(
     fault_client = getattr(fault, "client_name", None) or fault.attributes.get("client_name")
     client_name, provider, model = defaults(outcome.function, fault_client or outcome.client_name or client)
     return Plan(
-        error=fault.build(client_name=client_name),
+        error=fault.build(client_name=client_name, streaming=streaming),
         usage=getattr(fault, "usage", None),
         model=outcome.model or model,
         provider=outcome.provider or provider,
