@@ -35,6 +35,26 @@ Time
     ``VirtualClock(real_sleep=True)``) the fake also sleeps for real. Async calls always
     ``await asyncio.sleep(0)`` at least once, so concurrent tasks interleave.
 
+Metadata
+    Every stop and exception event carries ``model``, ``provider``, ``client_name``,
+    ``num_attempts`` and ``request_id`` (``"fake-req-<n>"``, counted per fake). Each is the
+    outcome's (``respond``/``fail(model=, provider=, client_name=)``), else the fake's
+    (``FakeBamlClient(model=, provider=, client_name=)``), else the spec's: the client the
+    function declares in the generated client's .baml sources (or the one named by
+    ``with_options(client=...)``, the outcome or the fault), its provider and model; else
+    ``None``. ``num_attempts`` is 1, ``len(failed_attempts) + 1`` for a ``respond`` with
+    ``failed_attempts``, the fault's for ``faults.attempts(...)``. A failure's tokens are
+    its fault's ``usage``. A call aborted before it started reports none of these.
+
+Aborts
+    ``baml_options={"abort_controller": c}``: a controller aborted before the call raises
+    baml-py's ``BamlAbortError("Operation was aborted")`` and uses no outcome. One aborted
+    while the call is in flight (by another task or thread, or by the code reading a
+    stream) is noticed where the call's time next advances (after an async call's first
+    yield, at its end, before each stream partial and the final response) and raises the
+    in-flight ``BamlAbortError("AbortError")``, tokens unknown; a stream's iteration then
+    ends quietly and ``get_final_response()`` raises, as in baml-py.
+
 Streams
     ``partials`` scripts the values a stream yields. By default they are spread evenly
     over the latency: with ``n`` partials and latency ``L``, partial ``i`` arrives at
@@ -585,7 +605,8 @@ class FakeBamlClient(_FakeBase):
     unknown functions and wrong arguments fail as on the real client. ``client_module``,
     ``resource`` and ``action`` are put in every event's metadata (who the call is made
     for, as with ``instrument(b, resource=..., action=...)``). ``real_sleep=True`` also
-    sleeps for real.
+    sleeps for real. ``model``, ``provider`` and ``client_name`` are the defaults of every
+    call's metadata (see "Metadata" in the module docstring).
 
     Calling ``fake.SomeFunction(**arguments)`` returns the scripted result (or raises the
     scripted error); positional arguments need a ``spec``. ``baml_options=`` is accepted
