@@ -463,8 +463,8 @@ def baml_llm_server_session() -> Iterator[Any]:
     """One :class:`~pytest_baml_telemetry.fake.server.FakeLLMServer` for the whole session
     (per xdist worker), so a suite need not start a process per test.
 
-    After each test that used it (directly or through another fixture), its scripts and
-    recorded requests are reset; scripts that test left unused fail it at teardown, as
+    After each test that used it (as an argument, directly or through another fixture; not
+    one fetched with ``request.getfixturevalue``), its scripts and recorded requests are reset; scripts that test left unused fail it at teardown, as
     with ``baml_llm_server`` (``@pytest.mark.baml_llm_server(assert_all_used=False)``
     switches that off). Stopped at the end of the session.
     """

@@ -248,3 +248,31 @@ def _alive(pid: int) -> bool:
             return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_session_server_under_xdist_is_one_process_per_worker(pytester: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    result = run(
+        pytester,
+        """
+        import pathlib
+
+        @pytest.mark.parametrize("i", range(6))
+        def test_call(baml_llm_server_session, i):
+            assert baml_llm_server_session.pending == [] and baml_llm_server_session.requests == []
+            baml_llm_server_session.respond(f"answer {i}")
+            assert post(baml_llm_server_session).json()["choices"][0]["message"]["content"] == f"answer {i}"
+            worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+            with open(f"pids-{worker}", "a") as fh:
+                fh.write(f"{baml_llm_server_session.pid}\\n")
+
+        def test_left_over(baml_llm_server_session):
+            baml_llm_server_session.respond("never")
+        """,
+        "-n",
+        "2",
+    )
+    result.assert_outcomes(passed=7, errors=1)
+    result.stdout.fnmatch_lines(["*ERROR at teardown of test_left_over*", "FakeLLMServer: 1 scripted response(s) never requested:"])
+    per_worker = [set(p.read_text().split()) for p in pytester.path.glob("pids-gw*")]
+    assert per_worker and all(len(pids) == 1 for pids in per_worker)

@@ -194,3 +194,16 @@ def test_real_client_http_error_carries_openais_body(generated_client, server, c
         _b(generated_client, server, collector).SayHello("x")
     assert info.value.status_code == 401
     assert "invalid_api_key" in info.value.message and "invalid_request_error" in info.value.message
+
+
+def test_a_cut_off_stream_that_asked_for_usage_has_null_usage_chunks(server):
+    server.fail_stream(after_chunks=2, content="a b c")
+    body = {"model": "m", "stream": True, "stream_options": {"include_usage": True}}
+    datas = []
+    with pytest.raises(httpx.HTTPError):
+        with httpx.stream("POST", server.base_url + "/chat/completions", json=body, timeout=10) as resp:
+            for line in resp.iter_lines():
+                if line.startswith("data: "):
+                    datas.append(json.loads(line[len("data: "):]))
+    assert [c["choices"][0]["delta"]["content"] for c in datas] == ["a ", "b "]
+    assert [c["usage"] for c in datas] == [None, None]

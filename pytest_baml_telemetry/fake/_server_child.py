@@ -376,7 +376,8 @@ class Handler(BaseHTTPRequestHandler):
         cid = self._completion_id(index)
         if stream:
             pieces = common.split_content(script["content"], script.get("chunks"))[: script["after_chunks"]]
-            events = openai.stream_events(pieces, id=cid, model=model, created=_now())
+            asked = openai.request_include_usage(self.body)
+            events = openai.stream_events(pieces, id=cid, model=model, created=_now(), null_usage=asked)
             self._stream(events[: len(pieces)], len(pieces), script.get("chunk_delay", 0.0), release)
             self._drop()
             return
