@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import re
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import baml_py
 import pytest
 
 from pytest_baml_telemetry.contract import Usage
 from pytest_baml_telemetry.fake import faults
+from pytest_baml_telemetry.fake.client import FakeBamlClient
 
 NOT_BILLED = Usage(0, 0, 0)
 
@@ -24,7 +33,7 @@ NOT_BILLED = Usage(0, 0, 0)
     ],
     ids=repr,
 )
-def test_fault_exposes_usage_attempts_and_client(fault, usage) -> None:
+def test_fault_exposes_usage_attempts_and_client(fault: faults.Fault, usage: Usage | None) -> None:
     assert fault.usage == usage
     assert fault.num_attempts == 1
     assert fault.client_name is None
@@ -39,3 +48,269 @@ def test_fault_client_name_is_the_scripted_one() -> None:
 def test_fault_usage_rejects_a_non_usage() -> None:
     with pytest.raises(TypeError, match=r"faults.validation_error\(\): usage='x'"):
         faults.validation_error(usage="x")
+
+
+# ----------------------------------------------------------------------------------------
+# The parity table: each failure mode through the REAL runtime (the generated client on
+# FakeLLMServer) and through the fake (FakeBamlClient scripted with the fault), compared
+# class, attributes and message layout. What baml-py 0.226.3 raised, measured this way,
+# is written down in pytest_baml_telemetry/fake/fault_messages.py.
+
+ATTRIBUTES = ("client_name", "status_code", "message", "detailed_message", "raw_output", "prompt", "finish_reason")
+BODY = {"error": {"message": "scripted", "type": "server_error"}}
+HELLO_PROMPT = "system: Say hello to x.\n"
+FAST = {"http": {"request_timeout_ms": 300}}
+
+
+def _normalise(text: Any) -> Any:
+    """What differs from run to run in a real message: ports, the rendered prompt, clocks."""
+    if not isinstance(text, str):
+        return text
+    text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text)
+    return re.sub(r"prompt: Chat\(.*?\), request_options: \{.*?\}, start_time: SystemTime \{[^}]*\}, latency: [^,]+,",
+                  "prompt: <P>, request_options: <O>, start_time: <T>, latency: <L>,", text)
+
+
+def error_view(exc: BaseException) -> dict[str, Any]:
+    view: dict[str, Any] = {"class": type(exc), "args": tuple(_normalise(a) for a in exc.args)}
+    for name in ATTRIBUTES:
+        if hasattr(exc, name):
+            view[name] = _normalise(getattr(exc, name))
+    view["retry_after"] = hasattr(exc, "retry_after")
+    return view
+
+
+@dataclass
+class Mode:
+    """One failure mode: how to provoke it for real, and the fault that reproduces it."""
+
+    id: str
+    real: Callable[[Any, Any], Any]  # (server, b) -> a callable that makes the call
+    fault: Callable[[], faults.Fault]
+    function: str = "SayHello"
+    streaming: bool = False
+    client_name: str = "TestClient"
+    attempts: int = 1
+
+
+def _b(b: Any, server: Any, client: str = "TestClient", **kw: Any) -> Any:
+    return b.with_options(client_registry=server.client_registry(client, **kw))
+
+
+def _hello(bb: Any, streaming: bool, **options: Any) -> Callable[[], Any]:
+    if streaming:
+        def run() -> Any:
+            stream = bb.stream.SayHello(name="x", **options)
+            list(stream)
+            return stream.get_final_response()
+        return run
+    return lambda: bb.SayHello(name="x", **options)
+
+
+def _http(code: int, streaming: bool) -> Mode:
+    def real(server: Any, b: Any) -> Any:
+        server.fail(code, body=BODY)
+        return _hello(_b(b, server), streaming)
+
+    return Mode(f"http_{code}" + ("_stream" if streaming else ""), real, lambda: faults.http_error(code, body=BODY),
+                streaming=streaming)
+
+
+def _pre_aborted(server: Any, b: Any) -> Any:
+    server.respond("hi")
+    controller = baml_py.AbortController()
+    controller.abort()
+    return lambda: _b(b, server).SayHello(name="x", baml_options={"abort_controller": controller})
+
+
+def _aborted_in_flight(server: Any, b: Any) -> Any:
+    server.hang(3)
+    controller = baml_py.AbortController()
+
+    def run() -> Any:
+        threading.Timer(0.3, controller.abort).start()
+        return _b(b, server).SayHello(name="x", baml_options={"abort_controller": controller})
+
+    return run
+
+
+def _connect_timeout(server: Any, b: Any) -> Any:
+    # a listening socket whose accept queue is full drops the SYN: the connect times out
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        s = socket.socket()
+        s.setblocking(False)
+        try:
+            s.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fillers.append(s)
+    registry = baml_py.ClientRegistry()
+    registry.add_llm_client("TestClient", "openai", {
+        "model": "gpt-4o-mini", "api_key": "k", "base_url": f"http://127.0.0.1:{port}/v1",
+        "http": {"connect_timeout_ms": 300},
+    })
+
+    def run() -> Any:
+        try:
+            return b.with_options(client_registry=registry).SayHello(name="x")
+        finally:
+            for s in [*fillers, listener]:
+                s.close()
+
+    return run
+
+
+def _retrying(server: Any, b: Any, streaming: bool = False, **kw: Any) -> Any:
+    bb = _b(b, server, "RetryingClient", retry_policy="QuickRetry", **kw)
+    if streaming:
+        def run() -> Any:
+            stream = bb.stream.SayHelloWithRetry(name="x")
+            list(stream)
+            return stream.get_final_response()
+        return run
+    return lambda: bb.SayHelloWithRetry(name="x")
+
+
+def _fallback(server: Any, b: Any) -> Any:
+    server.fail(429, body=BODY).fail(500, body=BODY)
+    registry = server.client_registry("A")
+    server.client_registry("B", registry=registry)
+    registry.add_llm_client("TestClient", "fallback", {"strategy": ["A", "B"]})
+    return lambda: b.with_options(client_registry=registry).SayHello(name="x")
+
+
+def _retry_then_invalid(server: Any, b: Any) -> Any:
+    server.fail(429, body=BODY).respond("not json", usage=(10, 5))
+    bb = _b(b, server, "RetryingClient", retry_policy="QuickRetry", primary=True)
+    return lambda: bb.ExtractResume(resume="x")
+
+
+RESUME_PROMPT = (
+    "system: Extract the resume from this text:\nx\n\nAnswer in JSON using this schema:\n{\n  name: string,\n"
+    "  skills: string[],\n}\n"
+)
+RESUME_PARSE_ERROR = (
+    'Failed to parse LLM response: Failed to coerce value: ParsingError { scope: [], reason: "Failed while parsing '
+    'required fields: missing=1, unparsed=0", causes: [ParsingError { scope: [], reason: "Missing required field: '
+    'name", causes: [] }] }'
+)
+
+
+def _resume_invalid(**kw: Any) -> faults.Fault:
+    return faults.validation_error(raw_output="not json", prompt=RESUME_PROMPT, message=RESUME_PARSE_ERROR, **kw)
+
+
+MODES = [
+    *(_http(code, False) for code in (400, 401, 404, 429, 500, 503)),
+    *(_http(code, True) for code in (429, 500)),
+    Mode("http_503_text_body",
+         lambda s, b: (s.fail(503, body="upstream down"), _hello(_b(b, s), False))[1],
+         lambda: faults.http_error(503, body="upstream down")),
+    Mode("http_503_text_body_stream",
+         lambda s, b: (s.fail(503, body="upstream down"), _hello(_b(b, s), True))[1],
+         lambda: faults.http_error(503, body="upstream down"), streaming=True),
+    Mode("connection_refused", lambda s, b: _hello(b, False), faults.connection_refused),
+    Mode("connection_refused_stream", lambda s, b: _hello(b, True), faults.connection_refused, streaming=True),
+    Mode("timeout_request", lambda s, b: (s.hang(3), _hello(_b(b, s, options=FAST), False))[1],
+         lambda: faults.timeout(after="300ms")),
+    Mode("timeout_request_stream", lambda s, b: (s.hang(3), _hello(_b(b, s, options=FAST), True))[1],
+         lambda: faults.timeout(after="300ms"), streaming=True),
+    Mode("timeout_connect", _connect_timeout, lambda: faults.timeout(after="300ms", kind="connect")),
+    Mode("timeout_idle_stream",
+         lambda s, b: (s.respond("hello there my friend", chunks=4, chunk_delay=1.0),
+                       _hello(_b(b, s, options={"http": {"idle_timeout_ms": 300}}), True))[1],
+         lambda: faults.stream_failure(1, error=faults.timeout(kind="idle", limit="300ms")), streaming=True),
+    Mode("malformed", lambda s, b: (s.malformed(), _hello(_b(b, s), False))[1], faults.malformed),
+    Mode("malformed_stream", lambda s, b: (s.malformed(), _hello(_b(b, s), True))[1], faults.malformed, streaming=True),
+    Mode("stream_cut", lambda s, b: (s.fail_stream(2), _hello(_b(b, s), True))[1],
+         lambda: faults.stream_failure(after_partials=2), streaming=True),
+    Mode("stream_cut_non_streaming_call", lambda s, b: (s.fail_stream(2), _hello(_b(b, s), False))[1],
+         lambda: faults.stream_failure(after_partials=2)),
+    Mode("finish_reason",
+         lambda s, b: (s.respond("cut short", finish_reason="length", usage=(10, 5)),
+                       _hello(_b(b, s, options={"finish_reason_allow_list": ["stop"]}), False))[1],
+         lambda: faults.finish_reason_error("length", raw_output="cut short", prompt=HELLO_PROMPT, usage=(10, 5))),
+    Mode("finish_reason_stream",
+         lambda s, b: (s.respond("cut short", finish_reason="length", usage=(10, 5)),
+                       _hello(_b(b, s, options={"finish_reason_allow_list": ["stop"]}), True))[1],
+         lambda: faults.finish_reason_error("length", raw_output="cut short", prompt=HELLO_PROMPT), streaming=True),
+    Mode("validation",
+         lambda s, b: (s.respond("not json", usage=(10, 5)), lambda: _b(b, s).ExtractResume(resume="x"))[1],
+         lambda: _resume_invalid(usage=(10, 5)), function="ExtractResume"),
+    Mode("abort_before_the_call", _pre_aborted, faults.abort),
+    Mode("abort_in_flight", _aborted_in_flight, lambda: faults.abort(after="300ms")),
+    Mode("retry_3_http",
+         lambda s, b: (s.fail(429, body=BODY).fail(500, body=BODY).fail(503, body=BODY), _retrying(s, b))[1],
+         lambda: faults.attempts(faults.rate_limited(body=BODY), faults.http_error(500, body=BODY),
+                                 faults.http_error(503, body=BODY)),
+         function="SayHelloWithRetry", client_name="RetryingClient", attempts=3),
+    Mode("retry_3_http_stream",
+         lambda s, b: (s.fail(429, body=BODY).fail(500, body=BODY).fail(503, body=BODY), _retrying(s, b, True))[1],
+         lambda: faults.attempts(faults.rate_limited(body=BODY), faults.http_error(500, body=BODY),
+                                 faults.http_error(503, body=BODY)),
+         function="SayHelloWithRetry", client_name="RetryingClient", attempts=3, streaming=True),
+    Mode("retry_timeout_in_the_middle",
+         lambda s, b: (s.fail(429, body=BODY).hang(3).fail(503, body=BODY), _retrying(s, b, options=FAST))[1],
+         lambda: faults.attempts(faults.rate_limited(body=BODY), faults.timeout(after="300ms"),
+                                 faults.http_error(503, body=BODY)),
+         function="SayHelloWithRetry", client_name="RetryingClient", attempts=3),
+    Mode("retry_ending_in_a_timeout",
+         lambda s, b: (s.fail(429, body=BODY).fail(500, body=BODY).hang(3), _retrying(s, b, options=FAST))[1],
+         lambda: faults.attempts(faults.rate_limited(body=BODY), faults.http_error(500, body=BODY),
+                                 faults.timeout(after="300ms")),
+         function="SayHelloWithRetry", client_name="RetryingClient", attempts=3),
+    Mode("retry_ending_in_a_validation_error", _retry_then_invalid,
+         lambda: faults.attempts(faults.rate_limited(body=BODY), _resume_invalid(), usage=(10, 5)),
+         function="ExtractResume", client_name="RetryingClient", attempts=2),
+    Mode("fallback_two_clients", _fallback,
+         lambda: faults.attempts(faults.rate_limited(body=BODY, client_name="A"),
+                                 faults.http_error(500, body=BODY, client_name="B")),
+         client_name="B", attempts=2),
+]
+
+
+def _raised(run: Callable[[], Any]) -> BaseException:
+    try:
+        result = run()
+    except BaseException as exc:  # noqa: BLE001 - the exception is what is compared
+        return exc
+    raise AssertionError(f"no exception; the call returned {result!r}")
+
+
+def _fake_error(mode: Mode, fault: faults.Fault) -> BaseException:
+    fake = FakeBamlClient(client_name=mode.client_name)
+    fake.fail(mode.function, fault)
+    if mode.streaming:
+        stream = getattr(fake.stream, mode.function)(name="x")
+
+        def run() -> Any:
+            list(stream)
+            return stream.get_final_response()
+
+        return _raised(run)
+    arguments = {"resume": "x"} if mode.function == "ExtractResume" else {"name": "x"}
+    return _raised(lambda: getattr(fake, mode.function)(**arguments))
+
+
+@pytest.fixture
+def quiet(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BAML_LOG", "off")
+
+
+@pytest.mark.usefixtures("quiet")
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.id)
+def test_the_fault_raises_what_the_real_runtime_raises(mode: Mode, generated_client: Any, server: Any) -> None:
+    collector = baml_py.Collector()
+    real = _raised(mode.real(server, generated_client.b.with_options(collector=collector)))
+    fault = mode.fault()
+    assert error_view(_fake_error(mode, fault)) == error_view(real)
+    assert fault.num_attempts == mode.attempts
+    if collector.last is not None and collector.last.calls:
+        assert len(collector.last.calls) == mode.attempts
+        scripted = {f.client_name or mode.client_name for f in fault.attempt_faults} or {mode.client_name}
+        assert {call.client_name for call in collector.last.calls} == scripted
