@@ -57,10 +57,10 @@ generator target {
 pytestmark = pytest.mark.usefixtures("_quiet_baml")
 
 
-@pytest.fixture(scope="module")
-def leaf_client(tmp_path_factory: pytest.TempPathFactory):
+@pytest.fixture(scope="module", params=["fallback", "round-robin"])
+def leaf_client(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     src = tmp_path_factory.mktemp("leaf_src")
-    (src / "main.baml").write_text(LEAF_BAML)
+    (src / "main.baml").write_text(LEAF_BAML.replace("provider fallback", f"provider {request.param}"))
     return import_generated(generate_client(src, tmp_path_factory.mktemp("leaf_client")))
 
 
