@@ -314,3 +314,130 @@ def test_the_fault_raises_what_the_real_runtime_raises(mode: Mode, generated_cli
         assert len(collector.last.calls) == mode.attempts
         scripted = {f.client_name or mode.client_name for f in fault.attempt_faults} or {mode.client_name}
         assert {call.client_name for call in collector.last.calls} == scripted
+
+
+# ----------------------------------------------------------------------------------------
+# The fault objects: what the fake client reads from them, and their argument checks.
+
+
+@pytest.mark.parametrize(
+    ("fault", "usage"),
+    [
+        (faults.http_error(2), None),  # a cut body: the provider may have billed
+        (faults.http_error(200), None),
+        (faults.malformed(), None),
+        (faults.timeout(after="1s", kind="connect"), NOT_BILLED),  # nothing was sent
+        (faults.timeout(after="1s", kind="idle"), None),
+        (faults.abort(), NOT_BILLED),  # aborted before the call: nothing was sent
+        (faults.abort(after="1s"), None),
+        (faults.stream_failure(1, error=faults.http_error(500)), None),  # partials arrived
+        (faults.stream_failure(0, error=faults.http_error(500)), NOT_BILLED),
+        (faults.attempts(faults.rate_limited(), faults.http_error(503)), NOT_BILLED),
+        (faults.attempts(faults.rate_limited(), faults.timeout(after="1s")), None),
+        (faults.attempts(faults.rate_limited(), faults.validation_error(usage=(10, 5))), Usage(10, 5, None)),
+        (faults.attempts(faults.rate_limited(), faults.validation_error(), usage=(10, 5)), Usage(10, 5)),
+    ],
+    ids=repr,
+)
+def test_each_fault_says_whether_it_was_billed(fault: faults.Fault, usage: Usage | None) -> None:
+    assert fault.usage == usage
+
+
+def test_attempts_expose_their_count_latencies_and_last_client() -> None:
+    fault = faults.attempts(
+        faults.rate_limited(after="100ms", client_name="A"),
+        faults.timeout(after="2s"),
+        faults.http_error(503, after="50ms", client_name="B"),
+    )
+    assert fault.num_attempts == 3
+    assert fault.attempt_latencies_ns == (100_000_000, 2_000_000_000, 50_000_000)
+    assert fault.client_name == "B"
+    assert fault.after_ns is None  # the call lasts the sum of the attempts
+    exc = fault.build(client_name="Retrying")
+    assert type(exc) is baml_py.errors.BamlClientHttpError and exc.status_code == 503 and exc.client_name == "B"
+    lines = exc.detailed_message.split("\n")
+    assert lines[:3] == ["3 failed attempts:", "", 'Attempt 0: LLM client "A" failed with status code: RateLimited (429)']
+    assert lines[3].startswith("    Message: Request failed with status code: 429 Too Many Requests. ")
+    assert lines[4] == 'Attempt 1: LLM client "Retrying" timed out: Request timed out'
+    assert lines[5] == 'Attempt 2: LLM client "B" failed with status code: ServiceUnavailable (503)'
+    ending_in_timeout = faults.attempts("rate_limited", faults.timeout(after="1s")).build()
+    assert type(ending_in_timeout) is baml_py.errors.BamlTimeoutError and not hasattr(ending_in_timeout, "detailed_message")
+    assert faults.make("attempts", "rate_limited", "timeout").num_attempts == 2
+
+
+def test_an_attempt_list_ending_in_a_stream_failure_streams_its_partials() -> None:
+    fault = faults.attempts(faults.rate_limited(), faults.stream_failure(partials=["a", "ab"]))
+    assert fault.partials == ("a", "ab")
+    exc = fault.build(client_name="C", streaming=True)
+    assert exc.status_code == 2 and exc.message.startswith("Stream transport error: ")
+    assert "Attempt 1: LLM client \"C\" failed with status code: BadResponse 2" in exc.detailed_message
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda: faults.attempts(faults.rate_limited()), TypeError, r"faults.attempts\(\): expected two or more faults"),
+        (lambda: faults.attempts(), TypeError, "got 0"),
+        (lambda: faults.attempts("rate_limited", faults.attempts("timeout", "abort")), ValueError, "cannot be nested"),
+        (lambda: faults.attempts(faults.stream_failure(1), "timeout"), ValueError, "only the last attempt"),
+        (lambda: faults.attempts("rate_limited", 42), TypeError, r"faults.attempts\(attempt 1\)=42"),
+        (lambda: faults.attempts("rate_limited", "timeout", usage="x"), TypeError, r"faults.attempts\(\): usage='x'"),
+        (lambda: faults.timeout(kind="wall"), ValueError, r"faults.timeout\(kind='wall'\): expected one of 'request'"),
+        (lambda: faults.timeout(kind="idle"), TypeError, r"faults.timeout\(kind='idle'\): give after= or limit="),
+        (lambda: faults.timeout("1s", limit="soon"), ValueError, "'soon'"),
+        (lambda: faults.http_error(1), ValueError, r"faults.http_error\(status_code=1\): expected an HTTP status code in "
+                                                    r"100..599, or 2 or 200"),
+        (lambda: faults.http_error(600), ValueError, "status_code=600"),
+        (lambda: faults.http_error(500, body=3), TypeError, r"faults.http_error\(body=3\): expected a str, a dict"),
+        (lambda: faults.malformed(3), TypeError, r"faults.malformed\(body=3\)"),
+        (lambda: faults.malformed(parse_error=3), TypeError, r"faults.malformed\(parse_error=3\)"),
+        (lambda: faults.finish_reason_error(usage=(-1, 0)), ValueError, "input_tokens=-1"),
+    ],
+)
+def test_bad_fault_arguments_are_refused_naming_them(make: Callable[[], Any], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        make()
+
+
+def test_http_error_takes_baml_pys_own_status_codes() -> None:
+    cut = faults.http_error(2).build(client_name="C")
+    assert cut.status_code == 2 and cut.message.startswith("Could not read response body: ")
+    assert cut.detailed_message.startswith('LLM client "C" failed with status code: Unspecified error code: 2\n')
+    unparsed = faults.http_error(200).build(client_name="C")
+    assert unparsed.status_code == 200 and unparsed.message.startswith('LLM call failed: LLMErrorResponse { client: "C"')
+    assert faults.http_error(200).build(streaming=True).message.startswith("Failed to parse SSE data as JSON: ")
+
+
+def test_retry_after_shapes_only_the_fault_never_the_error() -> None:
+    fault = faults.rate_limited(retry_after="1500ms")
+    assert fault.retry_after == 1.5
+    for streaming in (False, True):
+        exc = fault.build(streaming=streaming)
+        assert not hasattr(exc, "retry_after") and "Retry-After" not in exc.detailed_message
+    assert faults.http_error(500).retry_after is None
+
+
+def test_timeout_kinds_carry_the_real_messages() -> None:
+    assert faults.timeout(after="1s").build().message == "Request timed out"
+    assert faults.timeout(after="1s", kind="connect").build().message == "Request timed out"
+    assert faults.timeout(after="2s", kind="idle", limit="300ms").build().message == (
+        "Timeout: No data received within 300ms (idle_timeout)"
+    )
+    assert faults.timeout(after="1500ms", kind="idle").build().message == "Timeout: No data received within 1500ms (idle_timeout)"
+    assert faults.timeout(kind="total", limit="10s").build().message == "Request timed out after 10000ms"
+    assert repr(faults.timeout("1s", kind="idle")) == "timeout('1s', kind='idle')"
+
+
+def test_finish_reason_and_abort_messages() -> None:
+    exc = faults.finish_reason_error("content_filter", raw_output="r", prompt="p").build()
+    assert exc.message == "Finish reason not allowed" and exc.finish_reason == "content_filter"
+    assert exc.detailed_message == "Finish reason error: Finish reason not allowed\nPrompt: p\nRaw Response: r\nFinish Reason: content_filter"
+    assert faults.abort().build().args == ("Operation was aborted",)
+    assert faults.abort(after="1s").build().args == ("AbortError",)
+    assert faults.abort(message="custom").build().args == ("custom",)
+
+
+def test_the_registry_has_the_new_faults() -> None:
+    assert {"malformed", "attempts"} <= set(faults.FAULTS)
+    assert faults.FAULTS["malformed"].drawn and not faults.FAULTS["attempts"].drawn
+    assert faults.make("malformed").build(client_name="C").status_code == 200
