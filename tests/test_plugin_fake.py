@@ -210,3 +210,38 @@ def test_baml_fake_spec_fixture_override(pytester: pytest.Pytester) -> None:
     result.assert_outcomes(failed=2)
     match(result, ["*ExtractResum*ExtractResume*"])
     match(result, ["*text*"])
+
+
+def test_the_report_groups_failures_under_the_model_they_were_made_for(pytester: pytest.Pytester) -> None:
+    """issue 12: a fake's failures carry their model (the fake's default or the outcome's)
+    and tokens (a billed validation error), so the report's per-model error rates are right."""
+    make(
+        pytester,
+        """
+        from baml_py.errors import BamlValidationError
+        from pytest_baml_telemetry.fake import FakeBamlClient
+
+        def test_it(baml_fake):
+            baml_fake.respond("ExtractResume", {"name": "Ada"}, model="gpt-4o", usage=(10, 5))
+            baml_fake.fail("ExtractResume", faults.timeout(after="1s"), model="gpt-4o-mini")
+            baml_fake.ExtractResume(resume="a")
+            with pytest.raises(BamlTimeoutError):
+                baml_fake.ExtractResume(resume="b")
+
+        def test_defaults():
+            fake = FakeBamlClient(model="gpt-4o")
+            fake.fail("ExtractResume", faults.validation_error(raw_output="nope", usage=(30, 7)))
+            with pytest.raises(BamlValidationError):
+                fake.ExtractResume(resume="c")
+        """,
+    )
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "--baml-report", "--baml-report-json=report.json")
+    result.assert_outcomes(passed=2)
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    import json
+
+    rows = {row["model"]: row for row in json.loads((pytester.path / "report.json").read_text())["rows"]}
+    assert sorted(rows) == ["gpt-4o", "gpt-4o-mini"]
+    assert (rows["gpt-4o"]["calls"], rows["gpt-4o"]["errors"]) == (2, 1)
+    assert (rows["gpt-4o"]["input_tokens"], rows["gpt-4o"]["output_tokens"]) == (40, 12)  # the billed failure counts
+    assert (rows["gpt-4o-mini"]["calls"], rows["gpt-4o-mini"]["errors"], rows["gpt-4o-mini"]["error_rate"]) == (1, 1, 1.0)
