@@ -412,7 +412,9 @@ def _request_parts(call: Call, request: Any) -> tuple[str, str, dict[str, str], 
     model = openai.request_model(body)
     if model is not None:
         call.set_model(model)
-    call.set(num_attempts=1)
+    # baml's own request id ("breq_..."), replaced by the provider's response id when one is served
+    request_id = getattr(request, "id", None)
+    call.set(num_attempts=1, request_id=request_id if isinstance(request_id, str) else None)
     return request.method or "POST", request.url, dict(request.headers), body
 
 

@@ -274,7 +274,10 @@ def test_modular_http_error_is_not_billed(generated_client, server, tel, stream)
         call_modular(
             _modular_b(generated_client, server), "SayHello", arguments={"name": "x"}, emitter=emitter, stream=stream
         )
-    assert _tokens(_only_exception(capture)) == (0, 0, 0, 0)
+    exc = _only_exception(capture)
+    assert _tokens(exc) == (0, 0, 0, 0)
+    # no response id was served: baml's own request id, as instrument(b) reports it
+    assert exc.metadata["request_id"].startswith("breq_") and exc.metadata["num_attempts"] == 1
 
 
 def test_modular_refused_connection_is_not_billed(generated_client, tel):
