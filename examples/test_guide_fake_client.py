@@ -327,7 +327,7 @@ def test_6_rate_limit_then_success(fake_b, ann, baml_events):
 
     with pytest.raises(BamlClientHttpError) as first:
         fake_b.ExtractResume(ANN)
-    assert first.value.status_code == 429 and first.value.retry_after == 2.0
+    assert first.value.status_code == 429 and not hasattr(first.value, "retry_after")  # baml-py ignores Retry-After
     assert fake_b.ExtractResume(ANN) == ann
 
     assert [call.ok for call in baml_events.calls] == [False, True]

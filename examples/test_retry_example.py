@@ -1,7 +1,7 @@
 """Example: user retry code meets a scripted rate limit, then a success.
 
-The fake answers the first call with a 429 carrying ``Retry-After: 2`` and the second
-with a result. The retry code sleeps on the *virtual* clock, so the test takes
+The fake answers the first call with a 429 and the second with a result. baml-py ignores
+``Retry-After`` (its errors never carry it), so the retry code backs off on its own. The retry code sleeps on the *virtual* clock, so the test takes
 microseconds, and the events show two calls: one exception, one stop, with exact
 virtual durations.
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from baml_py.errors import BamlClientHttpError
-from tenacity import Retrying, retry_if_exception, stop_after_attempt
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_fixed
 
 from pytest_baml_telemetry.fake import Usage, faults
 
@@ -28,26 +28,22 @@ def is_rate_limit(exc: BaseException) -> bool:
 
 
 def extract_with_loop(b: Any, text: str, *, sleep: Callable[[float], None], attempts: int = 3) -> Any:
-    """A hand-written retry loop honouring Retry-After when the error carries it."""
+    """A hand-written retry loop with its own back-off (baml-py's errors carry no Retry-After)."""
     for attempt in range(1, attempts + 1):
         try:
             return b.ExtractResume(resume=text)
         except BamlClientHttpError as exc:
             if not is_rate_limit(exc) or attempt == attempts:
                 raise
-            sleep(getattr(exc, "retry_after", None) or 1.0)  # real baml-py has no retry_after
+            sleep(2.0 * attempt)
     raise AssertionError("unreachable")
 
 
 def extract_with_tenacity(b: Any, text: str, *, sleep: Callable[[float], None]) -> Any:
-    """The same with tenacity; the wait is read from the error."""
-
-    def wait_retry_after(state: Any) -> float:
-        return getattr(state.outcome.exception(), "retry_after", None) or 1.0
-
+    """The same with tenacity and a fixed wait."""
     for attempt in Retrying(
         retry=retry_if_exception(is_rate_limit),
-        wait=wait_retry_after,
+        wait=wait_fixed(2),
         stop=stop_after_attempt(3),
         sleep=sleep,
         reraise=True,
@@ -76,7 +72,7 @@ def test_rate_limit_then_success(baml_fake, baml_clock, baml_events, retrying):
     baml_events.assert_call("ExtractResume", ok=True, duration_ms=850, input_tokens=120, output_tokens=40,
                             model="gpt-4o-mini")
 
-    # 120 ms failing + 2 s waiting as told by Retry-After + 850 ms succeeding
+    # 120 ms failing + 2 s back-off + 850 ms succeeding
     assert baml_clock.elapsed_ns == 2_970_000_000
     first, second = (e.measurements["monotonic_time"] for e in baml_events.starts)
     assert second - first == 2_120_000_000
