@@ -163,3 +163,11 @@ def test_declared_clients_reads_the_blocks_the_runtime_would():
     assert clients["openai/gpt-4o"] == DeclaredClient("openai/gpt-4o", "openai", "gpt-4o")
     assert clients["Loop"] == DeclaredClient("Loop", "round-robin", None)  # a strategy naming itself ends
     assert "Commented" not in clients and "Hidden" not in functions
+
+
+def test_an_instrumented_client_is_read_as_the_client_it_wraps(generated_client, ends):
+    fake = FakeBamlClient(spec=instrument(generated_client.b), emitter=Emitter(dispatcher=ends.dispatcher))
+    fake.respond("SayHelloWithRetry", "hi")
+    assert fake.SayHelloWithRetry("Bo") == "hi"  # positional: bound by the real signature
+    assert fake.function_names == ["ExtractResume", "SayHello", "SayHelloQuickly", "SayHelloWithRetry"]
+    assert ends.meta() == [("stop", "RetryingClient", "openai", "gpt-4o-mini", 1)]

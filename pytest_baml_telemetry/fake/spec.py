@@ -16,6 +16,8 @@ client Name ... }`` blocks itself (comments and ``#"..."#`` prompts skipped). A
 (the one that answers when nothing fails); a shorthand ``client "openai/gpt-4o"`` is its
 own provider and model; a model that is not a literal (``env.MODEL``) is unknown.
 
+An instrumented client (``instrument(b)``) is read as the ``b`` it wraps.
+
 Rules: only the spec's public functions are fakeable; ``baml_options`` is accepted where
 the real method takes it and never part of the recorded arguments.
 """
@@ -29,6 +31,8 @@ import re
 import types
 from collections.abc import Mapping
 from typing import Any, NamedTuple
+
+from ..instrument import is_instrumented
 
 __all__ = ["ClientSpec", "DeclaredClient", "declared_clients"]
 
@@ -50,6 +54,8 @@ class ClientSpec:
 
     def __init__(self, spec: Any) -> None:
         self.source = spec
+        if is_instrumented(spec):
+            spec = spec.__wrapped__  # instrument(b): the fake follows the real b
         files = _baml_files(spec)
         self.clients, self.function_clients = ({}, {}) if files is None else declared_clients(files)
         target = spec
