@@ -483,14 +483,15 @@ def test_cost_tracker_never_makes_up_zero_and_adds_up(stream: list[Any]) -> None
     tracker = CostTracker(PRICES, dispatcher=dispatcher).attach()
     for event in stream:
         dispatcher.execute(*event)
-    stops = [e for e in stream if e.kind == "stop"]
+    # issue 12: failures are costed too (an exception event without tokens has unknown tokens)
+    ends = [e for e in stream if e.kind in ("stop", "exception")]
     costs = [
-        reference_cost(e.metadata["model"], e.measurements["input_tokens"], e.measurements["output_tokens"],
+        reference_cost(e.metadata.get("model"), e.measurements.get("input_tokens"), e.measurements.get("output_tokens"),
                        e.measurements.get("cached_input_tokens"))
-        for e in stops
+        for e in ends
     ]
     total = tracker.total
-    assert total.calls == len(stops)
+    assert total.calls == len(ends)
     assert len(tracker.calls) == len(costs)
     for call, expected in zip(tracker.calls, costs):
         if expected is None:
@@ -502,7 +503,7 @@ def test_cost_tracker_never_makes_up_zero_and_adds_up(stream: list[Any]) -> None
     else:
         assert tracker.total_usd == pytest.approx(sum(costs), rel=1e-9, abs=1e-12)
     assert total.priced_usd == pytest.approx(sum(c for c in costs if c is not None), rel=1e-9, abs=1e-12)
-    assert total.input_tokens == sum(e.measurements["input_tokens"] or 0 for e in stops)
+    assert total.input_tokens == sum(e.measurements.get("input_tokens") or 0 for e in ends)
     by_model = tracker.by_model()
     assert sum(t.calls for t in by_model.values()) == total.calls
     tracker.detach()
@@ -519,10 +520,11 @@ def test_aggregator_totals_equal_the_sum_of_the_parts(stream: list[Any], cut: in
     stats = whole.stats()
     assert len(whole) == stats.calls == len(ends)
     assert stats.ok == len(stops) and stats.errors == len(ends) - len(stops)
-    assert stats.input_tokens == sum(e.measurements["input_tokens"] or 0 for e in stops)
-    assert stats.output_tokens == sum(e.measurements["output_tokens"] or 0 for e in stops)
+    # issue 12: a failed call's tokens count as a successful one's (absent: unknown)
+    assert stats.input_tokens == sum(e.measurements.get("input_tokens") or 0 for e in ends)
+    assert stats.output_tokens == sum(e.measurements.get("output_tokens") or 0 for e in ends)
     assert stats.unknown_token_calls() == sum(
-        1 for e in stops if e.measurements["input_tokens"] is None or e.measurements["output_tokens"] is None
+        1 for e in ends if e.measurements.get("input_tokens") is None or e.measurements.get("output_tokens") is None
     )
     assert list(stats.sorted_durations()) == sorted(e.measurements["duration"] for e in ends)
     groups = stats.groups()
