@@ -171,3 +171,74 @@ def test_an_instrumented_client_is_read_as_the_client_it_wraps(generated_client,
     assert fake.SayHelloWithRetry("Bo") == "hi"  # positional: bound by the real signature
     assert fake.function_names == ["ExtractResume", "SayHello", "SayHelloQuickly", "SayHelloWithRetry"]
     assert ends.meta() == [("stop", "RetryingClient", "openai", "gpt-4o-mini", 1)]
+
+
+FALLBACK_SOURCES = '''
+client<llm> Primary {
+  provider openai
+  options {
+    model "gpt-4o"
+    api_key "sk-test-not-a-real-key"
+    base_url "URL"
+  }
+}
+
+client<llm> Second {
+  provider openai-generic
+  options {
+    model "gpt-4o-mini"
+    api_key "sk-test-not-a-real-key"
+    base_url "URL"
+  }
+}
+
+client<llm> Backup {
+  provider fallback
+  options {
+    strategy [Primary, Second]
+  }
+}
+
+function Hello(name: string) -> string {
+  client Backup
+  prompt #"
+    Say hello to {{ name }}.
+  "#
+}
+'''
+
+
+@pytest.mark.usefixtures("_quiet_baml")
+def test_a_fallback_client_reports_the_client_that_answered(module_server, tmp_path, ends):
+    """The oracle for fallback clients: baml-py reports the leaf client that answered (the
+    first of the strategy, or the next one after a failure); the spec'd fake does the same."""
+    import shutil
+    from pathlib import Path
+
+    from pytest_baml_telemetry.baml_gen import generate_client, import_generated
+
+    module_server.reset()
+    src = tmp_path / "baml_src"
+    src.mkdir()
+    shutil.copy(Path(__file__).parent / "baml_src" / "generators.baml", src)
+    (src / "main.baml").write_text(FALLBACK_SOURCES.replace("URL", module_server.base_url))
+    generated = import_generated(generate_client(src, tmp_path / "out"))
+
+    real_ends = Ends()
+    real = instrument(generated.b, emitter=Emitter(dispatcher=real_ends.dispatcher))
+    module_server.respond("hi")
+    module_server.fail(500)
+    module_server.respond("hi")
+    assert real.Hello("Bo") == "hi"
+    assert real.Hello("Bo") == "hi"
+    module_server.reset()
+
+    fake = FakeBamlClient(spec=generated.b, emitter=Emitter(dispatcher=ends.dispatcher))
+    fake.respond("Hello", "hi")
+    fake.respond("Hello", "hi", client_name="Second", failed_attempts=[faults.http_error(500)])
+    assert fake.Hello("Bo") == "hi"
+    assert fake.Hello("Bo") == "hi"
+    assert ends.meta() == real_ends.meta() == [
+        ("stop", "Primary", "openai", "gpt-4o", 1),
+        ("stop", "Second", "openai-generic", "gpt-4o-mini", 2),
+    ]
