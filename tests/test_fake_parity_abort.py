@@ -206,3 +206,20 @@ def test_the_real_runtime_raises_the_same(generated_client, server, events):
     (_, _, before_md), (_, _, flight_md) = events.ends()
     assert (before_md["client_name"], before_md["num_attempts"], before_md["request_id"]) == (None, None, None)
     assert (flight_md["client_name"], flight_md["num_attempts"]) == ("TestClient", 1)
+
+
+@pytest.mark.usefixtures("_quiet_baml")
+def test_the_real_runtime_ends_an_aborted_streams_iteration_quietly(generated_client, server):
+    """The oracle for streams: abort while reading, the loop ends, the final response raises."""
+    real = generated_client.b.with_options(client_registry=server.client_registry("TestClient"))
+    server.respond("hello there my friend", chunks=4, chunk_delay="200ms")
+    controller = baml_py.AbortController()
+    stream = real.stream.SayHello("Bo", baml_options={"abort_controller": controller})
+    seen = []
+    for partial in stream:
+        seen.append(partial)
+        controller.abort()
+    with pytest.raises(errors.BamlAbortError) as info:
+        stream.get_final_response()
+    server.reset()
+    assert 1 <= len(seen) < 4 and str(info.value) == IN_FLIGHT  # a partial already received may still come
