@@ -391,6 +391,8 @@ def test_an_attempt_list_ending_in_a_stream_failure_streams_its_partials() -> No
         (lambda: faults.http_error(500, body=3), TypeError, r"faults.http_error\(body=3\): expected a str, a dict"),
         (lambda: faults.malformed(3), TypeError, r"faults.malformed\(body=3\)"),
         (lambda: faults.malformed(parse_error=3), TypeError, r"faults.malformed\(parse_error=3\)"),
+        (lambda: faults.malformed('{"a": 1}'), ValueError, r"faults.malformed\(body='\{\"a\": 1\}'\) is valid JSON: "
+                                                          "expected a body that does not parse"),
         (lambda: faults.finish_reason_error(usage=(-1, 0)), ValueError, "input_tokens=-1"),
     ],
 )

@@ -279,6 +279,13 @@ def malformed(
     about ``body``, e.g. ``"expected ident at line 1 column 2"``). Billing unknown.
     """
     _str(body, "body", "malformed")
+    if parse_error is None:
+        try:
+            json.loads(body)
+        except ValueError:
+            pass
+        else:
+            fail(ValueError, f"faults.malformed(body={short_repr(body)}) is valid JSON", "a body that does not parse")
     fault = _malformed("malformed", body, parse_error, _after_ns(after, "malformed"), _opt_str(client_name, "client_name", "malformed"), 200)
     fault._shown = _shown(
         None if body == "this is not JSON {" else body, parse_error=parse_error, after=after, client_name=client_name
