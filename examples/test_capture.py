@@ -112,7 +112,8 @@ def test_snapshot_of_everything(baml_events, baml_clock):
             },
             "metadata": {
                 "resource": None, "action": None, "function_name": "Classify", "client_module": None,
-                "streaming": False, "model": None, "result": "greeting", "telemetry_span_context": 1,
+                "streaming": False, "model": None, "provider": None, "client_name": None, "num_attempts": None,
+                "request_id": None, "result": "greeting", "telemetry_span_context": 1,
             },
         },
     ]

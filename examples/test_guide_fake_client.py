@@ -142,7 +142,7 @@ def test_1_logging_handler_ready_made(fake_b, ann, caplog):
 
     assert caplog.messages == [
         "BAML call ExtractResume ok in 850.0ms, tokens 250 in + 40 out = 290, model gpt-4o",
-        "BAML call Summarize failed after 120.0ms with BamlClientHttpError (status 429), model unknown",
+        "BAML call Summarize failed after 120.0ms with BamlClientHttpError (status 429), model gpt-4o-mini",
     ]
     assert ANN not in caplog.text  # arguments are not logged unless include_arguments=True
 
