@@ -509,14 +509,19 @@ def test_as_dicts_normalised_for_snapshots(pytester: pytest.Pytester) -> None:
                  "measurements": {"duration": 250_000_000, "monotonic_time": 0, "input_tokens": 5,
                                   "output_tokens": 6, "total_tokens": 11, "cached_input_tokens": None},
                  "metadata": {"resource": None, "action": None, "function_name": "F", "client_module": None,
-                              "streaming": False, "model": None, "result": "R", "telemetry_span_context": 1}},
+                              "streaming": False, "model": None, "provider": None, "client_name": None,
+                              "num_attempts": None, "request_id": None,  # issue 12: always carried
+                              "result": "R", "telemetry_span_context": 1}},
                 {"event": "ash_baml.call.start", "measurements": {"system_time": 0, "monotonic_time": 0},
                  "metadata": {"resource": None, "action": None, "function_name": "G", "arguments": {},
                               "client_module": None, "streaming": False, "telemetry_span_context": 2}},
-                {"event": "ash_baml.call.exception", "measurements": {"duration": 0, "monotonic_time": 0},
+                {"event": "ash_baml.call.exception",
+                 "measurements": {"duration": 0, "monotonic_time": 0, "input_tokens": None,
+                                  "output_tokens": None, "total_tokens": None, "cached_input_tokens": None},
                  "metadata": {"resource": None, "action": None, "function_name": "G", "client_module": None,
                               "streaming": False, "kind": "error", "reason": "KeyError: 'k'",
-                              "telemetry_span_context": 2}},
+                              "model": None, "provider": None, "client_name": None, "num_attempts": None,
+                              "request_id": None, "telemetry_span_context": 2}},
             ]
         """,
     )
