@@ -220,6 +220,10 @@ def read_collector_log(log: Any, call: Call) -> None:
         call.extra.update(extra)
 
 
+_UNKNOWN_ATTEMPTS = ("timed out", "Timeout:", "Stream transport error", "Could not read response body", "AbortError")
+"""Texts of baml-py 0.226.3's attempt lines (``detailed_message``) for an attempt whose billing is unknown."""
+
+
 def bill_failure(call: Call, error: BaseException) -> None:
     """The billing rule for the tokens of a failed call, applied after its log was read.
 
@@ -230,10 +234,19 @@ def bill_failure(call: Call, error: BaseException) -> None:
     baml-py reports a refused connection as 503) was not billed: when no attempt reported
     usage its tokens become 0/0 (it costs $0). Every other failure without counts (a
     timeout, a cut stream or dropped connection, ``status_code`` 2, a malformed 200, an
-    abort) keeps ``None``: its billing is unknown.
+    abort in flight) keeps ``None``: its billing is unknown; so does a retried call one of
+    whose attempts timed out or was cut (read from ``detailed_message``). A call aborted
+    before it started (``"Operation was aborted"``) sent nothing: 0/0.
     """
+    usage = call.usage
+    if usage is not None and (usage.input_tokens is not None or usage.output_tokens is not None):
+        return  # the provider answered: its usage stands
+    detail = getattr(error, "detailed_message", None)
+    if isinstance(detail, str) and any(mark in detail for mark in _UNKNOWN_ATTEMPTS):
+        return  # an earlier attempt timed out or was cut: it may have been billed
+    if type(error).__name__ == "BamlAbortError" and str(error) == "Operation was aborted":
+        call.usage = NOT_BILLED  # aborted before the call: nothing was sent
+        return
     status = getattr(error, "status_code", None)
     if type(status) is int and status >= 400:
-        usage = call.usage
-        if usage is None or (usage.input_tokens is None and usage.output_tokens is None):
-            call.usage = NOT_BILLED
+        call.usage = NOT_BILLED

@@ -62,10 +62,10 @@ def test_aborted_before_the_call_nothing_was_attempted(fake, events):
     assert list(stream) == []
     with pytest.raises(errors.BamlAbortError, match=f"^{BEFORE}$"):
         stream.get_final_response()
-    for kind, m, md in events.ends():  # as the real runtime: no attempt, nothing known
+    for kind, m, md in events.ends():  # as the real runtime: no attempt, nothing known but that nothing was sent
         assert kind == "exception"
         assert (md["model"], md["provider"], md["client_name"], md["num_attempts"], md["request_id"]) == (None,) * 5
-        assert m["input_tokens"] is None
+        assert (m["input_tokens"], m["output_tokens"]) == (0, 0)  # as instrument(b) bills it: $0
     assert fake.Hello() == "hi"  # the scripted outcome was not used
 
 

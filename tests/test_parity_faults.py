@@ -17,6 +17,7 @@ from pytest_baml_telemetry.fake import faults
 from pytest_baml_telemetry.fake.client import FakeBamlClient
 
 NOT_BILLED = Usage(0, 0, 0)
+SERVED = Usage(10, 5, 0)  # what the fake server's usage=(10, 5) reports: OpenAI always sends cached_tokens
 
 
 @pytest.mark.parametrize(
@@ -90,7 +91,7 @@ class Mode:
     function: str = "SayHello"
     streaming: bool = False
     client_name: str = "TestClient"
-    attempts: int = 1
+    attempts: int | None = 1
 
 
 def _b(b: Any, server: Any, client: str = "TestClient", **kw: Any) -> Any:
@@ -234,15 +235,16 @@ MODES = [
     Mode("finish_reason",
          lambda s, b: (s.respond("cut short", finish_reason="length", usage=(10, 5)),
                        _hello(_b(b, s, options={"finish_reason_allow_list": ["stop"]}), False))[1],
-         lambda: faults.finish_reason_error("length", raw_output="cut short", prompt=HELLO_PROMPT, usage=(10, 5))),
+         lambda: faults.finish_reason_error("length", raw_output="cut short", prompt=HELLO_PROMPT, usage=SERVED)),
     Mode("finish_reason_stream",
          lambda s, b: (s.respond("cut short", finish_reason="length", usage=(10, 5)),
                        _hello(_b(b, s, options={"finish_reason_allow_list": ["stop"]}), True))[1],
-         lambda: faults.finish_reason_error("length", raw_output="cut short", prompt=HELLO_PROMPT), streaming=True),
+         lambda: faults.finish_reason_error("length", raw_output="cut short", prompt=HELLO_PROMPT, usage=SERVED),
+         streaming=True),
     Mode("validation",
          lambda s, b: (s.respond("not json", usage=(10, 5)), lambda: _b(b, s).ExtractResume(resume="x"))[1],
-         lambda: _resume_invalid(usage=(10, 5)), function="ExtractResume"),
-    Mode("abort_before_the_call", _pre_aborted, faults.abort),
+         lambda: _resume_invalid(usage=SERVED), function="ExtractResume"),
+    Mode("abort_before_the_call", _pre_aborted, faults.abort, attempts=None),  # baml-py makes no attempt
     Mode("abort_in_flight", _aborted_in_flight, lambda: faults.abort(after="300ms")),
     Mode("retry_3_http",
          lambda s, b: (s.fail(429, body=BODY).fail(500, body=BODY).fail(503, body=BODY), _retrying(s, b))[1],
@@ -265,7 +267,7 @@ MODES = [
                                  faults.timeout(after="300ms")),
          function="SayHelloWithRetry", client_name="RetryingClient", attempts=3),
     Mode("retry_ending_in_a_validation_error", _retry_then_invalid,
-         lambda: faults.attempts(faults.rate_limited(body=BODY), _resume_invalid(), usage=(10, 5)),
+         lambda: faults.attempts(faults.rate_limited(body=BODY), _resume_invalid(), usage=SERVED),
          function="ExtractResume", client_name="RetryingClient", attempts=2),
     Mode("fallback_two_clients", _fallback,
          lambda: faults.attempts(faults.rate_limited(body=BODY, client_name="A"),
@@ -326,9 +328,10 @@ def test_the_fault_raises_what_the_real_runtime_raises(mode: Mode, generated_cli
         (faults.http_error(2), None),  # a cut body: the provider may have billed
         (faults.http_error(200), None),
         (faults.malformed(), None),
-        (faults.timeout(after="1s", kind="connect"), NOT_BILLED),  # nothing was sent
+        # nothing was sent, but baml-py's message is a request timeout's: production cannot tell
+        (faults.timeout(after="1s", kind="connect"), None),
         (faults.timeout(after="1s", kind="idle"), None),
-        (faults.abort(), NOT_BILLED),  # aborted before the call: nothing was sent
+        (faults.abort(), NOT_BILLED),  # aborted before the call: nothing was sent (no attempt)
         (faults.abort(after="1s"), None),
         (faults.stream_failure(1, error=faults.http_error(500)), None),  # partials arrived
         (faults.stream_failure(0, error=faults.http_error(500)), NOT_BILLED),
@@ -443,3 +446,73 @@ def test_the_registry_has_the_new_faults() -> None:
     assert {"malformed", "attempts"} <= set(faults.FAULTS)
     assert faults.FAULTS["malformed"].drawn and not faults.FAULTS["attempts"].drawn
     assert faults.make("malformed").build(client_name="C").status_code == 200
+
+
+# ----------------------------------------------------------------------------------------
+# The events: the same names, kind, keys, tokens and attempts on both paths.
+
+TOKENS = ("input_tokens", "output_tokens", "total_tokens", "cached_input_tokens")
+
+
+def _recording() -> tuple[Any, list[tuple[Any, dict[str, Any], dict[str, Any]]]]:
+    from pytest_baml_telemetry import Dispatcher, Emitter
+
+    dispatcher = Dispatcher()
+    seen: list[tuple[Any, dict[str, Any], dict[str, Any]]] = []
+    dispatcher.attach_many(
+        "parity",
+        [("ash_baml", "call", kind) for kind in ("start", "stop", "exception")],
+        lambda name, m, md, _: seen.append((name, dict(m), dict(md))),
+    )
+    return Emitter(dispatcher=dispatcher), seen
+
+
+def event_view(seen: list[tuple[Any, dict[str, Any], dict[str, Any]]]) -> list[dict[str, Any]]:
+    """What must agree between the fake and the real runtime: not values that name the run."""
+    out = []
+    for name, measurements, metadata in seen:
+        view: dict[str, Any] = {
+            "event": name[-1],
+            "measurements": sorted(measurements),
+            "metadata": sorted(k for k in metadata if k != "response_model"),  # only when reported
+        }
+        if name[-1] != "start":
+            view["tokens"] = {k: measurements.get(k) for k in TOKENS}
+            view["num_attempts"] = metadata.get("num_attempts")
+            view["kind"] = metadata.get("kind")
+            view["reason"] = type(metadata.get("reason")).__name__
+        out.append(view)
+    return out
+
+
+def _fake_events(mode: Mode, fault: faults.Fault) -> list[dict[str, Any]]:
+    emitter, seen = _recording()
+    fake = FakeBamlClient(emitter=emitter, client_name=mode.client_name)
+    fake.fail(mode.function, fault)
+    arguments = {"resume": "x"} if mode.function == "ExtractResume" else {"name": "x"}
+    if mode.streaming:
+        stream = getattr(fake.stream, mode.function)(**arguments)
+
+        def run() -> Any:
+            list(stream)
+            return stream.get_final_response()
+
+        _raised(run)
+        del stream
+    else:
+        _raised(lambda: getattr(fake, mode.function)(**arguments))
+    return event_view(seen)
+
+
+@pytest.mark.usefixtures("quiet")
+@pytest.mark.parametrize("mode", MODES, ids=lambda m: m.id)
+def test_the_fault_emits_what_the_real_runtime_emits(mode: Mode, generated_client: Any, server: Any) -> None:
+    from pytest_baml_telemetry import instrument
+
+    emitter, seen = _recording()
+    _raised(mode.real(server, instrument(generated_client.b, emitter=emitter)))
+    real = event_view(seen)
+    fake = _fake_events(mode, mode.fault())
+    assert [e["event"] for e in real] == ["start", "exception"]
+    assert fake == real
+

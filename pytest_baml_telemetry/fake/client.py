@@ -464,8 +464,9 @@ class _FakeBase:
         controller = options.get("abort_controller")
         script = self._shared.script
         if controller is not None and getattr(controller, "aborted", False):
-            script.record(record)  # as in baml-py: no attempt was made, nothing is known of it
-            return record, Plan(error=abort().build(), num_attempts=None)
+            script.record(record)  # as in baml-py: no attempt was made; nothing was sent, so $0
+            fault = abort()
+            return record, Plan(error=fault.build(), usage=fault.usage, num_attempts=None)
         outcome = script.take(record)
         if outcome is None:
             error = script.nothing_scripted(record)

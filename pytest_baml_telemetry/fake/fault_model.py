@@ -92,7 +92,7 @@ class Fault:
         error_class: type[BaseException] | None = None,
         shown: str | None = None,
         usage: Usage | None = None,
-        num_attempts: int = 1,
+        num_attempts: int | None = 1,
         attempt_latencies_ns: tuple[int, ...] = (),
         stream_attributes: Mapping[str, Any] | None = None,
         retry_after: float | None = None,

@@ -304,8 +304,8 @@ def timeout(
     """A ``BamlTimeoutError`` raised ``after`` the given time (e.g. ``timeout(after="30s")``).
 
     ``kind`` is the limit that fired, each with baml-py's message: ``"request"``
-    (``request_timeout_ms``) and ``"connect"`` (``connect_timeout_ms``; nothing was sent,
-    so not billed): ``"Request timed out"``; ``"idle"`` (``idle_timeout_ms``, a stream that
+    (``request_timeout_ms``) and ``"connect"`` (``connect_timeout_ms``): ``"Request timed
+    out"`` both, so production cannot tell them apart and their billing is unknown; ``"idle"`` (``idle_timeout_ms``, a stream that
     went quiet): ``"Timeout: No data received within {ms}ms (idle_timeout)"``; ``"total"``
     (a composite client's ``total_timeout_ms``): ``"Request timed out after {ms}ms"``.
     ``{ms}`` is ``limit`` (default ``after``). Like real baml-py the error carries only
@@ -333,7 +333,7 @@ def timeout(
         {"client_name": client_name, "message": message},
         build_timeout,
         after_ns=after_ns,
-        usage=NOT_BILLED if kind == "connect" else None,
+        usage=None,  # as instrument(b) reports it: a connect timeout reads as a request timeout
         shown=_shown(
             after, kind=None if kind == "request" else kind, limit=limit, message=shown_message, client_name=client_name
         ),
@@ -434,6 +434,7 @@ def abort(*, after: DurationLike | None = None, message: str | None = None) -> F
     return Fault(
         "abort", "BamlAbortError", {"message": default if message is None else message}, build_message_only,
         after_ns=after_ns, usage=NOT_BILLED if after_ns is None else None,
+        num_attempts=None if after_ns is None else 1,  # aborted before the call: baml-py made no attempt
         shown=_shown(after=after, message=message),
     )
 
