@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Sequence
-from fractions import Fraction
 from numbers import Integral
 from typing import TypeVar
 
@@ -33,6 +32,8 @@ def rank(p: float, n: int) -> int:
             raise ValueError(f"percentile p={p!r} is out of range; expected a number from 0 to 100")
         r = -(-ip * n // 100)
     else:
+        from fractions import Fraction  # only for a fractional p (keeps the plugin import light)
+
         fp = float(p)
         if not (0.0 <= fp <= 100.0):  # also rejects NaN
             raise ValueError(f"percentile p={p!r} is out of range; expected a number from 0 to 100")

@@ -9,7 +9,6 @@ the scope and the notes, and :meth:`Verdict.from_dict` reads it back.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -247,6 +246,8 @@ def _unknown_names(
         for name in _names(wanted):
             if name in known:
                 continue
+            import difflib  # only when a filter names nothing known (keeps the plugin import light)
+
             close = difflib.get_close_matches(name, names, n=3, cutoff=0.6)
             if close:
                 hint = "did you mean " + " or ".join(repr(c) for c in close) + "?"
