@@ -52,3 +52,18 @@ def test_the_development_layout_names_modules_that_exist() -> None:
     for path in [p for p in package.iterdir() if p.suffix == ".py" or (p / "__init__.py").exists()]:
         shown = path.name + ("/" if path.is_dir() else "")
         assert path.name == "__init__.py" or shown in named, f"{shown} is not in the README's layout"
+
+
+def test_the_readme_example_command_passes() -> None:
+    """The example suite with its session budgets and prices, as the README's first command runs it."""
+    import subprocess
+    import sys
+
+    example, _ = _commands()
+    args = example.split("&& pytest ", 1)[1].split()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", *args, "-q", "-p", "no:cacheprovider", "-p", "no:randomly"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert re.search(r"budgets: \d+ checked, 0 failed", result.stdout), result.stdout[-4000:]
