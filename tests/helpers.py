@@ -8,6 +8,7 @@ without xdist. Fixtures stay in the test modules; only plain code lives here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pytest_baml_telemetry import Dispatcher, Emitter, VirtualClock
 
@@ -65,3 +66,26 @@ def make_env(name: str) -> Env:
     dispatcher = Dispatcher(name)
     clock = VirtualClock()
     return Env(dispatcher, clock, Emitter(dispatcher=dispatcher, clock=clock))
+
+
+def user_test_header(name: str, model: str) -> str:
+    """The top of a pytester test file: imports and ``call()``, one emitted call of 10 ms with usage 1/1."""
+    return (
+        "import pytest\n"
+        "from pytest_baml_telemetry import Emitter\n"
+        "from pytest_baml_telemetry.clock import VirtualClock\n\n"
+        f"def call(name={name!r}, model={model!r}):\n"
+        "    clock = VirtualClock()\n"
+        "    with Emitter(clock=clock).call(name) as c:\n"
+        "        clock.advance('10ms')\n"
+        "        c.set_model(model)\n"
+        "        c.set_usage(1, 1)\n"
+    )
+
+
+def no_crash(result: Any, *forbidden: str) -> str:
+    """The run's output; fails on an INTERNALERROR, a traceback, or any of ``forbidden``."""
+    out = result.stdout.str() + result.stderr.str()
+    for text in ("INTERNALERROR", "Traceback", *forbidden):
+        assert text not in out, out
+    return out

@@ -6,26 +6,15 @@ import json
 import textwrap
 
 import pytest
+from helpers import no_crash as helper_no_crash
+from helpers import user_test_header
 
 from pytest_baml_telemetry.budgets.aggregate import Aggregator
 from pytest_baml_telemetry.budgets.budget import Budget
 from pytest_baml_telemetry.budgets.verdicts import evaluate
 from pytest_baml_telemetry.markers import EVENTS_DEFAULTS, merge_marker_options
 
-HEADER = textwrap.dedent(
-    """
-    import pytest
-    from pytest_baml_telemetry import Emitter
-    from pytest_baml_telemetry.clock import VirtualClock
-
-    def call(name="ChooseTools", model="gpt-4o-mini"):
-        clock = VirtualClock()
-        with Emitter(clock=clock).call(name) as c:
-            clock.advance("10ms")
-            c.set_model(model)
-            c.set_usage(1, 1)
-    """
-)
+HEADER = user_test_header("ChooseTools", "gpt-4o-mini")
 
 
 @pytest.fixture(autouse=True)
@@ -38,9 +27,7 @@ def make(pytester: pytest.Pytester, body: str) -> None:
 
 
 def no_crash(result: pytest.RunResult) -> str:
-    out = result.stdout.str() + result.stderr.str()
-    assert "INTERNALERROR" not in out and "Traceback" not in out and "already registered" not in out
-    return out
+    return helper_no_crash(result, "already registered")
 
 
 # ---------------------------------------------------------------------------------- loaded twice

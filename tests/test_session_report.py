@@ -8,22 +8,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from helpers import no_crash, user_test_header
 
-HEADER = textwrap.dedent(
-    """
-    import os, shutil, signal
-    import pytest
-    from pytest_baml_telemetry import Emitter
-    from pytest_baml_telemetry.clock import VirtualClock
-
-    def call(name="Good"):
-        clock = VirtualClock()
-        with Emitter(clock=clock).call(name) as c:
-            clock.advance("10ms")
-            c.set_model("m")
-            c.set_usage(1, 1)
-    """
-)
+HEADER = "import os, shutil, signal\n" + user_test_header("Good", "m")
 
 
 @pytest.fixture(autouse=True)
@@ -34,12 +21,6 @@ def _ini(pytester: pytest.Pytester) -> None:
 def make(pytester: pytest.Pytester, body: str) -> None:
     pytester.makepyfile(test_user=HEADER + textwrap.dedent(body))
 
-
-def no_crash(result: pytest.RunResult) -> str:
-    out = result.stdout.str() + result.stderr.str()
-    assert "INTERNALERROR" not in out
-    assert "Traceback" not in out
-    return out
 
 
 def report(pytester: pytest.Pytester, name: str = "report.json") -> dict:
