@@ -295,7 +295,10 @@ class _FakeBase:
         ``num_attempts=len(failed_attempts) + 1`` and the attempts' latencies added to
         the duration. ``partials`` are what a stream call yields before its final
         ``result``, spread over the latency or spaced by ``chunk_latency`` (see the module
-        docstring).
+        docstring). A callable ``result`` (not a class) is called at each call with the
+        call's arguments as keyword arguments (bound to the spec's parameter names) and the
+        call returns what it returns; a callable ``usage`` likewise returns the tokens (a
+        ``Usage``, dict, tuple or ``None``). An exception either raises is the call's error.
         """
         name = self._scripted_name(function_name, "respond")
         outcome = respond_outcome(

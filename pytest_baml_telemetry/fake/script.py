@@ -95,14 +95,16 @@ class ScriptedOutcome:
     ``latency_ns`` is the call's total latency, the failed attempts' included (for a
     ``fail`` given a callable, decided when it is called: ``None`` here).
     ``partial_times_ns`` are the offsets at which stream partials arrive.
-    ``times_used`` counts the calls that used it.
+    ``times_used`` counts the calls that used it. A ``respond`` whose ``result`` (or
+    ``usage``) is a callable is ``computed``: it is called with the call's arguments.
     """
 
     function: str
     kind: str
     result: Any = None
     error: Fault | Callable[..., Any] | None = None
-    usage: Usage | None = None
+    usage: Any = None
+    """A :class:`Usage`, ``None`` (unknown), or for a computed ``respond`` a callable returning one."""
     model: str | None = None
     provider: str | None = None
     client_name: str | None = None
@@ -113,6 +115,8 @@ class ScriptedOutcome:
     reusable: bool = False
     where: str | None = None
     times_used: int = 0
+    computed: bool = False
+    """True when ``result`` or ``usage`` is a callable asked at each call (see :func:`plan_call`)."""
     _explicit_latency: int | None = field(default=None, repr=False)
 
     @property
@@ -226,7 +230,8 @@ def respond_outcome(
 ) -> ScriptedOutcome:
     """The outcome ``respond(name, result, ...)`` queues, its arguments checked."""
     owner = f"respond({name!r})"
-    coerced_usage = Usage.coerce(usage, name=f"{owner}: usage")
+    computed_usage = callable(usage) and not isinstance(usage, type)
+    coerced_usage: Any = usage if computed_usage else Usage.coerce(usage, name=f"{owner}: usage")
     check_metadata(owner, model, provider, client_name)
     check_bool(reusable, f"{owner}: reusable={reusable!r}")
     latency_ns = None if latency is None else parse_duration_ns(latency, name=f"{owner}: latency")
@@ -256,6 +261,7 @@ def respond_outcome(
         partial_times_ns=times,
         reusable=reusable,
         where=where(),
+        computed=computed_usage or (callable(result) and not isinstance(result, type)),
     )
 
 
@@ -331,9 +337,14 @@ def plan_call(
     """
     if outcome.kind == "respond":
         client_name, provider, model = defaults(outcome.function, outcome.client_name or client)
+        if outcome.computed:
+            result, usage, raised = _compute(outcome, arguments)
+        else:
+            result, usage, raised = outcome.result, outcome.usage, None
         return Plan(
-            result=outcome.result,
-            usage=outcome.usage,
+            result=result,
+            error=raised,
+            usage=usage,
             model=outcome.model or model,
             provider=outcome.provider or provider,
             client_name=client_name,
@@ -368,6 +379,21 @@ def plan_call(
     values = fault.partials or ()
     times, total = schedule(len(values), explicit if explicit is not None else _fault_after_ns(fault), fault.chunk_latency, owner)
     return _failure_plan(outcome, fault, client, defaults, request_id, streaming, values, times, total)
+
+
+def _compute(outcome: ScriptedOutcome, arguments: dict[str, Any]) -> tuple[Any, Usage | None, BaseException | None]:
+    """``(result, usage, error)`` of a computed ``respond``: its callable ``result`` and/or
+    ``usage`` called with the call's arguments (as pydantic-ai's ``FunctionModel`` calls its
+    function). An exception raised by either is the call's error (its tokens unknown)."""
+    result, usage = outcome.result, outcome.usage
+    try:
+        if callable(result) and not isinstance(result, type):
+            result = result(**arguments)
+        if callable(usage) and not isinstance(usage, type):
+            usage = Usage.coerce(usage(**arguments), name=f"respond({outcome.function!r}): usage callable returned")
+    except Exception as exc:
+        return None, None, exc
+    return result, usage, None
 
 
 def _failure_plan(
