@@ -92,6 +92,7 @@ from .script import (
     fail_outcome,
     plan_call,
     respond_outcome,
+    snapshot,
 )
 from .spec import ClientSpec
 from .streams import FakeAsyncStream, FakeStream, FakeSyncStream
@@ -463,6 +464,7 @@ class _FakeBase:
 
     def _begin(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], streaming: bool) -> tuple[FakeCall, Plan]:
         arguments, options = self._bind(name, args, kwargs, streaming)
+        arguments = snapshot(arguments)  # as sent: the app may mutate its values afterwards
         record = FakeCall(name, arguments, streaming, self._is_async, options)
         controller = options.get("abort_controller")
         script = self._shared.script

@@ -17,6 +17,7 @@ where it was scripted (``file:line`` of the first caller outside the fake).
 
 from __future__ import annotations
 
+import copy
 import difflib
 import os
 import sys
@@ -43,6 +44,7 @@ __all__ = [
     "fail_outcome",
     "plan_call",
     "respond_outcome",
+    "snapshot",
 ]
 
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -156,7 +158,8 @@ class FakeCall:
     """One call made on a fake, as recorded in ``fake.calls``.
 
     ``arguments`` are the call's arguments (bound to the spec's signature when there is
-    one, ``baml_options`` left out); ``options`` merges ``with_options(...)`` and the
+    one, ``baml_options`` left out), a snapshot taken when the call was made (deep copies
+    of mutable values: later changes by the app do not show); ``options`` merges ``with_options(...)`` and the
     call's ``baml_options``. ``outcome`` is the :class:`ScriptedOutcome` used (``None``
     when nothing was scripted). ``result``/``error`` are what the call returned/raised
     (for streams: the final response, or the failure / ``StreamAbandoned``), ``duration_ns``
@@ -179,6 +182,34 @@ class FakeCall:
     def ok(self) -> bool:
         """True when the call ended with a result (False if it failed or has not ended)."""
         return self.error is None and self.duration_ns is not None
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None), bytes, complex})
+
+
+def snapshot(arguments: dict[str, Any]) -> dict[str, Any]:
+    """The call's arguments as they were when it was made: ``arguments`` itself when every
+    value is an immutable scalar (the common case, one type look-up per argument), else a
+    copy whose values are deep copies (a value that cannot be deep-copied is copied
+    shallowly, else kept as it is: recording never fails the call)."""
+    for value in arguments.values():
+        if type(value) not in _SCALARS:
+            break
+    else:
+        return arguments
+    copied: dict[str, Any] = {}
+    for key, value in arguments.items():
+        if type(value) in _SCALARS:
+            copied[key] = value
+            continue
+        try:
+            copied[key] = copy.deepcopy(value)
+        except Exception:
+            try:
+                copied[key] = copy.copy(value)
+            except Exception:
+                copied[key] = value
+    return copied
 
 
 # ---------------------------------------------------------------------------- building outcomes
