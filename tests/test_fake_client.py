@@ -690,13 +690,13 @@ def test_with_options_shares_scripts_and_records_options(fake):
     fake.respond("A", 1)
     fake.respond("A", 2)
     derived = fake.with_options(client="Fallback", tags={"team": "x"})
-    again = derived.with_options(env={"K": "v"})
+    again = derived.with_options(client="Second")  # issue 13: env= raises NotImplementedError now
     assert derived.A() == 1
     assert again.A(baml_options={"tags": {"team": "y"}}) == 2
     assert derived.options == {"client": "Fallback", "tags": {"team": "x"}}
     first, second = fake.calls
     assert first.options == {"client": "Fallback", "tags": {"team": "x"}}
-    assert second.options == {"client": "Fallback", "tags": {"team": "y"}, "env": {"K": "v"}}
+    assert second.options == {"client": "Second", "tags": {"team": "y"}}
     assert second.arguments == {}  # baml_options is not an argument
     assert fake.options == {}
     assert isinstance(fake.as_async().with_options(client="X"), AsyncFakeBamlClient)

@@ -109,6 +109,16 @@ __all__ = [
 
 _MODULAR = frozenset({"request", "stream_request", "parse", "parse_stream"})
 _WITH_OPTIONS_KEYS = ("tb", "client_registry", "client", "collector", "env", "tags", "on_tick")
+# Options of the real client the fake cannot honour: a call given one raises NotImplementedError
+# (never ignores it silently). Why, per option:
+_UNSUPPORTED_OPTIONS = {
+    "tb": "a TypeBuilder changes the function's output types at run time, which the fake does not model",
+    "collector": "the fake cannot fill a baml_py.Collector with real FunctionLogs; read the events instead",
+    "client_registry": "the fake resolves no clients; name one with with_options(client=...)",
+    "env": "the fake resolves no client options from the environment",
+}
+_OPTION_CHECKED = frozenset(_UNSUPPORTED_OPTIONS) | {"on_tick", "tags"}
+_SYNC_ON_TICK = "on_tick is not supported for sync streams. Please use async streams instead."
 
 
 # ---------------------------------------------------------------------------- shared state
@@ -367,7 +377,13 @@ class _FakeBase:
         """A derivative sharing this fake's scripts, clock and records, as ``b.with_options``.
 
         The options are recorded in each call's ``options``; ``client`` also names the
-        client in built errors' ``client_name``.
+        client in built errors' ``client_name``; ``tags`` go into each end event's metadata
+        as ``tags`` (a call's ``baml_options={"tags": ...}`` replaces them, as in baml-py).
+        ``tb``, ``collector``, ``client_registry`` and ``env`` are type-checked here and
+        raise ``NotImplementedError`` naming the option (the fake cannot honour them);
+        ``on_tick`` on a call raises what baml-py raises on a sync client (``ValueError``)
+        and ``NotImplementedError`` on an async one (baml-py calls it with real
+        ``FunctionLog``s). None of them is ever ignored silently.
         """
         check_str(client, f"with_options(client={client!r})", empty=True, optional=True, expected="the name of a BAML client, a str")
         for key, value in (("env", env), ("tags", tags)):
@@ -375,6 +391,9 @@ class _FakeBase:
                 check_mapping(value, f"with_options({key}={value!r})", optional=True, expected="a dict or None")
         check_callable(on_tick, f"with_options(on_tick={on_tick!r})", optional=True)
         _check_baml_options(collector, client_registry)
+        for key, value in (("tb", tb), ("collector", collector), ("client_registry", client_registry), ("env", env)):
+            if value is not None:
+                raise NotImplementedError(f"with_options({key}=...): {type(self).__name__} {_UNSUPPORTED_OPTIONS[key]}")
         given = dict(zip(_WITH_OPTIONS_KEYS, (tb, client_registry, client, collector, env, tags, on_tick)))
         options = {**self._options, **{k: v for k, v in given.items() if v is not None}}
         return type(self)._derived(self._shared, options)
@@ -460,7 +479,10 @@ class _FakeBase:
                     f"{short_repr(args, 60)}; pass them by keyword ({name}(resume=...)) or build the fake with spec=b"
                 )
             arguments = {k: v for k, v in kwargs.items() if k != "baml_options"}
-        return arguments, {**self._options, **call_options}
+        options = {**self._options, **call_options}
+        if options and not _OPTION_CHECKED.isdisjoint(options):
+            _check_call_options(name, options, self._is_async)
+        return arguments, options
 
     def _begin(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], streaming: bool) -> tuple[FakeCall, Plan]:
         arguments, options = self._bind(name, args, kwargs, streaming)
@@ -481,6 +503,8 @@ class _FakeBase:
         request_id = f"fake-req-{next(shared.request_ids)}"
         plan = plan_call(outcome, arguments, options.get("client"), shared.defaults, request_id, streaming)
         plan.controller = controller
+        if options:
+            plan.tags = options.get("tags")
         return record, plan
 
     def _call_context(self, cc: CallClock, record: FakeCall) -> Call:
@@ -507,6 +531,8 @@ class _FakeBase:
             "provider": plan.provider, "client_name": plan.client_name, "num_attempts": plan.num_attempts,
             "request_id": plan.request_id,
         }
+        if plan.tags is not None:
+            call.extra["tags"] = dict(plan.tags)
 
     @staticmethod
     def _check_abort(plan: Plan) -> None:
@@ -648,6 +674,23 @@ def _never_called(name: str) -> str | None:
     if name in _MODULAR:
         return f"{name!r} is baml's modular API (b.{name}), which the fake does not fake"
     return None
+
+
+def _check_call_options(name: str, options: Mapping[str, Any], is_async: bool) -> None:
+    """Refuse the options a call cannot honour (see ``with_options``); check ``tags``."""
+    for key, why in _UNSUPPORTED_OPTIONS.items():
+        if options.get(key) is not None:
+            raise NotImplementedError(f"{name}(baml_options={{{key!r}: ...}}): the fake {why}")
+    if options.get("on_tick") is not None:
+        if not is_async:
+            raise ValueError(_SYNC_ON_TICK)  # baml-py 0.226.3's sync client, calls and streams alike
+        raise NotImplementedError(
+            f"{name}(on_tick=...): the fake does not call on_tick (baml-py calls it with the "
+            "runtime's own FunctionLog, which the fake cannot build)"
+        )
+    tags = options.get("tags")
+    if tags is not None and not isinstance(tags, Mapping):
+        check_mapping(tags, f"{name}(baml_options={{'tags': {short_repr(tags)}}})", expected="a dict of str or None")
 
 
 def _check_baml_options(collector: Any, client_registry: Any) -> None:

@@ -143,6 +143,8 @@ class Plan:
     request_id: str | None = None
     controller: Any = None
     """The call's ``baml_options["abort_controller"]`` (``None``: none)."""
+    tags: Any = None
+    """The call's ``tags`` option (``None``: none), recorded in its end event's metadata."""
 
     def aborted(self) -> BaseException | None:
         """The ``BamlAbortError`` to raise if the call's controller was aborted while it was
