@@ -8,7 +8,8 @@ without a network or an API key.
 
 Layout of the fake client: ``client`` (the public face), ``script`` (scripted outcomes and
 call records), ``spec`` (building against a real client), ``timeline`` (per-call virtual
-time), ``streams`` (the fake's stream objects). A new fault is a builder in ``faults`` plus
+time), ``streams`` (the fake's stream objects), ``scenario`` (play one :class:`Step` on a fake:
+``run_outcome`` / ``arun_outcome`` / ``script_outcome``, no Hypothesis needed). A new fault is a builder in ``faults`` plus
 its ``FaultKind`` entry in ``FAULTS``.
 """
 
@@ -25,6 +26,10 @@ from .client import (
     UnusedOutcomesError,
 )
 from .faults import Fault
+from .scenario import OutcomeRun, Step
+from .scenario import arun as arun_outcome
+from .scenario import run as run_outcome
+from .scenario import script as script_outcome
 
 __all__ = [
     "AsyncFakeBamlClient",
@@ -32,8 +37,13 @@ __all__ = [
     "FakeCall",
     "Fault",
     "NothingScriptedError",
+    "OutcomeRun",
     "ScriptedOutcome",
+    "Step",
     "UnusedOutcomesError",
     "Usage",
+    "arun_outcome",
     "faults",
+    "run_outcome",
+    "script_outcome",
 ]

@@ -1,23 +1,41 @@
 """Play one scripted outcome on a fake client as a caller would, and report what was seen.
 
-An outcome (``pytest_baml_telemetry.strategies.Outcome``, or anything shaped like it: see
-:class:`OutcomeLike`) says what one BAML call does. :func:`script` queues it on a
-``FakeBamlClient``; :func:`run` / :func:`arun` also make the call (reading a stream's
-partials, closing or dropping an abandoned stream) and return an :class:`OutcomeRun`.
-The outcome's own error is caught and returned; any other exception propagates.
-This module imports neither Hypothesis nor ``baml_py``.
+A public helper, usable without Hypothesis (this module imports neither Hypothesis nor
+``baml_py``)::
+
+    from pytest_baml_telemetry.fake import FakeBamlClient, Step, faults, run_outcome
+
+    fake = FakeBamlClient()
+    seen = run_outcome(Step("stream_completed", result="hi", partials=("h",)), fake, "Greet", name="Ada")
+    assert seen.partials == ("h",) and seen.result == "hi" and seen.call.ok
+    seen = run_outcome(Step("fault", fault=faults.timeout(after="30s")), fake, "Greet", name="Ada")
+    assert seen.call.duration_ns == 30_000_000_000 and seen.error is not None
+
+An outcome (a :class:`Step`, ``pytest_baml_telemetry.strategies.Outcome`` — what its
+Hypothesis strategies draw — or anything shaped like them: see :class:`OutcomeLike`) says
+what one BAML call does. :func:`script` queues it on a ``FakeBamlClient``; :func:`run` /
+:func:`arun` also make the call (reading a stream's partials, closing or dropping an
+abandoned stream) and return an :class:`OutcomeRun`. The outcome's own error is caught and
+returned; any other exception propagates. ``pytest_baml_telemetry.fake`` exports them as
+``script_outcome``, ``run_outcome`` and ``arun_outcome`` (``fake.script`` is the scripting
+module's name).
 """
 
 from __future__ import annotations
 
 import gc
+from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
+from .._validate import check_choice, check_count, check_str, fail
 from . import faults
 from .client import AsyncFakeBamlClient
-from .faults import Fault
+from .faults import Fault, coerce_error
 
-__all__ = ["OutcomeLike", "OutcomeRun", "arun", "run", "script"]
+__all__ = ["STEP_KINDS", "OutcomeLike", "OutcomeRun", "Step", "arun", "run", "script"]
+
+STEP_KINDS = ("success", "fault", "base_exception", "stream_completed", "stream_abandoned", "stream_failed")
+"""The kinds of :class:`Step` (the same as ``strategies.OUTCOME_KINDS``)."""
 
 
 class OutcomeLike(Protocol):
@@ -45,6 +63,63 @@ class OutcomeLike(Protocol):
     def streaming(self) -> bool: ...
     @property
     def error_class(self) -> type[BaseException] | None: ...
+
+
+@dataclass(frozen=True)
+class Step:
+    """What one BAML call does, for :func:`script`, :func:`run` and :func:`arun`.
+
+    ``kind`` is one of :data:`STEP_KINDS`: ``"success"`` returns ``result`` (with ``usage``
+    and ``model``); ``"fault"`` / ``"base_exception"`` raise ``fault`` (a fault, a fault name
+    such as ``"timeout"``, an exception class or instance); ``"stream_completed"`` yields
+    ``partials`` then returns ``result``; ``"stream_abandoned"`` is a stream of which the
+    caller reads ``read`` partials, then closes it (``abandon="close"``) or drops it
+    (``"drop"``); ``"stream_failed"`` yields ``partials`` then fails with ``fault``.
+    ``latency_ns`` is the call's virtual duration (default: the fault's ``after``, else 0).
+    """
+
+    kind: str = "success"
+    result: Any = None
+    usage: Any = None
+    model: str | None = None
+    latency_ns: int = 0
+    fault: Any = None
+    partials: tuple[Any, ...] = ()
+    read: int = 0
+    abandon: str = "close"
+
+    def __post_init__(self) -> None:
+        check_choice(self.kind, STEP_KINDS, f"Step(kind={self.kind!r})", expected=f"one of {STEP_KINDS}")
+        check_str(self.model, f"Step(model={self.model!r})", empty=True, optional=True)
+        check_count(self.latency_ns, f"Step(latency_ns={self.latency_ns!r})")
+        needs_fault = self.kind in ("fault", "base_exception", "stream_failed")
+        if needs_fault:
+            fault = coerce_error(self.fault, name=f"Step(kind={self.kind!r}, fault=...)")
+            object.__setattr__(self, "fault", fault)
+            if fault.after_ns is not None and not self.latency_ns:  # faults.timeout(after="30s")
+                object.__setattr__(self, "latency_ns", fault.after_ns)
+        elif self.fault is not None:
+            raise ValueError(f"Step(kind={self.kind!r}, fault={self.fault!r}): this kind raises nothing")
+        if isinstance(self.partials, (str, bytes)):
+            fail(TypeError, f"Step(partials={self.partials!r})", "a tuple or list of partial values")
+        object.__setattr__(self, "partials", tuple(self.partials))
+        if self.partials and not self.streaming:
+            raise ValueError(f"Step(kind={self.kind!r}, partials=<{len(self.partials)}>): only streams have partials")
+        check_count(self.read, f"Step(read={self.read!r})")
+        if self.read > len(self.partials) or (self.read and self.kind != "stream_abandoned"):
+            fail(ValueError, f"Step(kind={self.kind!r}, read={self.read!r})",
+                 f"0, or for a stream_abandoned step at most its {len(self.partials)} partials")
+        check_choice(self.abandon, ("close", "drop"), f"Step(abandon={self.abandon!r})", expected="'close' or 'drop'")
+
+    @property
+    def streaming(self) -> bool:
+        """Whether the call is a stream (``fake.stream.Fn(...)``)."""
+        return self.kind.startswith("stream_")
+
+    @property
+    def error_class(self) -> type[BaseException] | None:
+        """The class of the exception the caller sees (``None`` when it sees none)."""
+        return None if self.fault is None else self.fault.error_class
 
 
 class OutcomeRun(NamedTuple):
@@ -84,6 +159,9 @@ def script(outcome: OutcomeLike, fake: Any, function_name: str) -> Any:
     fault = outcome.fault
     if outcome.kind == "stream_failed":
         fault = faults.stream_failure(partials=list(outcome.partials), error=outcome.fault)
+    after_ns = getattr(outcome.fault, "after_ns", None)
+    if after_ns is not None and outcome.latency_ns in (0, after_ns):
+        return fake.fail(function_name, fault)  # the fault's own after= is the latency
     return fake.fail(function_name, fault, latency=latency)
 
 
