@@ -57,7 +57,7 @@ LEFTOVER = textwrap.dedent(
         for t in threads:
             t.join(10)
         assert [e.function_name for e in baml_events.begun_before_test] == ["Leftover", "Leftover"]
-        assert [e.kind for e in baml_events.begun_before_test] == ["stop", "exception"]
+        assert sorted(e.kind for e in baml_events.begun_before_test) == ["exception", "stop"]  # threads end in any order
         assert [c.function_name for c in baml_events.calls] == ["Mine"]
         baml_events.assert_call("Mine", ok=True)
         assert len(baml_events.stops) == 2  # kept
