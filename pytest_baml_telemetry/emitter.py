@@ -614,7 +614,8 @@ class Call:
             metadata.update(self.extra)
             metadata["telemetry_span_context"] = self.span_context
         # tokens as on stop: a failure the provider answered (and billed) carries its usage,
-        # one known not billed carries 0/0 (set by the caller), an unknown one None
+        # one known not billed carries 0/0 (set by the caller), an unknown one None. The same
+        # measurement literals as stop() writes: a shared helper costs stop, the hot path, a call.
         usage = self.usage
         if usage is None:
             measurements: dict[str, Any] = {

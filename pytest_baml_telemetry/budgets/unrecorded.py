@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .._validate import check_count, check_mapping, short_repr
+from ..contract import format_event_name
 
 __all__ = ["NotRecorded"]
 
@@ -32,12 +33,6 @@ def _plain(value: Any) -> Any:
     if type(value) is str:
         return value if len(value) <= 80 else value[:77] + "..."
     return short_repr(value, 80)
-
-
-def _name(event_name: Any) -> str:
-    if isinstance(event_name, tuple) and all(isinstance(p, str) for p in event_name):
-        return ".".join(event_name)
-    return short_repr(event_name, 80)
 
 
 class NotRecorded:
@@ -65,7 +60,7 @@ class NotRecorded:
                 meta = metadata if isinstance(metadata, Mapping) else {}
                 meas = measurements if isinstance(measurements, Mapping) else {}
                 self.first = {
-                    "event": _name(event_name),
+                    "event": _plain(format_event_name(event_name)),
                     "function": _plain(meta.get("function_name")),
                     "model": _plain(meta.get("model")),
                     "test_id": test_id,
