@@ -513,6 +513,13 @@ CASES = [
     bad("fake-script-dunder", lambda t: _fake().respond("__call__", 1), ValueError, "'__call__'"),
     bad("fake-with_options-collector", lambda t: _fake().with_options(collector=5), TypeError, "collector=5"),
     bad("fake-with_options-registry", lambda t: _fake().with_options(client_registry="x"), TypeError, "'x'"),
+    # ---- issue 12/13 arguments
+    bad("fake-failed-attempts-int", lambda t: _fake().respond("F", 1, failed_attempts=5), TypeError, "failed_attempts=5"),
+    bad("fake-failed-attempts-item", lambda t: _fake().respond("F", 1, failed_attempts=[3]), TypeError, "failed_attempts[0]=3"),
+    bad("fake-model-int", lambda t: FakeBamlClient(model=3), TypeError, "model=3"),
+    bad("server-usage-chunk-str", lambda t: FakeLLMServer().respond("x", usage_chunk="yes"), TypeError, "usage_chunk='yes'"),
+    bad("fault-timeout-kind", lambda t: faults.timeout(after="1s", kind="later"), ValueError, "'later'"),
+    bad("fault-attempts-none", lambda t: faults.attempts(), TypeError, "got 0"),
 ]
 
 
