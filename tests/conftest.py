@@ -37,6 +37,38 @@ def generated_client(tmp_path_factory: pytest.TempPathFactory):
     return import_generated(out)
 
 
+TYPED_SRC = Path(__file__).parent / "baml_src_typed"
+
+
+@pytest.fixture(scope="session")
+def typed_client(tmp_path_factory: pytest.TempPathFactory):
+    """The typed app of ``tests/baml_src_typed`` (classes, an enum, lists, optional fields, a
+    plan streamed with ``@stream.done``/``@stream.with_state``), generated in sync mode: its
+    package's ``b`` is a ``BamlSyncClient``. A ``GeneratedClient`` as ``generated_client``."""
+    from pytest_baml_telemetry.baml_gen import generate_client, import_generated
+
+    return import_generated(generate_client(TYPED_SRC, tmp_path_factory.mktemp("typed_sync")))
+
+
+@pytest.fixture(scope="session")
+def typed_async_client(tmp_path_factory: pytest.TempPathFactory):
+    """The same typed app generated with ``default_client_mode async``: its package's ``b``
+    (``typed_async_client.module.b``) is a ``BamlAsyncClient``."""
+    import shutil
+
+    from pytest_baml_telemetry.baml_gen import generate_client, import_generated
+
+    src = tmp_path_factory.mktemp("typed_async_src") / "baml_src"
+    shutil.copytree(TYPED_SRC, src)
+    generators = src / "generators.baml"
+    text = generators.read_text(encoding="utf-8")
+    assert "default_client_mode sync" in text
+    generators.write_text(text.replace("default_client_mode sync", "default_client_mode async"), encoding="utf-8")
+    client = import_generated(generate_client(src, tmp_path_factory.mktemp("typed_async")))
+    assert type(client.module.b).__name__ == "BamlAsyncClient", type(client.module.b)
+    return client
+
+
 # ------------------------------------------------------------------ shared fixtures
 # (``module_server``/``server``: test_fake_server.py and test_instrument.py;
 # ``_quiet_baml``/``tel``: test_instrument.py and test_modular.py)

@@ -283,8 +283,9 @@ class _FakeBase:
     def respond(
         self,
         function_name: str,
-        result: Any,
+        result: Any = None,
         *,
+        raw: str | None = None,
         usage: Usage | Mapping[str, Any] | tuple[int | None, ...] | None = None,
         model: str | None = None,
         provider: str | None = None,
@@ -294,6 +295,8 @@ class _FakeBase:
         reusable: bool = False,
         partials: Sequence[Any] | None = None,
         chunk_latency: DurationLike | Sequence[DurationLike] | None = None,
+        chunks: Sequence[Any] | None = None,
+        merge: bool = False,
     ) -> ScriptedOutcome:
         """Queue a successful outcome for ``function_name``; return it.
 
@@ -315,6 +318,7 @@ class _FakeBase:
         outcome = respond_outcome(
             name, result, usage=usage, model=model, provider=provider, client_name=client_name, latency=latency,
             failed_attempts=failed_attempts, reusable=reusable, partials=partials, chunk_latency=chunk_latency,
+            raw=raw, chunks=chunks, merge=merge, spec=self._shared.spec,
         )
         return self._shared.script.add(outcome)
 
@@ -501,7 +505,7 @@ class _FakeBase:
             raise error
         shared = self._shared
         request_id = f"fake-req-{next(shared.request_ids)}"
-        plan = plan_call(outcome, arguments, options.get("client"), shared.defaults, request_id, streaming)
+        plan = plan_call(outcome, arguments, options.get("client"), shared.defaults, request_id, streaming, shared.spec)
         plan.controller = controller
         if options:
             plan.tags = options.get("tags")

@@ -25,13 +25,17 @@ import threading
 import types
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .._validate import check_bool, check_str, fail, short_repr
 from ..clock import DurationLike, format_duration_ns, parse_duration_ns
 from ..contract import Usage
 from .faults import Fault, coerce_error
+from .parsing import RawAnswer, parse_raw
 from .timeline import Plan, schedule
+
+if TYPE_CHECKING:
+    from .spec import ClientSpec
 
 __all__ = [
     "FakeCall",
@@ -119,6 +123,10 @@ class ScriptedOutcome:
     times_used: int = 0
     computed: bool = False
     """True when ``result`` or ``usage`` is a callable asked at each call (see :func:`plan_call`)."""
+    raw: RawAnswer | None = None
+    """For ``respond(raw=...)``: the model text as baml-py's own parser read it (see :mod:`.parsing`)."""
+    merge: bool = False
+    """Stream partials queued when the consumer reads are merged into one, as baml-py does."""
     _explicit_latency: int | None = field(default=None, repr=False)
 
     @property
@@ -133,8 +141,12 @@ class ScriptedOutcome:
             parts.append(short_repr(self.result, 60))
             if self.usage is not None:
                 parts.append(f"usage={self.usage!r}")
+            if self.raw is not None:
+                parts.append(f"raw={short_repr(self.raw.text, 40)}")
             if self.partials:
                 parts.append(f"partials=<{len(self.partials)}>")
+            if self.merge:
+                parts.append("merge=True")
             if self.failed_attempts:
                 parts.append(f"failed_attempts={list(self.failed_attempts)!r}")
         else:
@@ -258,9 +270,19 @@ def respond_outcome(
     reusable: bool,
     partials: Sequence[Any] | None,
     chunk_latency: DurationLike | Sequence[DurationLike] | None,
+    raw: str | None = None,
+    chunks: Sequence[Any] | None = None,
+    merge: bool = False,
+    spec: ClientSpec | None = None,
 ) -> ScriptedOutcome:
-    """The outcome ``respond(name, result, ...)`` queues, its arguments checked."""
+    """The outcome ``respond(name, result, ...)`` queues, its arguments checked.
+
+    With ``raw`` (or ``chunks``) the result and partials are what baml-py's parser makes of
+    the model text (:func:`.parsing.parse_raw`); with a ``spec`` a given ``result`` and
+    ``partials`` are checked against (and coerced into) the function's declared types.
+    """
     owner = f"respond({name!r})"
+    check_bool(merge, f"{owner}: merge={merge!r}")
     computed_usage = callable(usage) and not isinstance(usage, type)
     coerced_usage: Any = usage if computed_usage else Usage.coerce(usage, name=f"{owner}: usage")
     check_metadata(owner, model, provider, client_name)
@@ -268,12 +290,21 @@ def respond_outcome(
     latency_ns = None if latency is None else parse_duration_ns(latency, name=f"{owner}: latency")
     attempts, attempts_ns = _failed_attempts(owner, failed_attempts)
     values: tuple[Any, ...] = ()
-    if partials is not None:
+    answer: RawAnswer | None = None
+    computed = computed_usage or (callable(result) and not isinstance(result, type))
+    if raw is not None or chunks is not None:
+        answer = parse_raw(owner, spec, name, raw=raw, chunks=chunks, result=result, partials=partials)
+        result, values = answer.result, answer.partials
+    elif partials is not None:
         if isinstance(partials, (str, bytes)) or not isinstance(partials, Sequence):
             raise TypeError(f"{owner}: partials={short_repr(partials, 60)}: expected a list of partial values")
         values = tuple(partials)
     elif chunk_latency is not None:
         raise ValueError(f"{owner}: chunk_latency={chunk_latency!r} was given without partials")
+    if spec is not None and answer is None:
+        if not (callable(result) and not isinstance(result, type)):
+            result = spec.coerce_result(name, result, owner)
+        values = spec.coerce_partials(name, values, owner)
     times, total = schedule(len(values), latency_ns, chunk_latency, owner)
     if attempts_ns:  # the failed attempts come first; the answer's partials follow them
         times = tuple(t + attempts_ns for t in times)
@@ -292,7 +323,9 @@ def respond_outcome(
         partial_times_ns=times,
         reusable=reusable,
         where=where(),
-        computed=computed_usage or (callable(result) and not isinstance(result, type)),
+        computed=computed,
+        raw=answer,
+        merge=merge,
     )
 
 
@@ -359,6 +392,7 @@ def plan_call(
     defaults: Defaults,
     request_id: str,
     streaming: bool = False,
+    spec: ClientSpec | None = None,
 ) -> Plan:
     """What a call using ``outcome`` does: a fresh error is built (or the callable asked) now.
 
@@ -370,8 +404,12 @@ def plan_call(
         client_name, provider, model = defaults(outcome.function, outcome.client_name or client)
         if outcome.computed:
             result, usage, raised = _compute(outcome, arguments)
+            if raised is None and spec is not None and result is not outcome.result:
+                result = spec.coerce_result(outcome.function, result, f"respond({outcome.function!r}): the callable's result")
         else:
             result, usage, raised = outcome.result, outcome.usage, None
+        if outcome.raw is not None and outcome.raw.fails:
+            raised = outcome.raw.error(streaming)  # a fresh error per call, as baml-py raises it
         return Plan(
             result=result,
             error=raised,
@@ -384,6 +422,7 @@ def plan_call(
             partials=outcome.partials,
             partial_times=outcome.partial_times_ns,
             total_ns=outcome.latency_ns or 0,
+            merge=outcome.merge,
         )
     error = outcome.error
     if isinstance(error, Fault):

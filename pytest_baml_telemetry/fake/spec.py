@@ -7,14 +7,8 @@ each call's arguments as the real method would, with the same error text CPython
 plus the real signature.
 
 The spec also gives the fake its metadata defaults: each function's declared client, that
-client's provider and model. A generated ``baml_client`` carries its .baml sources
-(``inlinedbaml.get_baml_files()``); baml-py's runtime validates them but exposes neither
-its clients nor which client a function declares, so :func:`declared_clients` reads the
-``client<llm> Name { provider ... options { model ... } }`` and ``function F(...) -> T {
-client Name ... }`` blocks itself (comments and ``#"..."#`` prompts skipped). A
-``fallback`` or ``round-robin`` client stands for the first client of its ``strategy``
-(the one that answers when nothing fails); a shorthand ``client "openai/gpt-4o"`` is its
-own provider and model; a model that is not a literal (``env.MODEL``) is unknown.
+client's provider and model, read from the generated client's .baml sources by
+:mod:`.sources`.
 
 An instrumented client (``instrument(b)``) is read as the ``b`` it wraps.
 
@@ -25,25 +19,14 @@ the real method takes it and never part of the recorded arguments.
 from __future__ import annotations
 
 import difflib
-import importlib
 import inspect
-import re
 import types
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..instrument import is_instrumented
+from .sources import DeclaredClient, baml_files, declared_clients
 
-__all__ = ["ClientSpec", "DeclaredClient", "declared_clients"]
-
-
-class DeclaredClient(NamedTuple):
-    """A ``client<llm>`` block of the spec's .baml sources: its name, provider and model
-    (``None`` when not a literal, e.g. ``model env.MODEL``)."""
-
-    name: str
-    provider: str | None
-    model: str | None
+__all__ = ["ClientSpec", "DeclaredClient", "declared_clients"]  # the last two re-exported from .sources
 
 
 class ClientSpec:
@@ -56,7 +39,7 @@ class ClientSpec:
         self.source = spec
         if is_instrumented(spec):
             spec = spec.__wrapped__  # instrument(b): the fake follows the real b
-        files = _baml_files(spec)
+        files = baml_files(spec)
         self.clients, self.function_clients = ({}, {}) if files is None else declared_clients(files)
         target = spec
         if isinstance(spec, types.ModuleType):
@@ -106,6 +89,20 @@ class ClientSpec:
             if client is None:
                 return None
         return self.clients.get(client)
+
+    def coerce_result(self, function: str, value: Any, owner: str) -> Any:
+        """``value`` validated against (and coerced into) ``function``'s declared return type.
+
+        (Issue 13: being built; returns ``value`` unchanged for now.)
+        """
+        return value
+
+    def coerce_partials(self, function: str, values: tuple[Any, ...], owner: str) -> tuple[Any, ...]:
+        """Stream partials validated against ``function``'s stream types (``baml_client.stream_types``).
+
+        (Issue 13: being built; returns ``values`` unchanged for now.)
+        """
+        return values
 
     @staticmethod
     def _methods(target: Any) -> dict[str, inspect.Signature]:
@@ -170,144 +167,3 @@ class ClientSpec:
             else:
                 arguments[key] = value
         return arguments
-
-
-# ---------------------------------------------------------------------------- the .baml sources
-
-
-def _baml_files(spec: Any) -> Mapping[str, str] | None:
-    """The .baml sources a generated client carries (``None``: not a generated client)."""
-    if isinstance(spec, types.ModuleType):
-        module = spec.__name__
-    else:
-        module = (spec if isinstance(spec, type) else type(spec)).__module__
-    parts = module.split(".")
-    for end in range(len(parts), 0, -1):  # the package holding inlinedbaml: baml_client, not baml_client.sync_client
-        try:
-            inlined = importlib.import_module(".".join(parts[:end]) + ".inlinedbaml")
-        except Exception:  # noqa: BLE001 - not a generated package (or a broken one): no defaults
-            continue
-        files = getattr(inlined, "_file_map", None)
-        get = getattr(inlined, "get_baml_files", None)
-        if files is None and callable(get):
-            files = get()
-        return files if isinstance(files, Mapping) else None
-    return None
-
-
-_SKIPPED = re.compile(
-    r'(?P<raw>(#+)"(?:.|\n)*?"\2)'  # a raw string #"..."# (prompts), any number of #
-    r'|(?P<block>\{//.*?//\})'  # a block comment {// ... //}
-    r'|(?P<line>//[^\n]*)'  # a line comment (// and ///)
-    r'|(?P<quoted>"(?:[^"\\\n]|\\.)*")',  # a quoted string, kept
-    re.DOTALL,
-)
-_CLIENT = re.compile(r"\bclient\s*<\s*llm\s*>\s*(\w+)\s*\{")
-_FUNCTION = re.compile(r"\bfunction\s+(\w+)\s*\(")
-_VALUE = r'(?:"((?:[^"\\]|\\.)*)"|([\w./:-]+))'
-
-
-def _strip(source: str) -> str:
-    """``source`` without comments, its raw strings emptied (their braces are prompt text)."""
-
-    def keep(match: re.Match[str]) -> str:
-        if match.group("quoted"):
-            return match.group("quoted")
-        return '""' if match.group("raw") else " "
-
-    return _SKIPPED.sub(keep, source)
-
-
-def _body(text: str, open_at: int) -> str:
-    """The text between the brace at ``open_at`` and its matching closing brace."""
-    depth = 0
-    for i in range(open_at, len(text)):
-        c = text[i]
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return text[open_at + 1 : i]
-    return text[open_at + 1 :]
-
-
-def _top_level(body: str) -> str:
-    """``body`` without its nested ``{...}`` blocks (their keys are not the block's own)."""
-    out: list[str] = []
-    depth = 0
-    for c in body:
-        if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-        elif depth == 0:
-            out.append(c)
-    return "".join(out)
-
-
-def _field(body: str, key: str) -> str | None:
-    """The literal value of ``key`` at the top level of a block (``None``: absent or not a literal)."""
-    match = re.search(rf"(?:^|\s){key}\s+{_VALUE}", _top_level(body))
-    if match is None:
-        return None
-    value = match.group(1) if match.group(1) is not None else match.group(2)
-    return None if value.startswith("env.") else value
-
-
-def _nested(body: str, key: str) -> str | None:
-    """The body of the nested block ``key { ... }`` of a block."""
-    depth = 0
-    for match in re.finditer(rf"\b{key}\s*\{{|[{{}}]", body):
-        token = match.group(0)
-        if token == "{":
-            depth += 1
-        elif token == "}":
-            depth -= 1
-        elif depth == 0:
-            return _body(body, match.end() - 1)
-        else:
-            depth += 1
-    return None
-
-
-def declared_clients(files: Mapping[str, str]) -> tuple[dict[str, DeclaredClient], dict[str, str]]:
-    """The ``client<llm>`` blocks of ``files`` (name to :class:`DeclaredClient`, fallbacks
-    resolved to their first client) and each function's declared client name."""
-    raw: dict[str, tuple[str | None, str | None, list[str]]] = {}
-    functions: dict[str, str] = {}
-    for source in files.values():
-        if not isinstance(source, str):
-            continue
-        text = _strip(source)
-        for match in _CLIENT.finditer(text):
-            body = _body(text, match.end() - 1)
-            options = _nested(body, "options") or ""
-            strategy = re.search(r"\bstrategy\s*\[([^\]]*)\]", _top_level(options))
-            names = re.findall(_VALUE, strategy.group(1)) if strategy else []
-            raw[match.group(1)] = (_field(body, "provider"), _field(options, "model"), [q or w for q, w in names])
-        for match in _FUNCTION.finditer(text):
-            brace = text.find("{", match.end())
-            if brace < 0:
-                continue
-            client = _field(_body(text, brace), "client")
-            if client is not None:
-                functions[match.group(1)] = client
-
-    def resolve(name: str, seen: frozenset[str]) -> DeclaredClient | None:
-        if name in raw:
-            provider, model, strategy = raw[name]
-            if provider in ("fallback", "round-robin") and strategy and strategy[0] not in seen:
-                return resolve(strategy[0], seen | {name})
-            return DeclaredClient(name, provider, model)
-        if "/" in name:  # shorthand: client "openai/gpt-4o"
-            provider, _, model = name.partition("/")
-            return DeclaredClient(name, provider, model)
-        return None
-
-    clients = {}
-    for name in {*raw, *functions.values()}:
-        found = resolve(name, frozenset())
-        if found is not None:
-            clients[name] = found
-    return clients, functions

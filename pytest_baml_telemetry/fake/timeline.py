@@ -156,3 +156,5 @@ class Plan:
     partials: tuple[Any, ...] = ()
     partial_times: tuple[int, ...] = ()
     total_ns: int = 0
+    merge: bool = False
+    """Partials queued by the time the consumer reads are merged into one (``respond(merge=True)``)."""
