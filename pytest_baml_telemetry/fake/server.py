@@ -652,6 +652,19 @@ class FakeLLMServer:
 
     # -- pointing a real client at the server ------------------------------------
 
+    def route(self, client: Any) -> Any:
+        """``client`` (a generated ``b``, sync or async, or ``instrument(b)``) with every client its
+        .baml sources declare pointed at this server; see :mod:`.routing`."""
+        from .routing import route
+
+        return route(self, client)
+
+    def client_registry_for(self, client: Any) -> baml_py.ClientRegistry:
+        """The ``baml_py.ClientRegistry`` :meth:`route` applies; see :mod:`.routing`."""
+        from .routing import client_registry_for
+
+        return client_registry_for(self, client)
+
     def client_options(
         self,
         *,
