@@ -113,13 +113,21 @@ _new_object = object.__new__
 _set_frozen = object.__setattr__
 
 
+_BAML_TAG_COUNT = 2
+"""baml-py 0.226.3 tags every log with ``baml.language`` and ``baml.runtime``: a log with no more
+tags than that has no user tags (checked before the tags are filtered, to keep the common case cheap)."""
+
+
 def read_collector_log(log: Any, call: Call) -> None:
     """Fill ``call`` (usage, model and extra metadata) from a ``baml_py.FunctionLog``.
 
     Sets usage (``None`` counts stay ``None``), ``model`` (the model the request asked
     for), and the extra metadata ``num_attempts``, ``provider``, ``client_name``,
     ``response_model`` (when the provider reported one) and ``request_id`` (the provider's
-    response id, else baml's ``"breq_..."`` request id). Missing parts are skipped.
+    response id, else baml's ``"breq_..."`` request id), and ``tags``: the call's own tags
+    (``with_options(tags=...)``, replaced by a call's ``baml_options={"tags": ...}``, as
+    baml-py does), without baml's ``baml.*`` tags, when there are any (as the fake records
+    them). Missing parts are skipped.
 
     Each part of the log is read once, and only what is emitted. This runs right after
     the HTTP exchange, when little of it is in the CPU caches: it is written as one
@@ -214,6 +222,11 @@ def read_collector_log(log: Any, call: Call) -> None:
         if request_id is None and request is not None:
             request_id = request.id  # no response id: baml's own request id ("breq_...")
         extra["request_id"] = request_id
+    tags = getattr(log, "tags", None)  # the call's tags (with_options or baml_options), plus baml's own "baml.*" ones
+    if tags and len(tags) > _BAML_TAG_COUNT:
+        user = {k: v for k, v in tags.items() if not k.startswith("baml.")}
+        if user:
+            extra["tags"] = user
     if call.extra is None:
         call.extra = extra
     else:
