@@ -124,14 +124,14 @@ class State:
         self.counter = 0
 
     def take(self, record: dict[str, Any], chat: bool) -> tuple[dict[str, Any] | None, threading.Event]:
-        """Record a request and, for a chat request, pop the next script atomically."""
+        """Record a request and, for a chat request, take the first script matching it, atomically."""
         with self.lock:
             record["index"] = len(self.requests)
             self.counter += 1  # never reset: ids stay unique over resets
             record["request_id"] = openai.request_id(f"fake{os.getpid():x}x", self.counter)
             script = None
             if chat:
-                script = self.scripts.popleft() if self.scripts else None
+                script = self._match(record)
                 record["served"] = script["kind"] if script else "unscripted"
                 record["script"] = script["describe"] if script else None
             else:
@@ -140,12 +140,66 @@ class State:
             self.requests.append(record)
             return script, self.release
 
+    def _match(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        """Remove and return the first script whose filters (``client``, ``provider``) match ``record``."""
+        for i, script in enumerate(self.scripts):
+            if matches(script, record):
+                del self.scripts[i]
+                return script
+        return None
+
     def reset(self) -> None:
         with self.lock:
             self.scripts.clear()
             self.requests.clear()
             old, self.release = self.release, threading.Event()
         old.set()  # wake handlers sleeping in hang()/latency: they drop their connection
+
+
+def matches(script: dict[str, Any], record: dict[str, Any]) -> bool:
+    """Whether a request may be served ``script``: each filter it has equals the request's value."""
+    for key in FILTERS:
+        wanted = script.get(key)
+        if wanted is not None and wanted != record.get(key):
+            return False
+    return True
+
+
+FILTERS = ("client", "provider")
+"""The filters a script may have; a request is recorded with a value for each."""
+
+
+def split_tag(path: str) -> tuple[str | None, str]:
+    """``(client, path)`` of a path that may start with a client tag ``/_c/{client}``
+    (``FakeLLMServer.client_options(client=...)``); an untagged path gives ``(None, path)``."""
+    if not path.startswith(CLIENT_TAG):
+        return None, path
+    rest = path[len(CLIENT_TAG):]
+    name, slash, tail = rest.partition("/")
+    client = urllib.parse.unquote(name)
+    return (client or None), slash + tail if slash else "/"
+
+
+CLIENT_TAG = "/_c/"
+
+FORMATS: tuple[tuple[str, Any], ...] = (("openai", openai),)
+"""The dispatch table, ``(provider, wire module)``: a request is served by the first format
+whose ``is_chat_path(path)`` accepts its path (without the query); the provider recorded is the
+format's name."""
+
+
+def wire_for(method: str, path: str) -> tuple[str | None, Any]:
+    """``(provider, wire module)`` serving ``method path`` (``(None, None)``: nothing serves it)."""
+    if method == "POST":
+        for provider, module in FORMATS:
+            if module.is_chat_path(path):
+                return provider, module
+    return None, None
+
+
+def describe_scripts(scripts: list[dict[str, Any]]) -> str:
+    """The queued scripts, as the 500 for an unmatched request names them (with their filters)."""
+    return "; ".join(s["describe"] for s in scripts)
 
 
 STATE = State()
@@ -262,8 +316,9 @@ class Handler(BaseHTTPRequestHandler):
             body = json.loads(text) if raw else None
         except ValueError:
             body = None
-        path = self.path.split("?", 1)[0]
-        shown = mask_path(self.path)
+        client, target = split_tag(self.path)
+        path = target.split("?", 1)[0]
+        shown = mask_path(target)
         headers: dict[str, str] = {}
         for key, value in self.headers.items():
             k = key.lower()
@@ -277,9 +332,12 @@ class Handler(BaseHTTPRequestHandler):
             "body": text,
             "stream": stream,
             "time_ns": time.time_ns(),
+            "client": client,
         }
         self.body = body
-        chat = self.command == "POST" and openai.is_chat_path(path)
+        provider, wire = wire_for(self.command, path)
+        record["provider"] = provider
+        chat = wire is not None
         script, release = STATE.take(record, chat)
         self.request_id = str(record["request_id"])
         if not chat:
@@ -291,10 +349,18 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, _json(openai.error_body(message, "invalid_request_error")))
             return
         if script is None:
+            with STATE.lock:
+                waiting = list(STATE.scripts)
+            sender = f", client {client!r}" if client is not None else ""
             message = (
                 f"FakeLLMServer: nothing scripted for request #{record['index']} "
-                f"({self.command} {shown}); script responses with "
-                "server.respond(...) / server.fail(...) before the call."
+                f"({self.command} {shown}{sender}, provider {provider!r}); "
+                + (
+                    f"{len(waiting)} queued script(s) are for other requests: {describe_scripts(waiting)}; "
+                    if waiting else ""
+                )
+                + "script responses with server.respond(...) / server.fail(...) before the call "
+                "(client=/provider= target a client or a wire format)."
             )
             self._send(500, _json(openai.error_body(message, "fake_llm_server_unscripted", "unscripted")))
             return

@@ -15,7 +15,12 @@ Typical use::
         b.with_options(client_registry=cr).ExtractResume("...")
         assert server.requests[0].headers["authorization"] == "***"
 
-Scripts are served in order, once each, to ``POST /v1/chat/completions``
+Scripts are served in order, once each: a request gets the first queued script whose
+filters match it (``respond(..., client="Primary")``, ``fail(..., provider="openai")``; a
+script without filters matches any request). A request is tagged with its client when the
+client's base URL came from ``client_options(client=...)`` / ``client_registry(...)``
+(``RecordedRequest.client``) and with the wire format it used (``RecordedRequest.provider``).
+Requests go to ``POST /v1/chat/completions``
 (``/chat/completions`` and Azure's ``/openai/deployments/{name}/chat/completions`` too),
 as OpenAI answers: a stream's usage chunk only when the request asks for it
 (``stream_options.include_usage``), usage with its details, OpenAI's error
@@ -37,52 +42,27 @@ raises a ``BamlClientError`` subclass.
 
 from __future__ import annotations
 
-import collections
 import ipaddress
 import json
 import math
-import os
-import queue
-import subprocess
-import sys
 import threading
 import weakref
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .._validate import (
-    check_bool,
-    check_count,
-    check_int,
-    check_mapping,
-    check_str,
-    fail,
-    is_int,
-    short_number_repr,
-    short_repr,
-)
+from .._validate import check_bool, check_count, check_int, fail, is_int, short_number_repr, short_repr
 from ..clock import DurationLike, parse_duration, parse_duration_ns
 from ..contract import MAX_NATIVE
 from ..wire import common, openai
+from . import server_clients
+from .server_clients import AZURE_API_VERSION, FAKE_API_KEY, SUPPORTED_PROVIDERS
+from .server_process import Child, reap
 
 if TYPE_CHECKING:  # pragma: no cover
     import baml_py
 
 __all__ = ["FakeLLMServer", "RecordedRequest", "usage_to_openai", "SUPPORTED_PROVIDERS", "FAKE_API_KEY", "AZURE_API_VERSION"]
-
-_CHILD_SCRIPT = Path(__file__).with_name("_server_child.py")
-_EOF = object()
-FAKE_API_KEY = "sk-fake"
-"""The API key :meth:`FakeLLMServer.client_options` puts in client options (recorded masked)."""
-SUPPORTED_PROVIDERS = ("openai", "openai-generic", "azure-openai", "ollama")
-"""baml-py providers that talk OpenAI chat completions, which the server speaks (checked
-with baml-py 0.226.3): ``openai``/``openai-generic`` (``model``, ``api_key``, ``base_url``),
-``azure-openai`` (``base_url`` of a deployment, ``api_version``, ``api_key`` sent as
-``api-key``) and ``ollama`` (``model``, ``base_url``, no key)."""
-AZURE_API_VERSION = "2024-10-21"
-"""The ``api_version`` :meth:`FakeLLMServer.client_options` gives an ``azure-openai`` client."""
 
 UsageLike = common.UsageLike
 usage_to_openai = openai.usage_to_wire
@@ -114,14 +94,6 @@ def _check_host(host: Any) -> str:
     return str(address)
 
 
-def _check_provider(provider: Any, where: str) -> None:
-    if provider not in SUPPORTED_PROVIDERS:
-        raise ValueError(
-            f"{where}: provider={short_repr(provider)} is not supported; the fake server speaks "
-            f"OpenAI chat completions: use one of {', '.join(SUPPORTED_PROVIDERS)}"
-        )
-
-
 # --------------------------------------------------------------------------- records
 
 
@@ -137,7 +109,7 @@ class RecordedRequest:
     says what answered it: ``"respond"``, ``"fail"``, ``"hang"``, ``"malformed"``,
     ``"fail_stream"``, ``"unscripted"`` (nothing scripted: HTTP 500) or
     ``"not_found"`` (not a chat-completions path: HTTP 404, no script used);
-    ``script`` describes the script used; ``request_id`` is the ``x-request-id`` header
+    ``script`` describes the script used (with its ``[client=..., provider=...]`` filters); ``request_id`` is the ``x-request-id`` header
     the server sent back (unique within the server's life, also across :meth:`FakeLLMServer.reset`).
     """
 
@@ -152,6 +124,12 @@ class RecordedRequest:
     script: str | None = None
     time_ns: int = field(default=0, compare=False)
     request_id: str | None = field(default=None, compare=False)
+    client: str | None = None
+    """The client that sent it, from the tag of :meth:`FakeLLMServer.client_options` (``client=``);
+    ``None`` for an untagged request."""
+    provider: str | None = None
+    """The wire format the request used (``"openai"`` for chat completions, whichever
+    provider sent it); ``None`` for a path no format serves."""
 
     @property
     def model(self) -> str | None:
@@ -162,141 +140,6 @@ class RecordedRequest:
     def messages(self) -> list[Any]:
         """The chat ``messages`` the client sent (empty when absent)."""
         return openai.request_messages(self.json)
-
-
-# --------------------------------------------------------------------------- child
-
-
-class _Child:
-    """The child process and the line-oriented JSON RPC over its stdin/stdout."""
-
-    def __init__(self, host: str, port: int) -> None:
-        cmd = [
-            sys.executable,
-            "-I",  # isolated: no PYTHON* env, no user site, script dir not on sys.path
-            "-S",  # no site import: standard library only, fast start
-            "-u",
-            str(_CHILD_SCRIPT),
-            "--host",
-            host,
-            "--port",
-            str(port),
-            "--parent-pid",
-            str(os.getpid()),
-        ]
-        self.proc = subprocess.Popen(
-            cmd,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            bufsize=1,
-            close_fds=True,
-        )
-        self.lines: queue.Queue[Any] = queue.Queue()
-        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=100)
-        self.lock = threading.Lock()
-        self.next_id = 0
-        self.threads = [
-            threading.Thread(target=self._read_stdout, name="fake-llm-stdout", daemon=True),
-            threading.Thread(target=self._read_stderr, name="fake-llm-stderr", daemon=True),
-        ]
-        for t in self.threads:
-            t.start()
-
-    def _read_stdout(self) -> None:
-        stream = self.proc.stdout
-        assert stream is not None
-        try:
-            for line in stream:
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    self.lines.put(json.loads(line))
-                except ValueError:
-                    self.stderr_tail.append(f"(stdout) {line}")
-        except (OSError, ValueError):
-            pass
-        self.lines.put(_EOF)
-
-    def _read_stderr(self) -> None:
-        stream = self.proc.stderr
-        assert stream is not None
-        try:
-            for line in stream:
-                self.stderr_tail.append(line.rstrip("\n"))
-        except (OSError, ValueError):
-            pass
-
-    def describe_death(self) -> str:
-        code = self.proc.poll()
-        state = "is not answering" if code is None else f"exited with status {code}"
-        tail = "\n".join(self.stderr_tail)
-        return f"the FakeLLMServer child process (pid {self.proc.pid}) {state}" + (f"; its stderr:\n{tail}" if tail else "")
-
-    def _next_line(self, timeout: float, late: str) -> Any:
-        """The next message from the child; ``RuntimeError(late; why)`` when none comes in time."""
-        try:
-            return self.lines.get(timeout=timeout)
-        except queue.Empty:
-            raise RuntimeError(f"{late}; {self.describe_death()}") from None
-
-    def wait_ready(self, timeout: float) -> dict[str, Any]:
-        msg = self._next_line(timeout, f"FakeLLMServer did not start within startup_timeout={timeout}s")
-        if msg is _EOF:
-            raise RuntimeError(f"FakeLLMServer failed to start: {self.describe_death()}")
-        if msg.get("event") != "ready":
-            raise RuntimeError(f"FakeLLMServer failed to start: {msg.get('error', msg)}")
-        return msg
-
-    def call(self, cmd: str, timeout: float, **payload: Any) -> Any:
-        with self.lock:
-            self.next_id += 1
-            ident = self.next_id
-            line = json.dumps({"id": ident, "cmd": cmd, **payload}) + "\n"
-            try:
-                assert self.proc.stdin is not None
-                self.proc.stdin.write(line)
-                self.proc.stdin.flush()
-            except (OSError, ValueError):
-                raise RuntimeError(f"FakeLLMServer command {cmd!r} failed: {self.describe_death()}") from None
-            while True:
-                msg = self._next_line(timeout, f"FakeLLMServer command {cmd!r} got no answer within {timeout}s")
-                if msg is _EOF:
-                    self.lines.put(_EOF)
-                    raise RuntimeError(f"FakeLLMServer command {cmd!r} failed: {self.describe_death()}")
-                if msg.get("id") == ident:
-                    break
-        if not msg.get("ok"):
-            raise RuntimeError(f"FakeLLMServer command {cmd!r} failed in the child: {msg.get('error')}")
-        return msg.get("result")
-
-
-def _reap(proc: subprocess.Popen[str], grace: float = 2.0) -> None:
-    """Stop a child process for sure: close its stdin, then terminate, then kill."""
-    if proc.poll() is None:
-        try:
-            if proc.stdin is not None:
-                proc.stdin.close()
-        except OSError:
-            pass
-        try:
-            proc.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            proc.terminate()
-            try:
-                proc.wait(timeout=grace)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-    for stream in (proc.stdin, proc.stdout, proc.stderr):
-        try:
-            if stream is not None:
-                stream.close()
-        except OSError:
-            pass
 
 
 # --------------------------------------------------------------------------- server
@@ -334,7 +177,7 @@ class FakeLLMServer:
                 "both must be positive durations"
             )
         self._port: int | None = None
-        self._child: _Child | None = None
+        self._child: Child | None = None
         self._finalizer: weakref.finalize | None = None
         self._queued: list[dict[str, Any]] = []  # scripts added before start()
         self._lock = threading.RLock()
@@ -346,8 +189,8 @@ class FakeLLMServer:
         with self._lock:
             if self._child is not None:
                 return self
-            child = _Child(self._host, self._requested_port)
-            self._finalizer = weakref.finalize(self, _reap, child.proc)
+            child = Child(self._host, self._requested_port)
+            self._finalizer = weakref.finalize(self, reap, child.proc)
             try:
                 ready = child.wait_ready(self._startup_timeout)
                 self._child = child
@@ -418,7 +261,7 @@ class FakeLLMServer:
         """The OpenAI-style base URL to give a client: ``http://host:port/v1``."""
         return self.url + "/v1"
 
-    def _require_running(self, what: str) -> _Child:
+    def _require_running(self, what: str) -> Child:
         child = self._child
         if child is None:
             raise RuntimeError(
@@ -436,7 +279,11 @@ class FakeLLMServer:
 
     # -- scripting --------------------------------------------------------------------
 
-    def _add(self, script: dict[str, Any]) -> FakeLLMServer:
+    def _add(self, script: dict[str, Any], client: str | None = None, provider: str | None = None) -> FakeLLMServer:
+        filters = server_clients.check_filters(client, provider, f"FakeLLMServer.{script['kind']}")
+        if filters:
+            script.update(filters)
+            script["describe"] += " [" + ", ".join(f"{k}={v!r}" for k, v in filters.items()) + "]"
         with self._lock:
             if self._child is None:
                 self._queued.append(script)
@@ -455,6 +302,8 @@ class FakeLLMServer:
         chunk_delay: DurationLike | None = None,
         finish_reason: str = "stop",
         usage_chunk: bool | None = None,
+        client: str | None = None,
+        provider: str | None = None,
     ) -> FakeLLMServer:
         """Script one successful completion whose message content is ``content``.
 
@@ -495,7 +344,7 @@ class FakeLLMServer:
             "usage_chunk": usage_chunk,
             "describe": f"respond({short_repr(text, 60)}, usage={common.usage_counts(usage)!r}, model={model!r})",
         }
-        return self._add(script)
+        return self._add(script, client, provider)
 
     def fail(
         self,
@@ -504,6 +353,8 @@ class FakeLLMServer:
         retry_after: DurationLike | int | None = None,
         body: str | bytes | dict[str, Any] | list[Any] | None = None,
         latency: DurationLike | None = None,
+        client: str | None = None,
+        provider: str | None = None,
     ) -> FakeLLMServer:
         """Script one HTTP error with ``status_code`` (an int in 100..599).
 
@@ -544,9 +395,9 @@ class FakeLLMServer:
             "latency": _seconds(latency, f"{where}: latency"),
             "describe": f"fail({status_code}" + (f", retry_after={retry}" if retry is not None else "") + ")",
         }
-        return self._add(script)
+        return self._add(script, client, provider)
 
-    def hang(self, seconds: DurationLike) -> FakeLLMServer:
+    def hang(self, seconds: DurationLike, *, client: str | None = None, provider: str | None = None) -> FakeLLMServer:
         """Script a request that gets no answer for ``seconds``, then a dropped connection.
 
         Pair it with a client whose ``http { request_timeout_ms ... }`` is shorter to get
@@ -554,9 +405,16 @@ class FakeLLMServer:
         :meth:`reset` and :meth:`stop` release a hanging request at once.
         """
         secs = parse_duration(seconds, name="FakeLLMServer.hang: seconds")
-        return self._add({"kind": "hang", "seconds": secs, "latency": 0.0, "describe": f"hang({secs:g}s)"})
+        return self._add({"kind": "hang", "seconds": secs, "latency": 0.0, "describe": f"hang({secs:g}s)"}, client, provider)
 
-    def malformed(self, body: str = "this is not JSON {", *, latency: DurationLike | None = None) -> FakeLLMServer:
+    def malformed(
+        self,
+        body: str = "this is not JSON {",
+        *,
+        latency: DurationLike | None = None,
+        client: str | None = None,
+        provider: str | None = None,
+    ) -> FakeLLMServer:
         """Script an HTTP 200 whose body is not JSON (for a stream: an SSE event that is not JSON)."""
         where = "FakeLLMServer.malformed"
         if not isinstance(body, str):
@@ -568,7 +426,8 @@ class FakeLLMServer:
         else:
             raise ValueError(f"{where}: body={body!r} is valid JSON; a malformed body must not parse")
         return self._add(
-            {"kind": "malformed", "body": body, "latency": _seconds(latency, f"{where}: latency"), "describe": f"malformed({short_repr(body, 60)})"}
+            {"kind": "malformed", "body": body, "latency": _seconds(latency, f"{where}: latency"), "describe": f"malformed({short_repr(body, 60)})"},
+            client, provider,
         )
 
     def fail_stream(
@@ -580,6 +439,8 @@ class FakeLLMServer:
         model: str | None = None,
         latency: DurationLike | None = None,
         chunk_delay: DurationLike | None = None,
+        client: str | None = None,
+        provider: str | None = None,
     ) -> FakeLLMServer:
         """Script a stream that sends ``after_chunks`` content chunks, then breaks the connection.
 
@@ -601,7 +462,7 @@ class FakeLLMServer:
             "chunk_delay": _seconds(chunk_delay, f"{where}: chunk_delay"),
             "describe": f"fail_stream(after_chunks={after_chunks})",
         }
-        return self._add(script)
+        return self._add(script, client, provider)
 
     # -- inspection -------------------------------------------------------------------
 
@@ -622,6 +483,8 @@ class FakeLLMServer:
                 script=r.get("script"),
                 time_ns=r.get("time_ns", 0),
                 request_id=r.get("request_id"),
+                client=r.get("client"),
+                provider=r.get("provider"),
             )
             for r in raw
         ]
@@ -665,6 +528,7 @@ class FakeLLMServer:
 
         return client_registry_for(self, client)
 
+
     def client_options(
         self,
         *,
@@ -672,6 +536,7 @@ class FakeLLMServer:
         api_key: str = FAKE_API_KEY,
         options: Mapping[str, Any] | None = None,
         provider: str = "openai",
+        client: str | None = None,
     ) -> dict[str, Any]:
         """Options for a baml client of ``provider`` that talks to this server.
 
@@ -680,24 +545,13 @@ class FakeLLMServer:
         AZURE_API_VERSION, "api_key": api_key}`` (``model`` is the deployment; the server
         echoes it as the model served); ``ollama``: ``{"model": model, "base_url": self.base_url}``.
         ``options`` are added over them: put timeouts in ``options={"http": {"request_timeout_ms": 500}}``.
+        ``client`` (a client name) tags the base URL (``{self.url}/_c/{client}/v1``): the
+        server strips the tag and records the name as ``RecordedRequest.client``, and scripts
+        given ``client=`` serve only that client's requests.
         """
-        where = "FakeLLMServer.client_options"
-        _check_provider(provider, where)
-        if not isinstance(model, str) or not model:
-            fail(TypeError, f"{where}: model={short_repr(model)}", "a non-empty str")
-        check_str(api_key, f"{where}: api_key={short_repr(api_key)}", empty=True)
-        check_mapping(options, f"{where}: options={short_repr(options)}", optional=True)
-        result: dict[str, Any]
-        if provider == "azure-openai":
-            if any(c in model for c in "/?#") or model.strip() != model:
-                raise ValueError(f"{where}: model={model!r} is not an Azure deployment name (no '/', '?', '#' or spaces)")
-            result = {"base_url": f"{self.url}/openai/deployments/{model}", "api_version": AZURE_API_VERSION, "api_key": api_key}
-        elif provider == "ollama":
-            result = {"model": model, "base_url": self.base_url}
-        else:
-            result = {"model": model, "api_key": api_key, "base_url": self.base_url}
-        result.update(options or {})
-        return result
+        return server_clients.client_options(
+            self, model=model, api_key=api_key, options=options, provider=provider, client=client
+        )
 
     def client_registry(
         self,
@@ -709,6 +563,7 @@ class FakeLLMServer:
         retry_policy: str | None = None,
         registry: baml_py.ClientRegistry | None = None,
         primary: bool = False,
+        tag: bool = True,
     ) -> baml_py.ClientRegistry:
         """A ``baml_py.ClientRegistry`` whose client ``client_name`` talks to this server.
 
@@ -720,22 +575,12 @@ class FakeLLMServer:
         again (``options={"http": {"request_timeout_ms": 500}}``).
         ``registry`` adds to an existing registry (to override several clients);
         ``primary=True`` also makes it the client of every function. ``provider`` is one of
-        :data:`SUPPORTED_PROVIDERS`; its options are :meth:`client_options`.
+        :data:`SUPPORTED_PROVIDERS`; its options are :meth:`client_options`, tagged with
+        ``client=client_name`` unless ``tag=False`` (so ``respond(..., client=client_name)``
+        targets it).
         """
-        where = "FakeLLMServer.client_registry"
-        if not isinstance(client_name, str) or not client_name:
-            fail(TypeError, f"{where}: client_name={short_repr(client_name)}", "a non-empty str")
-        _check_provider(provider, where)
-        if retry_policy is not None and (not isinstance(retry_policy, str) or not retry_policy):
-            fail(TypeError, f"{where}: retry_policy={short_repr(retry_policy)}", "the name of a retry_policy block")
-        import baml_py
-
-        if registry is None:
-            registry = baml_py.ClientRegistry()
-        elif not isinstance(registry, baml_py.ClientRegistry):
-            fail(TypeError, f"{where}: registry={short_repr(registry)}", "a baml_py.ClientRegistry or None")
-        client_options = self.client_options(model=model, options=options, provider=provider)
-        registry.add_llm_client(client_name, provider, client_options, retry_policy)
-        if primary:
-            registry.set_primary(client_name)
-        return registry
+        check_bool(tag, f"FakeLLMServer.client_registry: tag={short_repr(tag)}")
+        return server_clients.client_registry(
+            self, client_name, model=model, provider=provider, options=options, retry_policy=retry_policy,
+            registry=registry, primary=primary, tag=tag,
+        )
