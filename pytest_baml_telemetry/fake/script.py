@@ -305,7 +305,11 @@ def respond_outcome(
         if not (callable(result) and not isinstance(result, type)):
             result = spec.coerce_result(name, result, owner)
         values = spec.coerce_partials(name, values, owner)
-    times, total = schedule(len(values), latency_ns, chunk_latency, owner)
+    if answer is None:
+        times, total = schedule(len(values), latency_ns, chunk_latency, owner)
+    else:  # the raw text's chunks are scheduled; a chunk that changed nothing yields no partial
+        times, total = schedule(answer.groups, latency_ns, chunk_latency, owner)
+        times = tuple(times[slot] for slot in answer.slots)
     if attempts_ns:  # the failed attempts come first; the answer's partials follow them
         times = tuple(t + attempts_ns for t in times)
         total += attempts_ns
@@ -409,7 +413,7 @@ def plan_call(
         else:
             result, usage, raised = outcome.result, outcome.usage, None
         if outcome.raw is not None and outcome.raw.fails:
-            raised = outcome.raw.error(streaming)  # a fresh error per call, as baml-py raises it
+            raised = outcome.raw.error(streaming, arguments)  # a fresh error per call, as baml-py raises it
         return Plan(
             result=result,
             error=raised,
