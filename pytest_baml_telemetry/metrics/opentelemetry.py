@@ -29,6 +29,14 @@ conventions replaced ``gen_ai.system`` by ``gen_ai.provider.name``;
 ``legacy_system_attribute=True`` also sets ``gen_ai.system`` for older backends.
 ``attributes(metadata) -> mapping`` may add attributes of your own (keep them low
 in cardinality). Arguments and results are never recorded.
+
+Naming: with ``OTEL_SEMCONV_STABILITY_OPT_IN`` containing ``gen_ai_latest_experimental``
+(or ``semconv="latest"``) the instruments take the names of the GenAI conventions' own
+repository, as :class:`~pytest_baml_telemetry.opentelemetry.SpanHandler` does:
+``gen_ai.client.inference.duration``, ``gen_ai.client.inference.time_to_first_chunk``, and
+the token histogram becomes two, ``gen_ai.client.inference.operation.input_tokens`` and
+``gen_ai.client.inference.operation.output_tokens`` (without ``gen_ai.token.type``). What is
+recorded, and when, does not change (``opentelemetry.METRIC_NAMES`` lists both namings).
 """
 
 from __future__ import annotations
@@ -100,8 +108,13 @@ class OpenTelemetryReporter(AttachableHandler):
         record_time_to_first_chunk: bool = True,
         legacy_system_attribute: bool = False,
         meter_name: str = "pytest_baml_telemetry",
+        semconv: str | None = None,
     ) -> None:
         super().__init__(dispatcher=dispatcher, prefix=prefix)
+        from ..opentelemetry import METRIC_NAMES, semconv_latest  # not at import: that module imports this one
+
+        self.latest = semconv_latest(semconv, where="OpenTelemetryReporter(semconv)")
+        names = METRIC_NAMES[self.latest]
         # the same optional-import guard as PrometheusReporter's, for another package and extra
         try:
             from opentelemetry import metrics as otel_metrics
@@ -136,20 +149,25 @@ class OpenTelemetryReporter(AttachableHandler):
         self.legacy_system_attribute = bool(legacy_system_attribute)
         self.record_time_to_first_chunk = bool(record_time_to_first_chunk)
         self.duration_histogram = self.meter.create_histogram(
-            DURATION,
+            names["duration"][0],
             unit="s",
             description="GenAI operation duration.",
             explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
         )
-        self.token_histogram = self.meter.create_histogram(
-            TOKEN_USAGE,
-            unit="{token}",
-            description="Number of input and output tokens used.",
-            explicit_bucket_boundaries_advisory=list(TOKEN_BUCKETS),
-        )
+        self.token_histograms = {
+            token_type: self.meter.create_histogram(
+                name,
+                unit="{token}",
+                description=f"Number of {token_type} tokens used per operation." if self.latest else "Number of input and output tokens used.",
+                explicit_bucket_boundaries_advisory=list(TOKEN_BUCKETS),
+            )
+            for token_type, name in zip(("input", "output"), names["tokens"] * (1 if self.latest else 2))
+        }
+        """``{"input": histogram, "output": histogram}`` (one and the same by default)."""
+        self.token_histogram = self.token_histograms["input"]
         self.ttfc_histogram = (
             self.meter.create_histogram(
-                TIME_TO_FIRST_CHUNK,
+                names["time_to_first_chunk"][0],
                 unit="s",
                 description="Time to receive the first chunk of a streaming response.",
                 explicit_bucket_boundaries_advisory=list(DURATION_BUCKETS),
@@ -220,7 +238,10 @@ class OpenTelemetryReporter(AttachableHandler):
             if not is_count(count):
                 self._skip(f"{key}={count!r} is not a token count", metadata)
                 continue
-            self.token_histogram.record(count, {**attrs, "gen_ai.token.type": token_type})
+            if self.latest:
+                self.token_histograms[token_type].record(count, attrs)
+            else:
+                self.token_histogram.record(count, {**attrs, "gen_ai.token.type": token_type})
         if failed:
             return
         if self.ttfc_histogram is not None and metadata.get("streaming"):
