@@ -42,6 +42,10 @@ MARKERS: dict[str, str] = {
         f"{_signature('baml_llm_server', LLM_SERVER_DEFAULTS)}: options of the baml_llm_server and "
         "baml_llm_server_session fixtures (scripts never served fail the test); closest scope wins per option"
     ),
+    "baml_allow_network": (
+        "baml_allow_network: let this test's BAML requests reach hosts that are not loopback "
+        "(the network guard of --baml-block-network and of the plugin's fakes refuses them otherwise)"
+    ),
     "baml_budget": (
         f"baml_budget({', '.join(f'{k}=...' for k in BUDGET_KEYS)}): "
         "a performance budget over the BAML calls of this test; several markers stack"

@@ -45,6 +45,7 @@ _OPTIONS = (
     ("--baml-report-json", "baml_report_json", "write the BAML telemetry report as JSON to PATH"),
     ("--baml-budgets", "baml_budgets", "TOML file of session budgets ([[budget]] tables)"),
     ("--baml-prices", "baml_prices", 'TOML price table ([models."<model>"] with input_per_mtok, ...)'),
+    ("--baml-block-network", "baml_block_network", "block every BAML request to a host that is not loopback for the whole run"),
 )
 
 
@@ -64,7 +65,7 @@ def pytest_plugin_registered(plugin: Any, plugin_name: str, manager: pytest.Pyte
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("baml-telemetry", "BAML telemetry")
     for option, ini, text in _OPTIONS:
-        if option == "--baml-report":
+        if option in ("--baml-report", "--baml-block-network"):
             group.addoption(option, action="store_true", default=None, help=text)
             parser.addini(ini, f"{text} (bool)", type="bool", default=False)
         else:
@@ -84,6 +85,8 @@ def _option(config: pytest.Config, option: str, ini: str) -> tuple[Any, Path]:
 def pytest_configure(config: pytest.Config) -> None:
     for name, doc in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {doc}")
+    block_network, _ = _option(config, "--baml-block-network", "baml_block_network")
+    config.pluginmanager.register(_GuardHooks(whole_run=bool(block_network)), "baml_telemetry_guard")
     report, _ = _option(config, "--baml-report", "baml_report")
     report_json, json_root = _option(config, "--baml-report-json", "baml_report_json")
     budgets, budgets_root = _option(config, "--baml-budgets", "baml_budgets")
@@ -132,6 +135,53 @@ def pytest_unconfigure(config: pytest.Config) -> None:
                 reporter.write_line(f"ERROR: {session.write_error}", red=True, bold=True)
             else:
                 print(f"ERROR: {session.write_error}", file=sys.stderr)
+
+
+_GUARDED_FIXTURES = frozenset({"baml_fake", "baml_llm_server", "baml_llm_server_session"})
+
+
+class _GuardHooks:
+    """The network guard (:mod:`~pytest_baml_telemetry.guard`) around each test: engaged for a
+    test that uses the plugin's fakes (or calls ``route``), for every test with
+    ``--baml-block-network``; ``@pytest.mark.baml_allow_network`` lets a test through. What
+    it refused during a test fails that test at teardown."""
+
+    def __init__(self, *, whole_run: bool) -> None:
+        self.whole_run = whole_run
+        if whole_run:  # before any test (and collection) sends its first request
+            from .guard import get_guard
+
+            get_guard().engage()
+
+    def pytest_unconfigure(self) -> None:
+        from .guard import stop_guard
+
+        stop_guard()
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_setup(self, item: pytest.Item) -> None:
+        from . import guard
+
+        allowed = item.get_closest_marker("baml_allow_network") is not None
+        guard.set_test_scope(item.nodeid, allowed=allowed)
+        if self.whole_run:
+            guard.get_guard().set_blocking(not allowed)
+        elif not allowed and any(n in _GUARDED_FIXTURES for n in getattr(item, "fixturenames", ())):
+            guard.engage_for_test()
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_teardown(self, item: pytest.Item, nextitem: Any) -> Iterator[None]:
+        from . import guard
+
+        try:
+            result = yield
+        finally:
+            blocked = guard.end_test_scope()
+            if self.whole_run:
+                guard.get_guard().set_blocking(True)
+        if blocked:
+            pytest.fail(guard.blocked_report(blocked), pytrace=False)
+        return result
 
 
 def _mark_xfailed(config: pytest.Config, report: pytest.TestReport) -> None:

@@ -9,7 +9,9 @@ declares. :func:`baml_files` finds the sources of a client (or its class or modu
 and ``function F(...) -> T { client Name ... }`` blocks: a ``fallback`` or ``round-robin``
 client stands for the first client of its ``strategy`` (the one that answers when nothing
 fails); a shorthand ``client "openai/gpt-4o"`` is its own provider and model; a model that is
-not a literal (``env.MODEL``) is unknown.
+not a literal (``env.MODEL``) is unknown. :func:`client_blocks` reads every ``client<llm>`` block
+whole (provider, ``retry_policy``, options as values, ``strategy`` list) and
+:func:`retry_policies` the names of the ``retry_policy`` blocks: routing a whole app needs them.
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 __all__ = [
-    "CLIENT_BLOCK", "FUNCTION_BLOCK", "VALUE", "DeclaredClient", "baml_files", "block_body", "declared_clients",
-    "field", "nested", "strip", "top_level",
+    "CLIENT_BLOCK", "FUNCTION_BLOCK", "VALUE", "ClientBlock", "DeclaredClient", "EnvRef", "baml_files", "block_body",
+    "client_blocks", "declared_clients", "field", "nested", "parse_options", "retry_policies", "strip", "top_level",
 ]
 
 
@@ -171,3 +173,119 @@ def declared_clients(files: Mapping[str, str]) -> tuple[dict[str, DeclaredClient
         if found is not None:
             clients[name] = found
     return clients, functions
+
+
+class EnvRef(NamedTuple):
+    """An option whose value is ``env.NAME`` in the .baml source (read from the environment at call time)."""
+
+    name: str
+
+
+class ClientBlock(NamedTuple):
+    """A ``client<llm>`` block read whole: ``options`` maps each option to its value (a str, int,
+    float, bool, :class:`EnvRef`, list or nested dict); ``strategy`` lists the members of a
+    ``fallback``/``round-robin`` client, in order (empty for a leaf client)."""
+
+    name: str
+    provider: str | None
+    retry_policy: str | None
+    options: dict[str, Any]
+    strategy: tuple[str, ...]
+
+
+_TOKEN = re.compile(
+    r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*")|(?P<open>[{\[])|(?P<close>[}\]])|(?P<comma>,)'
+    r"|(?P<word>[^\s{}\[\],\"]+))"
+)
+
+
+def _tokens(text: str) -> list[tuple[str, str]]:
+    out = []
+    pos = 0
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None or match.end() == pos:
+            break
+        pos = match.end()
+        kind = match.lastgroup or ""
+        out.append((kind, match.group(kind)))
+    return out
+
+
+def _scalar(kind: str, token: str) -> Any:
+    if kind == "str":
+        return re.sub(r"\\(.)", r"\1", token[1:-1])
+    if token in ("true", "false"):
+        return token == "true"
+    if token.startswith("env."):
+        return EnvRef(token[4:])
+    for convert in (int, float):
+        try:
+            return convert(token)
+        except ValueError:
+            pass
+    return token
+
+
+def _value(tokens: list[tuple[str, str]], i: int) -> tuple[Any, int]:
+    kind, token = tokens[i]
+    if kind == "open" and token == "{":
+        return _mapping(tokens, i + 1)
+    if kind == "open":
+        items: list[Any] = []
+        i += 1
+        while i < len(tokens) and tokens[i][0] != "close":
+            if tokens[i][0] == "comma":
+                i += 1
+                continue
+            item, i = _value(tokens, i)
+            items.append(item)
+        return items, i + 1
+    return _scalar(kind, token), i + 1
+
+
+def _mapping(tokens: list[tuple[str, str]], i: int) -> tuple[dict[str, Any], int]:
+    out: dict[str, Any] = {}
+    while i < len(tokens) and tokens[i][0] != "close":
+        kind, token = tokens[i]
+        if kind == "comma":
+            i += 1
+            continue
+        key = _scalar(kind, token) if kind == "str" else token
+        if i + 1 >= len(tokens) or tokens[i + 1][0] in ("close", "comma"):
+            out[str(key)] = True
+            i += 1
+            continue
+        out[str(key)], i = _value(tokens, i + 1)
+    return out, i + 1
+
+
+def parse_options(body: str) -> dict[str, Any]:
+    """The ``key value`` pairs of a (stripped) options block, nested blocks and lists included."""
+    return _mapping(_tokens(body), 0)[0]
+
+
+def client_blocks(files: Mapping[str, str]) -> dict[str, ClientBlock]:
+    """Every ``client<llm>`` block of ``files``, by name, read whole (see :class:`ClientBlock`)."""
+    out: dict[str, ClientBlock] = {}
+    for source in files.values():
+        if not isinstance(source, str):
+            continue
+        text = strip(source)
+        for match in CLIENT_BLOCK.finditer(text):
+            body = block_body(text, match.end() - 1)
+            options = parse_options(nested(body, "options") or "")
+            strategy = options.pop("strategy", None) if field(body, "provider") in ("fallback", "round-robin") else None
+            members = tuple(str(m) for m in strategy) if isinstance(strategy, list) else ()
+            out[match.group(1)] = ClientBlock(
+                match.group(1), field(body, "provider"), field(body, "retry_policy"), options, members
+            )
+    return out
+
+
+RETRY_BLOCK = re.compile(r"\bretry_policy\s+(\w+)\s*\{")
+
+
+def retry_policies(files: Mapping[str, str]) -> list[str]:
+    """The names of the ``retry_policy`` blocks of ``files``."""
+    return [m.group(1) for source in files.values() if isinstance(source, str) for m in RETRY_BLOCK.finditer(strip(source))]
