@@ -417,6 +417,11 @@ VALID = {
     "p95": timedelta(seconds=2),
     "p99": "1m",
     "max_latency": 2.5,
+    "ttfc_p50": "100ms",  # the streaming keys of issue 16
+    "ttfc_p90": "150ms",
+    "ttfc_p95": "200ms",
+    "ttfc_p99": "300ms",
+    "max_ttfc": "1s",
     "max_calls": 10,
     "max_errors": 0,
     "max_error_rate": 0.5,

@@ -100,14 +100,21 @@ class Aggregator:
         output_tokens: int | None = None,
         cached_input_tokens: int | None = None,
         test_id: str | None = None,
+        provider: str | None = None,
+        streaming: bool = False,
+        time_to_first_chunk: int | None = None,
     ) -> None:
         """Record one call: its duration in ns, outcome and token usage (``None`` = unknown).
 
         ``test_id`` defaults to :attr:`current_test_id`. ``cached_input_tokens`` count
         only when ``input_tokens`` is known (they are part of it, capped at it); a
         failed call (``ok=False``) counts its tokens as a successful one does (``None``:
-        unknown tokens; 0/0 for a failure that was not billed). Raises ``TypeError``/``ValueError``
-        naming the value for a non-int or negative duration or token count.
+        unknown tokens; 0/0 for a failure that was not billed). ``provider`` (the BAML
+        provider name) is what prices are looked up with. A successful ``streaming`` call
+        (or one with a ``time_to_first_chunk``) counts as a stream; its time to first chunk
+        in ns is kept for the ``ttfc_*`` budgets (``None``: the stream had no first chunk).
+        Raises ``TypeError``/``ValueError`` naming the value for a non-int or negative
+        duration, token count or time to first chunk.
         """
         # the hot path: every check below is skipped for plain non-negative ints
         if type(duration_ns) is not int or duration_ns < 0:
@@ -122,6 +129,12 @@ class Aggregator:
                 input_tokens = check_count(input_tokens, _arg("Aggregator.record", "input_tokens", input_tokens), expected=_TOKENS)
             if output_tokens is not None and (type(output_tokens) is not int or output_tokens < 0):
                 output_tokens = check_count(output_tokens, _arg("Aggregator.record", "output_tokens", output_tokens), expected=_TOKENS)
+            if time_to_first_chunk is not None and (
+                type(time_to_first_chunk) is not int or not 0 <= time_to_first_chunk <= MAX_NATIVE
+            ):
+                time_to_first_chunk = _ttfc(time_to_first_chunk)
+            if provider is not None and type(provider) is not str:
+                check_str(provider, _arg("Aggregator.record", "provider", provider), expected="the BAML provider name (a str) or None")
             try:
                 s.buf.append(duration_ns)
             except OverflowError:  # beyond int64: refused as validate_event refuses it
@@ -133,8 +146,14 @@ class Aggregator:
                     f"a duration in ns of at most contract.MAX_NATIVE = {MAX_NATIVE}",
                 )
             unknown = False
+            if provider is not None and provider != s.provider:
+                _set_provider(s, provider)
             if ok:
                 s.ok += 1
+                if streaming or time_to_first_chunk is not None:
+                    s.streams += 1
+                    if time_to_first_chunk is not None:
+                        s.ttfc.append(time_to_first_chunk)
             else:
                 s.errors += 1
                 if test_id is not None and self.sample_n:
@@ -210,7 +229,8 @@ class Aggregator:
         (the ``("call", "stop")`` suffix), so any prefix works; ``event_name`` is a tuple,
         a list or a dotted string. ``stop`` records a successful call with ``duration``,
         ``input_tokens``, ``output_tokens`` and ``cached_input_tokens`` from the
-        measurements and ``function_name``/``model`` from the metadata; ``exception``
+        measurements and ``function_name``/``model``/``provider`` from the metadata (a
+        stream's ``time_to_first_chunk`` too, when ``streaming``); ``exception``
         records a failed call with its tokens the same way (``model`` and the token
         measurements may be absent: absent tokens are unknown). Any other event (e.g. ``start``)
         is ignored. Returns whether a call was recorded. Raises ``ValueError`` naming the
@@ -249,15 +269,19 @@ class Aggregator:
                 "'function_name' and 'model'"
             ) from None
         get = measurements.get
+        meta = metadata.get
         self.record(
             function_name,
-            metadata.get("model"),
+            meta("model"),
             duration,
             ok,
             get("input_tokens"),
             get("output_tokens"),
             get("cached_input_tokens"),
             test_id,
+            meta("provider"),
+            meta("streaming") is True,
+            get("time_to_first_chunk"),
         )
         return True
 
@@ -303,6 +327,11 @@ class Aggregator:
                 runs.extend(s.seal())
             return runs
 
+    def sealed_ttfc(self, series: Iterable[Series]) -> list[array]:
+        """The sorted times to first chunk of ``series`` (the non-empty ones)."""
+        with self._lock:
+            return [t for t in (s.sorted_ttfc() for s in series) if t]
+
     def stats(self) -> CallStats:
         """A live view over every call recorded."""
         from .view import CallStats
@@ -332,14 +361,17 @@ class Aggregator:
             raise ValueError("merge(other): cannot merge an aggregator into itself")
         with other._lock:
             theirs = list(other._series.values())
-            copies = [(o, [array("q", r) for r in o.runs], array("q", o.buf)) for o in theirs]
+            copies = [(o, [array("q", r) for r in o.runs], array("q", o.buf), array("q", o.ttfc)) for o in theirs]
         with self._lock:
-            for o, runs, buf in copies:
+            for o, runs, buf, ttfc in copies:
                 s = self._series.get((o.function_name, o.model))
                 if s is None:
                     s = self._new_series(o.function_name, o.model)
                 s.runs.extend(runs)
                 s.buf.extend(buf)
+                s.ttfc.extend(ttfc)
+                if o.provider is not None and o.provider != s.provider:
+                    _set_provider(s, o.provider)
                 for name in COUNTERS:
                     setattr(s, name, getattr(s, name) + getattr(o, name))
                 for t in o.unknown_tests:
@@ -364,13 +396,13 @@ class Aggregator:
             for key in sorted(self._series, key=key_order):
                 s = self._series[key]
                 d = s.all_durations()
-                item: dict[str, Any] = {"function": s.function_name, "model": s.model}
+                item: dict[str, Any] = {"function": s.function_name, "model": s.model, "provider": s.provider}
                 if durations_as == "list":
                     item["durations"] = d.tolist()
+                    item["ttfc"] = s.ttfc.tolist()
                 else:
-                    if sys.byteorder != "little":
-                        d.byteswap()
-                    item["durations_b64"] = base64.b64encode(d.tobytes()).decode("ascii")
+                    item["durations_b64"] = _b64(d)
+                    item["ttfc_b64"] = _b64(array("q", s.ttfc))
                 item.update({name: getattr(s, name) for name in COUNTERS})
                 item.update(
                     unknown_tests=list(s.unknown_tests),
@@ -403,21 +435,27 @@ class Aggregator:
             for i, item in enumerate(payload["series"]):
                 where = f"aggregator payload series[{i}]"
                 s = agg._new_series(item["function"], item["model"])
-                if "durations_b64" in item:
-                    d = array("q")
-                    d.frombytes(base64.b64decode(item["durations_b64"], validate=True))
-                    if sys.byteorder != "little":
-                        d.byteswap()
-                else:
-                    d = array("q", item["durations"])
+                d = _unb64(item["durations_b64"]) if "durations_b64" in item else array("q", item["durations"])
                 if any(v < 0 for v in d):
                     raise ValueError(f"{where}: negative duration")
                 s.buf = d
+                # a payload without the stream fields (an older worker) has no streams
+                t = _unb64(item["ttfc_b64"]) if "ttfc_b64" in item else array("q", item.get("ttfc", ()))
+                if any(v < 0 for v in t):
+                    raise ValueError(f"{where}: negative time to first chunk")
+                s.ttfc = t
+                provider = item.get("provider")
+                s.provider = check_str(provider, f"{where}.provider={short_repr(provider)}", empty=True, optional=True)
                 for name in COUNTERS:
-                    setattr(s, name, check_count(item[name], f"{where}.{name}={short_repr(item[name])}"))
+                    value = item.get(name, 0) if name == "streams" else item[name]
+                    setattr(s, name, check_count(value, f"{where}.{name}={short_repr(value)}"))
                 if len(d) != s.ok + s.errors:
                     raise ValueError(
                         f"{where}: {len(d)} durations for {s.ok + s.errors} calls (ok + errors)"
+                    )
+                if len(t) > s.streams or s.streams > s.ok:
+                    raise ValueError(
+                        f"{where}: {len(t)} times to first chunk for {s.streams} streams of {s.ok} successful calls"
                     )
                 s.unknown_tests = sorted(_test_id(t, f"{where}.unknown_tests[]") for t in item["unknown_tests"])
                 s.error_tests = sorted(_test_id(t, f"{where}.error_tests[]") for t in item["error_tests"])
@@ -446,6 +484,8 @@ class Aggregator:
             return {
                 key: (
                     sorted(s.all_durations()),
+                    sorted(s.ttfc),
+                    s.provider,
                     *(getattr(s, name) for name in COUNTERS),
                     s.unknown_tests,
                     s.error_tests,
@@ -484,6 +524,36 @@ def _event_name(event_name: Any) -> tuple[str, ...]:
             f"Aggregator.record_event(event_name={short_repr(event_name)})",
             "an event name: a tuple of str such as ('ash_baml', 'call', 'stop') or a dotted str",
         )
+
+
+def _b64(d: array) -> str:
+    """``array('q')`` as base64 of little-endian int64 bytes (``d`` may be byte-swapped)."""
+    if sys.byteorder != "little":
+        d.byteswap()
+    return base64.b64encode(d.tobytes()).decode("ascii")
+
+
+def _unb64(text: Any) -> array:
+    d = array("q")
+    d.frombytes(base64.b64decode(text, validate=True))
+    if sys.byteorder != "little":
+        d.byteswap()
+    return d
+
+
+def _ttfc(value: Any) -> int:
+    """A time to first chunk that is not a plain int in range (the slow path of :meth:`Aggregator.record`)."""
+    where = _arg("Aggregator.record", "time_to_first_chunk", value)
+    value = check_count(value, where, expected="a time in ns (an int >= 0) or None")
+    if value > MAX_NATIVE:
+        fail(ValueError, where, f"a time in ns of at most contract.MAX_NATIVE = {MAX_NATIVE}")
+    return int(value)
+
+
+def _set_provider(s: Series, provider: str) -> None:
+    """Keep the smallest provider name a series was served by (the same with and without xdist)."""
+    if s.provider is None or provider < s.provider:
+        s.provider = provider
 
 
 def _entry(e: Any, size: int, where: str) -> tuple:

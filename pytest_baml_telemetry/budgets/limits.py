@@ -39,6 +39,7 @@ __all__ = [
     "MAX_USD",
     "Measure",
     "TokenLimit",
+    "TtfcLimit",
     "register",
 ]
 
@@ -197,6 +198,49 @@ class LatencyLimit(Limit):
             f"{_cmp(passed)} {self.format(limit)} over {m.calls:,} call{_s(m.calls)}"
         )
         return Check(measured, passed, headline, (), () if passed else tuple(m.stats.slowest()))
+
+
+class TtfcLimit(LatencyLimit):
+    """A time-to-first-chunk percentile (``ttfc_p95``) or the maximum (``max_ttfc``), in ns.
+
+    Measured over the successful streams in scope whose first chunk came (other calls are
+    not counted). Over zero calls it passes as a latency limit does; over calls none of
+    which is such a stream it cannot be checked and fails, naming why: a TTFC budget
+    never passes without a time to first chunk.
+    """
+
+    def measure(self, stats: CallStats) -> int | None:
+        return stats.ttfc_max_ns if self.percentile is None else stats.ttfc_percentile(self.percentile)
+
+    def check(self, limit: int | float, m: Measure) -> Check:
+        if not m.calls:
+            return self.no_calls(limit, m)
+        stats = m.stats
+        known, streams = stats.ttfc_count, stats.streams
+        others = m.calls - streams
+        notes: list[str] = []
+        if others:
+            notes.append(
+                f"{others:,} call{_s(others)} that {'is' if others == 1 else 'are'} not a successful stream "
+                "not counted (time to first chunk is measured on successful streams only)"
+            )
+        if streams > known:
+            n = streams - known
+            notes.append(f"{n:,} stream{_s(n)} without a first chunk not counted")
+        measured = self.measure(stats) if known else None
+        if measured is None:
+            why = "no call in scope is a successful stream" if not streams else f"none of the {streams:,} streams had a first chunk"
+            headline = (
+                f"{m.label}: {self.key} cannot be checked: {why} ({m.calls:,} call{_s(m.calls)}, "
+                f"limit {self.format(limit)}; stream with b.stream.<Function>(...))"
+            )
+            return Check(None, False, headline, tuple(notes))
+        passed = measured <= limit
+        headline = (
+            f"{m.label}: {self.key} = {format_duration_ns(measured)} "
+            f"{_cmp(passed)} {self.format(limit)} over {known:,} stream{_s(known)}"
+        )
+        return Check(measured, passed, headline, tuple(notes))
 
 
 class CountLimit(Limit):
@@ -377,6 +421,11 @@ register(LatencyLimit("p90", 90))
 register(LatencyLimit("p95", 95))
 register(LatencyLimit("p99", 99))
 register(LatencyLimit("max_latency", None))
+register(TtfcLimit("ttfc_p50", 50))
+register(TtfcLimit("ttfc_p90", 90))
+register(TtfcLimit("ttfc_p95", 95))
+register(TtfcLimit("ttfc_p99", 99))
+register(TtfcLimit("max_ttfc", None))
 register(CallsLimit("max_calls", "call"))
 register(ErrorsLimit("max_errors", "error"))
 register(ErrorRateLimit("max_error_rate"))

@@ -1,8 +1,9 @@
 """One series of the aggregator: the numbers recorded for one ``(function_name, model)``.
 
-A :class:`Series` holds numbers only (durations as ``array('q')`` of nanoseconds, additive
-:data:`COUNTERS`, the few worst calls, a sample of test ids); the aggregator records into it
-and the views read it. It knows neither the aggregator nor the views.
+A :class:`Series` holds numbers only (durations as ``array('q')`` of nanoseconds, the
+times to first chunk of its successful streams likewise, additive :data:`COUNTERS`, the
+few worst calls, a sample of test ids, the provider that served it); the aggregator
+records into it and the views read it. It knows neither the aggregator nor the views.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ COUNTERS = (
     "unknown_input",
     "unknown_output",
     "unknown_calls",
+    "streams",
 )
 """The additive counters of a series (merged by addition, sent in the payload)."""
 
@@ -51,13 +53,20 @@ def sample_add(sample: list[str], test_id: str, n: int) -> None:
 class Series:
     """Everything recorded for one ``(function_name, model)``: numbers only."""
 
-    __slots__ = ("function_name", "model", "buf", "runs", *COUNTERS, "unknown_tests", "error_tests", "slowest", "heaviest")
+    __slots__ = (
+        "function_name", "model", "provider", "buf", "runs", "ttfc", *COUNTERS,
+        "unknown_tests", "error_tests", "slowest", "heaviest",
+    )
 
     def __init__(self, function_name: str, model: str | None) -> None:
         self.function_name = function_name
         self.model = model
         self.buf = array("q")  # unsorted durations (ns) recorded since the last seal
         self.runs: list[array] = []  # sorted, non-empty runs of durations
+        self.provider: str | None = None
+        """The BAML provider that served the calls (the smallest name when several did): prices are looked up with it."""
+        self.ttfc = array("q")  # time to first chunk (ns) of each successful stream that had one
+        self.streams = 0  # successful streams (with or without a first chunk)
         self.ok = 0
         self.errors = 0
         self.input_tokens = 0
@@ -88,6 +97,13 @@ class Series:
             self.buf = array("q")
         return self.runs
 
+    def sorted_ttfc(self) -> array:
+        """The times to first chunk, sorted in place (cheap when they already are)."""
+        t = self.ttfc
+        if len(t) > 1:
+            t = self.ttfc = array("q", sorted(t))
+        return t
+
     def all_durations(self) -> array:
         out = array("q")
         for r in self.runs:
@@ -109,3 +125,4 @@ class SeriesSource(Protocol):
 
     def select(self, keep: Callable[[SeriesKey], bool] | None = None) -> list[Series]: ...
     def sealed_runs(self, series: Iterable[Series]) -> list[array]: ...
+    def sealed_ttfc(self, series: Iterable[Series]) -> list[array]: ...

@@ -234,6 +234,32 @@ class CallStats:
             out.extend(r)
         return array("q", sorted(out))
 
+    # time to first chunk (successful streams only)
+    @property
+    def streams(self) -> int:
+        """Successful streaming calls (with or without a first chunk)."""
+        return sum(s.streams for s in self._series())
+
+    @property
+    def ttfc_count(self) -> int:
+        """Successful streams whose time to first chunk is known."""
+        return sum(len(s.ttfc) for s in self._series())
+
+    def ttfc_percentile(self, p: float) -> int | None:
+        """Exact nearest-rank ``p``-th percentile of the times to first chunk in ns; ``None`` if none."""
+        runs = self._agg.sealed_ttfc(self._series())
+        n = sum(len(r) for r in runs)
+        if n == 0:
+            rank(p, 1)  # still validate p
+            return None
+        return kth_smallest(runs, rank(p, n))
+
+    @property
+    def ttfc_max_ns(self) -> int | None:
+        """The longest time to first chunk in ns; ``None`` if none."""
+        runs = self._agg.sealed_ttfc(self._series())
+        return max(r[-1] for r in runs) if runs else None
+
     # tokens
     @property
     def input_tokens(self) -> int:
@@ -308,7 +334,7 @@ class CallStats:
         for s in self._series():
             if not s.needs_price():
                 continue
-            price = prices.price(s.model) if (prices is not None and s.model is not None) else None
+            price = prices.price(s.model, s.provider) if (prices is not None and s.model is not None) else None
             if price is None:
                 label = model_label(s.model)
                 unpriced[label] = unpriced.get(label, 0) + s.calls
