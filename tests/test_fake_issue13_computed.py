@@ -95,5 +95,5 @@ def test_a_callable_on_a_stream_and_an_async_call(fake, events):
 
 def test_a_spec_d_fake_passes_arguments_by_parameter_name(generated_client):
     fake = FakeBamlClient(spec=generated_client.b)
-    fake.respond("ExtractResume", lambda resume: {"got": resume})
-    assert fake.ExtractResume("text of a resume") == {"got": "text of a resume"}
+    fake.respond("ExtractResume", lambda resume: {"name": resume, "skills": []})  # a Resume (validated: issue 13)
+    assert fake.ExtractResume("text of a resume").name == "text of a resume"

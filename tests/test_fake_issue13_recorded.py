@@ -90,7 +90,7 @@ def test_all_scalar_arguments_are_not_copied():
 
 def test_a_spec_d_fake_records_its_bound_arguments(generated_client):
     fake = FakeBamlClient(spec=generated_client.b)
-    fake.respond("ExtractResume", "ok")
+    fake.respond("ExtractResume", {"name": "ok", "skills": []})  # a Resume: results are validated (issue 13)
     text = "resume"
     fake.ExtractResume(text)
     assert fake.calls[0].arguments == {"resume": "resume"}

@@ -76,10 +76,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._validate import check_bool, check_callable, check_mapping, check_str, fail, short_repr
+from .._validate import check_bool, check_callable, check_mapping, check_str, short_repr
 from ..clock import DurationLike, VirtualClock
 from ..contract import Usage
 from ..emitter import Call, Emitter
+from .call_options import OPTION_CHECKED, UNSUPPORTED_OPTIONS, check_baml_options, check_call_options
 from .faults import abort
 from .script import (
     FakeCall,
@@ -97,6 +98,7 @@ from .script import (
 from .spec import ClientSpec
 from .streams import FakeAsyncStream, FakeStream, FakeSyncStream
 from .timeline import CallClock, Plan, Timeline
+from .typing_spec import spec_is_async
 
 __all__ = [
     "AsyncFakeBamlClient",
@@ -109,16 +111,6 @@ __all__ = [
 
 _MODULAR = frozenset({"request", "stream_request", "parse", "parse_stream"})
 _WITH_OPTIONS_KEYS = ("tb", "client_registry", "client", "collector", "env", "tags", "on_tick")
-# Options of the real client the fake cannot honour: a call given one raises NotImplementedError
-# (never ignores it silently). Why, per option:
-_UNSUPPORTED_OPTIONS = {
-    "tb": "a TypeBuilder changes the function's output types at run time, which the fake does not model",
-    "collector": "the fake cannot fill a baml_py.Collector with real FunctionLogs; read the events instead",
-    "client_registry": "the fake resolves no clients; name one with with_options(client=...)",
-    "env": "the fake resolves no client options from the environment",
-}
-_OPTION_CHECKED = frozenset(_UNSUPPORTED_OPTIONS) | {"on_tick", "tags"}
-_SYNC_ON_TICK = "on_tick is not supported for sync streams. Please use async streams instead."
 
 
 # ---------------------------------------------------------------------------- shared state
@@ -394,10 +386,10 @@ class _FakeBase:
             if value is not None and not isinstance(value, Mapping):  # no repr of a valid mapping
                 check_mapping(value, f"with_options({key}={value!r})", optional=True, expected="a dict or None")
         check_callable(on_tick, f"with_options(on_tick={on_tick!r})", optional=True)
-        _check_baml_options(collector, client_registry)
+        check_baml_options(collector, client_registry)
         for key, value in (("tb", tb), ("collector", collector), ("client_registry", client_registry), ("env", env)):
             if value is not None:
-                raise NotImplementedError(f"with_options({key}=...): {type(self).__name__} {_UNSUPPORTED_OPTIONS[key]}")
+                raise NotImplementedError(f"with_options({key}=...): {type(self).__name__} {UNSUPPORTED_OPTIONS[key]}")
         given = dict(zip(_WITH_OPTIONS_KEYS, (tb, client_registry, client, collector, env, tags, on_tick)))
         options = {**self._options, **{k: v for k, v in given.items() if v is not None}}
         return type(self)._derived(self._shared, options)
@@ -484,16 +476,27 @@ class _FakeBase:
                 )
             arguments = {k: v for k, v in kwargs.items() if k != "baml_options"}
         options = {**self._options, **call_options}
-        if options and not _OPTION_CHECKED.isdisjoint(options):
-            _check_call_options(name, options, self._is_async)
+        if options and not OPTION_CHECKED.isdisjoint(options):
+            check_call_options(name, options, self._is_async)
         return arguments, options
 
     def _begin(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], streaming: bool) -> tuple[FakeCall, Plan]:
         arguments, options = self._bind(name, args, kwargs, streaming)
+        spec = self._shared.spec
+        problem = None if spec is None else spec.check_arguments(name, arguments)
         arguments = snapshot(arguments)  # as sent: the app may mutate its values afterwards
         record = FakeCall(name, arguments, streaming, self._is_async, options)
-        controller = options.get("abort_controller")
         script = self._shared.script
+        if problem is not None:
+            # As the runtime: refused before any request (no outcome used, nothing billed, tokens
+            # unknown); a call raises it when awaited/made, a stream when it is created. The
+            # record's error marks it for _start_stream.
+            script.record(record)
+            from baml_py.errors import BamlInvalidArgumentError
+
+            record.error = BamlInvalidArgumentError(problem)
+            return record, Plan(error=record.error, num_attempts=None if streaming else 0)
+        controller = options.get("abort_controller")
         if controller is not None and getattr(controller, "aborted", False):
             script.record(record)  # as in baml-py: no attempt was made; nothing was sent, so $0
             fault = abort()
@@ -505,7 +508,11 @@ class _FakeBase:
             raise error
         shared = self._shared
         request_id = f"fake-req-{next(shared.request_ids)}"
-        plan = plan_call(outcome, arguments, options.get("client"), shared.defaults, request_id, streaming, shared.spec)
+        try:
+            plan = plan_call(outcome, arguments, options.get("client"), shared.defaults, request_id, streaming, shared.spec)
+        except Exception as exc:  # e.g. a computed result of the wrong shape: raised here, before any event
+            record.error = exc
+            raise
         plan.controller = controller
         if options:
             plan.tags = options.get("tags")
@@ -609,6 +616,14 @@ class _FakeBase:
         shared = self._shared
         timeline = shared.timeline
         cc = timeline.new_clock()
+        if record.error is not None:  # an argument the runtime refuses: raised as the stream is created
+            with shared.emitter.call(
+                name, arguments=record.arguments, resource=shared.resource, action=shared.action,
+                client_module=shared.client_module, streaming=True, clock=cc,
+            ) as call:
+                record.span_context = call.span_context
+                self._describe(call, plan)
+                raise record.error
         source: FakeStream = (FakeAsyncStream if self._is_async else FakeSyncStream)(timeline, cc, plan)
 
         def before_end(call: Call, error: BaseException | None) -> None:
@@ -652,9 +667,23 @@ class FakeBamlClient(_FakeBase):
     Calling ``fake.SomeFunction(**arguments)`` returns the scripted result (or raises the
     scripted error); positional arguments need a ``spec``. ``baml_options=`` is accepted
     and recorded as on the real client.
+
+    With a generated client as ``spec``, results and partials given to ``respond`` are
+    validated into the declared types and each call's arguments are checked as the runtime
+    checks them (``BamlInvalidArgumentError``). An async spec (a ``BamlAsyncClient``, its
+    class, or a package whose ``b`` is one) makes ``FakeBamlClient(spec=...)`` return an
+    :class:`AsyncFakeBamlClient`.
     """
 
     _is_async = False
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        spec = kwargs.get("spec")
+        if cls is FakeBamlClient and spec is not None and spec_is_async(spec):
+            fake = object.__new__(AsyncFakeBamlClient)
+            AsyncFakeBamlClient.__init__(fake, *args, **kwargs)  # type() skips __init__ for another class
+            return fake
+        return object.__new__(cls)
 
 
 class AsyncFakeBamlClient(_FakeBase):
@@ -678,40 +707,6 @@ def _never_called(name: str) -> str | None:
     if name in _MODULAR:
         return f"{name!r} is baml's modular API (b.{name}), which the fake does not fake"
     return None
-
-
-def _check_call_options(name: str, options: Mapping[str, Any], is_async: bool) -> None:
-    """Refuse the options a call cannot honour (see ``with_options``); check ``tags``."""
-    for key, why in _UNSUPPORTED_OPTIONS.items():
-        if options.get(key) is not None:
-            raise NotImplementedError(f"{name}(baml_options={{{key!r}: ...}}): the fake {why}")
-    if options.get("on_tick") is not None:
-        if not is_async:
-            raise ValueError(_SYNC_ON_TICK)  # baml-py 0.226.3's sync client, calls and streams alike
-        raise NotImplementedError(
-            f"{name}(on_tick=...): the fake does not call on_tick (baml-py calls it with the "
-            "runtime's own FunctionLog, which the fake cannot build)"
-        )
-    tags = options.get("tags")
-    if tags is not None and not isinstance(tags, Mapping):
-        check_mapping(tags, f"{name}(baml_options={{'tags': {short_repr(tags)}}})", expected="a dict of str or None")
-
-
-def _check_baml_options(collector: Any, client_registry: Any) -> None:
-    """Type-check ``collector``/``client_registry`` as baml-py's runtime does (it panics on others)."""
-    if collector is None and client_registry is None:
-        return
-    import baml_py
-
-    expected = "a baml_py.Collector, a list of them, or None"
-    if collector is not None and not isinstance(collector, baml_py.Collector):
-        if not isinstance(collector, list):
-            fail(TypeError, f"with_options(collector={short_repr(collector)})", expected)
-        for item in collector:
-            if not isinstance(item, baml_py.Collector):
-                fail(TypeError, f"with_options(collector={short_repr(collector)}): item {short_repr(item)}", expected)
-    if client_registry is not None and not isinstance(client_registry, baml_py.ClientRegistry):
-        fail(TypeError, f"with_options(client_registry={short_repr(client_registry)})", "a baml_py.ClientRegistry or None")
 
 
 class _StreamNamespace:

@@ -10,6 +10,12 @@ The spec also gives the fake its metadata defaults: each function's declared cli
 client's provider and model, read from the generated client's .baml sources by
 :mod:`.sources`.
 
+With a generated client (its .baml sources found; not a plain module of functions nor a
+hand-written class) the spec also knows the
+declared types (:mod:`.typing_spec`): ``coerce_result``/``coerce_partials`` validate what
+``respond`` scripts, ``check_arguments`` checks each call's arguments as the runtime does,
+and ``is_async`` tells an async client (``BamlAsyncClient``) from a sync one.
+
 An instrumented client (``instrument(b)``) is read as the ``b`` it wraps.
 
 Rules: only the spec's public functions are fakeable; ``baml_options`` is accepted where
@@ -25,6 +31,7 @@ from typing import Any
 
 from ..instrument import is_instrumented
 from .sources import DeclaredClient, baml_files, declared_clients
+from .typing_spec import FunctionTypes, spec_is_async
 
 __all__ = ["ClientSpec", "DeclaredClient", "declared_clients"]  # the last two re-exported from .sources
 
@@ -34,11 +41,18 @@ class ClientSpec:
 
     clients: dict[str, DeclaredClient]
     function_clients: dict[str, str]
+    is_async: bool
+    """Whether the spec is an async client (its functions are coroutine functions)."""
+    typed: FunctionTypes | None
+    """The declared types (``None``: a plain module of functions or a class that is not a
+    generated client (no .baml sources): nothing is type-checked)."""
 
     def __init__(self, spec: Any) -> None:
         self.source = spec
         if is_instrumented(spec):
             spec = spec.__wrapped__  # instrument(b): the fake follows the real b
+        self.is_async = spec_is_async(spec)
+        self.typed = None
         files = baml_files(spec)
         self.clients, self.function_clients = ({}, {}) if files is None else declared_clients(files)
         target = spec
@@ -62,6 +76,7 @@ class ClientSpec:
                     )
                 self.signatures = {name: inspect.signature(fn) for name, fn in functions.items()}
                 self.stream_signatures = dict(self.signatures)
+                self.check_arguments = _no_check  # type: ignore[method-assign]
                 return
         elif isinstance(spec, type):
             self.label = spec.__qualname__
@@ -74,12 +89,21 @@ class ClientSpec:
                 "its class, or its module"
             )
         self.stream_signatures = dict(self.signatures)
+        stream: Any = None
         if not isinstance(target, type):
             stream = getattr(target, "stream", None)
             if stream is not None and not callable(stream):
                 for name, sig in self._methods(stream).items():
                     if name in self.signatures:
                         self.stream_signatures[name] = sig
+            else:
+                stream = None
+        else:  # the class: its stream client is the generated module's BamlStreamClient
+            stream = getattr(inspect.getmodule(target), "BamlStreamClient", None)
+        if files is None:  # a hand-written stand-in: its annotations are not the generated types
+            self.check_arguments = _no_check  # type: ignore[method-assign]
+        else:
+            self.typed = FunctionTypes(target, stream)
 
     def client_of(self, function: str, client: str | None) -> DeclaredClient | None:
         """The client a call of ``function`` uses: ``client`` if given (``None`` if the
@@ -91,18 +115,26 @@ class ClientSpec:
         return self.clients.get(client)
 
     def coerce_result(self, function: str, value: Any, owner: str) -> Any:
-        """``value`` validated against (and coerced into) ``function``'s declared return type.
-
-        (Issue 13: being built; returns ``value`` unchanged for now.)
-        """
-        return value
+        """``value`` validated against (and coerced into) ``function``'s declared return type:
+        a dict becomes the generated class, a str the enum member; a value already of that
+        type is returned as it is. A wrong shape (``None`` too, unless the type is optional)
+        raises ``TypeError`` naming ``owner``, the function, the type and each bad field.
+        Unchanged for a spec without types."""
+        typed = self.typed
+        return value if typed is None else typed.coerce_result(function, value, owner)
 
     def coerce_partials(self, function: str, values: tuple[Any, ...], owner: str) -> tuple[Any, ...]:
-        """Stream partials validated against ``function``'s stream types (``baml_client.stream_types``).
+        """Stream partials validated against ``function``'s stream type (the first type
+        argument of ``b.stream.X``'s ``BamlSyncStream[stream_types.X, types.X]``), as
+        :meth:`coerce_result` does."""
+        typed = self.typed
+        return values if typed is None else typed.coerce_partials(function, values, owner)
 
-        (Issue 13: being built; returns ``values`` unchanged for now.)
-        """
-        return values
+    def check_arguments(self, function: str, arguments: dict[str, Any]) -> str | None:
+        """``None`` if a call's bound ``arguments`` fit ``function``'s declared parameter
+        types, else the message of the ``BamlInvalidArgumentError`` the real runtime raises
+        (one compiled check per function, built on its first call)."""
+        return self.typed.argument_check(function)(arguments)  # type: ignore[union-attr]
 
     @staticmethod
     def _methods(target: Any) -> dict[str, inspect.Signature]:
@@ -167,3 +199,8 @@ class ClientSpec:
             else:
                 arguments[key] = value
         return arguments
+
+
+def _no_check(function: str, arguments: dict[str, Any]) -> None:
+    """A spec without types checks no argument."""
+    return None
