@@ -182,3 +182,13 @@ def test_a_conftest_fixture_gives_each_test_its_spans(pytester):
     out = no_crash(result)
     assert "attributes['gen_ai.usage.input_tokens']: expected 11, got 10" in out
     assert "test_near_miss" in out
+
+
+def test_the_readme_opentelemetry_example_runs():
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = re.findall(r"^## OpenTelemetry spans\n(.*?)^## ", text, flags=re.S | re.M)[0]
+    (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    exec(compile(block, "README.md (OpenTelemetry spans)", "exec"), {})
