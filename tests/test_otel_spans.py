@@ -380,24 +380,39 @@ def test_bad_arguments_name_the_value(kwargs, message):
         SpanHandler(**kwargs)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(bst.event_streams(max_calls=6), st.booleans(), st.booleans())
-def test_every_valid_stream_makes_one_ended_span_per_call(stream, record_content, latest):
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(bst.event_streams(max_calls=6, handler_failures=True), st.integers(0, 4), st.booleans(), st.booleans())
+def test_every_valid_stream_makes_one_ended_span_per_call(stream, skip, record_content, latest):
+    stream = stream[skip:]  # attached mid-stream: some ends come without their start
     dispatcher = Dispatcher()
-    failures = EventCapture(["telemetry.handler.failure"], dispatcher=dispatcher).attach()
     capture = SpanCapture(dispatcher=dispatcher, record_content=record_content, semconv="latest" if latest else "default")
     capture.attach()
     for name, measurements, metadata in stream:
         dispatcher.execute(name, measurements, metadata)
-    assert failures.events == [] and capture.handler.attached
+    assert capture.handler.attached  # it never raised (a raising handler is detached)
     ends = [e for e in stream if e.kind in ("stop", "exception")]
     spans = capture.finished_spans
     assert len(spans) == len(ends)
     starts = {e.span_context: e for e in stream if e.kind == "start"}
     for end, span in zip(ends, spans):
         assert span.end_time is not None and span.end_time - span.start_time == end.measurements["duration"]
-        assert span.start_time == starts[end.span_context].measurements["system_time"]
+        if end.span_context in starts:
+            assert span.start_time == starts[end.span_context].measurements["system_time"]
         assert (span.status.status_code.name == "ERROR") is (end.kind == "exception")
         assert span.attributes["baml.function_name"] == end.metadata["function_name"]
+        for key in ("input_tokens", "output_tokens"):
+            assert span.attributes.get(f"gen_ai.usage.{key}") == end.measurements.get(key)
     assert capture.handler.open_calls == 0
     capture.detach()
+
+
+def test_importing_the_module_or_the_plugin_does_not_import_opentelemetry():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pytest_baml_telemetry, pytest_baml_telemetry.plugin, pytest_baml_telemetry.opentelemetry\n"
+        "print(sorted(m for m in sys.modules if m == 'opentelemetry' or m.startswith('opentelemetry.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
+    assert out.strip() == "[]", out
