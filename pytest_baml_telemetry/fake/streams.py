@@ -8,6 +8,16 @@ quietly. A stream whose abort controller is aborted (before a partial, or before
 final response) ends its iteration there and ``get_final_response()`` raises the
 in-flight ``BamlAbortError`` at once. The events themselves are emitted by
 ``Emitter.stream`` around these objects.
+
+Time: the consumer's own time while it holds the stream counts (see :mod:`.timeline`,
+"Streams on the clock"): a partial is handed over at ``max(its offset, when it is asked
+for)``, the final response at ``max(latency, when it is asked for)``.
+
+Merging (``respond(merge=True)``, ``Plan.merge``): as baml-py does (its stream drains the
+queued events and yields only the latest), when the consumer asks for the next partial it
+gets the latest one whose time has come, the ones before it skipped; if none is due yet it
+waits for the next one (and gets the latest due then: partials scripted at the same
+instant arrive as one). Without ``merge`` every partial is yielded, one per ask.
 """
 
 from __future__ import annotations
@@ -22,24 +32,57 @@ __all__ = ["FakeAsyncStream", "FakeStream", "FakeSyncStream"]
 
 
 class FakeStream:
-    """What the sync and async fake streams share: the plan and how far it was read."""
+    """What the sync and async fake streams share: the plan, how far it was read and the
+    stream's consumer-time bookkeeping."""
 
     def __init__(self, timeline: Timeline, cc: CallClock, plan: Plan) -> None:
         self._timeline = timeline
         self._cc = cc
         self._plan = plan
         self._next = 0
+        self._clock = timeline.open_stream(cc)
 
-    def _next_partial(self) -> tuple[int, Any] | None:
+    def _next_partial(self) -> tuple[float, Any] | None:
+        """``(seconds to really sleep, partial)`` for the next read, or ``None`` at the end."""
         plan = self._plan
         i = self._next
-        if i >= len(plan.partials):
+        n = len(plan.partials)
+        if i >= n:
             return None
         if plan.controller is not None and plan.controller.aborted:
-            self._next = len(plan.partials)  # iteration ends quietly, as in baml-py
+            self._next = n  # iteration ends quietly, as in baml-py
             return None
+        timeline, cc, clock = self._timeline, self._cc, self._clock
+        if clock is not None:
+            timeline.catch_up(clock)
+        times = plan.partial_times
+        wait = timeline.advance(cc, times[i])  # 0 when the consumer is past it already
+        if plan.merge:
+            now = cc.elapsed
+            while i + 1 < n and times[i + 1] <= now:
+                i += 1
         self._next = i + 1
-        return plan.partial_times[i], plan.partials[i]
+        if clock is not None:
+            timeline.read(clock)
+        return wait, plan.partials[i]
+
+    def _to_end(self) -> float:
+        """Move to the final response (after the consumer's time); the seconds to really sleep."""
+        plan = self._plan
+        self._next = len(plan.partials)
+        clock = self._clock
+        try:
+            self._check_abort()
+            if clock is not None:
+                self._timeline.catch_up(clock)
+            return self._timeline.advance(self._cc, plan.total_ns)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        clock, self._clock = self._clock, None
+        if clock is not None:
+            self._timeline.close_stream(clock)
 
     def _check_abort(self) -> None:
         if self._plan.controller is not None:
@@ -66,22 +109,19 @@ class FakeSyncStream(FakeStream):
             step = self._next_partial()
             if step is None:
                 return
-            wait = self._timeline.advance(self._cc, step[0])
-            if wait:
-                time.sleep(wait)
+            if step[0]:
+                time.sleep(step[0])
             yield step[1]
 
     def get_final_response(self) -> Any:
-        plan = self._plan
-        self._next = len(plan.partials)
-        self._check_abort()
-        wait = self._timeline.advance(self._cc, plan.total_ns)
+        wait = self._to_end()
         if wait:
             time.sleep(wait)
         return self._final()
 
     def close(self) -> None:
         self._next = len(self._plan.partials)
+        self._release()
 
 
 class FakeAsyncStream(FakeStream):
@@ -93,15 +133,13 @@ class FakeAsyncStream(FakeStream):
             step = self._next_partial()
             if step is None:
                 return
-            await asyncio.sleep(self._timeline.advance(self._cc, step[0]))
+            await asyncio.sleep(step[0])
             yield step[1]
 
     async def get_final_response(self) -> Any:
-        plan = self._plan
-        self._next = len(plan.partials)
-        self._check_abort()
-        await asyncio.sleep(self._timeline.advance(self._cc, plan.total_ns))
+        await asyncio.sleep(self._to_end())
         return self._final()
 
     async def aclose(self) -> None:
         self._next = len(self._plan.partials)
+        self._release()

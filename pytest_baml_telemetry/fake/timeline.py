@@ -8,15 +8,37 @@ is exactly its scripted latency even when calls overlap in threads or tasks.
 :func:`schedule` turns scripted latency into the offsets of a stream's partials and of
 the call's end; a :class:`Plan` is what one call does, decided when it starts.
 
+Streams on the clock: a stream also counts the time its *consumer* spends while holding
+it, as a real stream does (the model keeps streaming while the app works; what it sent
+waits in the queue). Each open stream has a :class:`StreamClock`; when the stream is read
+(a partial, or the final response) its call's timeline first catches up with the time the
+shared clock moved since the stream was last read, then waits for the scripted offset if
+that is still ahead. So a partial arrives at ``max(its scripted offset, when the consumer
+asks)``, the final response at ``max(latency, when it is asked for)``, and a consumer that
+reads at once sees exactly the scripted times (``time_to_first_chunk`` is the first
+partial's offset).
+
+Rule for overlapping streams: only the consumer's own time counts. The shared clock's
+moves made by fake calls (or streams) run by *another* thread or asyncio task than the one
+that last read the stream are left out, so streams consumed concurrently (``gather``, a
+thread pool) each keep their own scripted duration; moves made from the consumer's own
+thread/task (its other fake calls, other streams it reads, ``clock.advance(...)``) count.
+A direct ``clock.advance(...)`` cannot be attributed and counts for every open stream.
+A clock the fake cannot advance (no ``advance_ns``, e.g. the system clock) adds no consumer
+time (it would be the test's own run time).
+
 Rules: nothing here sleeps; ``advance`` returns the seconds to sleep for real (0 unless
-``real_sleep``) and the caller sleeps the way its shape needs (``time.sleep`` or
-``await asyncio.sleep``). A call notices its abort controller at the points its own time
-advances (:meth:`Plan.aborted`): the caller checks there.
+``real_sleep``; consumer time is never slept again) and the caller sleeps the way its
+shape needs (``time.sleep`` or ``await asyncio.sleep``). A call notices its abort
+controller at the points its own time advances (:meth:`Plan.aborted`): the caller checks
+there. Bookkeeping for consumer time costs a call nothing while no stream is open.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,7 +47,7 @@ from ..clock import format_duration_ns, parse_duration_ns
 from ..contract import MAX_NATIVE, Usage
 from .faults import abort
 
-__all__ = ["CallClock", "Plan", "Timeline", "schedule"]
+__all__ = ["CallClock", "Plan", "StreamClock", "Timeline", "schedule"]
 
 
 class CallClock:
@@ -46,15 +68,39 @@ class CallClock:
         return self.base_time + self.elapsed
 
 
+def _actor() -> tuple[int, Any]:
+    """Who is running: the thread and, inside an event loop, the asyncio task."""
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:  # no running event loop in this thread
+        task = None
+    return threading.get_ident(), task
+
+
+class StreamClock:
+    """An open stream's view of its consumer's time: the shared clock's reading when the
+    stream was last read (``mark``), how much of the clock's move since then other
+    threads'/tasks' fake calls made (``others``) and who last read it (``actor``)."""
+
+    __slots__ = ("cc", "mark", "others", "actor", "__weakref__")
+
+    def __init__(self, cc: CallClock, mark: int, actor: tuple[int, Any]) -> None:
+        self.cc = cc
+        self.mark = mark
+        self.others = 0
+        self.actor = actor
+
+
 class Timeline:
     """The shared clock of a fake and the per-call timelines started on it."""
 
-    __slots__ = ("clock", "real_sleep", "_lock")
+    __slots__ = ("clock", "real_sleep", "_lock", "_streams")
 
     def __init__(self, clock: Any, real_sleep: bool) -> None:
         self.clock = clock
         self.real_sleep = real_sleep
         self._lock = threading.Lock()
+        self._streams: weakref.WeakSet[StreamClock] = weakref.WeakSet()
 
     def new_clock(self) -> CallClock:
         """A call's clock, starting at the shared clock's current reading."""
@@ -80,9 +126,48 @@ class Timeline:
                 behind = end - self.clock.monotonic_ns()
                 if behind > 0:
                     advance_ns(behind)
+                    if self._streams:  # the open streams read by others do not count this move
+                        me = _actor()
+                        for stream in self._streams:
+                            if stream.actor != me:
+                                stream.others += behind
         if self.real_sleep or getattr(self.clock, "real_sleep", False):
             return delta / 1_000_000_000
         return 0.0
+
+    # ------------------------------------------------------------------ consumer time
+
+    def open_stream(self, cc: CallClock) -> StreamClock | None:
+        """Start counting a stream's consumer time (``None``: a clock the fake cannot advance)."""
+        if getattr(self.clock, "advance_ns", None) is None:
+            return None
+        with self._lock:
+            stream = StreamClock(cc, self.clock.monotonic_ns(), _actor())
+            self._streams.add(stream)
+        return stream
+
+    def catch_up(self, stream: StreamClock) -> None:
+        """Move the stream's call to where its consumer's time has taken it (no real sleep:
+        that time has passed already)."""
+        with self._lock:
+            spent = self.clock.monotonic_ns() - stream.mark - stream.others
+            stream.actor = _actor()
+        if spent > 0:
+            cc = stream.cc
+            cc.elapsed = min(cc.elapsed + spent, MAX_NATIVE - max(cc.base_monotonic, cc.base_time))
+
+    def read(self, stream: StreamClock) -> None:
+        """The stream was just read: its consumer's time counts from now."""
+        with self._lock:
+            stream.mark = self.clock.monotonic_ns()
+            stream.others = 0
+            stream.actor = _actor()
+
+    def close_stream(self, stream: StreamClock | None) -> None:
+        """Stop counting a stream's consumer time (its final response, or it was closed)."""
+        if stream is not None:
+            with self._lock:
+                self._streams.discard(stream)
 
 
 def schedule(n: int, latency_ns: int | None, chunk_latency: Any, owner: str) -> tuple[tuple[int, ...], int]:
