@@ -23,7 +23,8 @@ Attributes (left out when unknown, never a made-up 0):
   ``vertex-ai`` -> ``gcp.vertex_ai``, ``google-ai`` -> ``gcp.gemini``; others kept as they
   are); ``baml.provider`` is BAML's own name;
 * ``gen_ai.request.model`` (``model``), ``gen_ai.response.model`` (``response_model``),
-  ``gen_ai.response.id`` (``request_id``);
+  ``gen_ai.response.id`` (``request_id``; baml-py's own ``breq_...`` request id, reported
+  when no response was served, goes to ``baml.request_id`` instead);
 * ``gen_ai.usage.input_tokens``, ``gen_ai.usage.output_tokens``,
   ``gen_ai.usage.cache_read.input_tokens`` (``cached_input_tokens``);
 * ``gen_ai.request.stream`` (only when streaming, as the conventions say) and
@@ -171,6 +172,11 @@ class _Started(NamedTuple):
     system_time: int | None
     monotonic_time: int | None
     arguments: Any
+
+
+_BAML_REQUEST_ID = "breq_"
+"""The prefix of baml-py's own HTTP request ids, which ``instrument(b)`` reports when no
+response was served (``gen_ai.response.id`` is the provider's id of a served completion)."""
 
 
 def _count(value: Any) -> int | None:
@@ -338,14 +344,14 @@ class SpanHandler(AttachableHandler):
             if not self.latest:
                 attrs["gen_ai.system"] = mapped
             attrs["baml.provider"] = provider
-        for key, attr in (
-            ("model", "gen_ai.request.model"),
-            ("response_model", "gen_ai.response.model"),
-            ("request_id", "gen_ai.response.id"),
-        ):
+        for key, attr in (("model", "gen_ai.request.model"), ("response_model", "gen_ai.response.model")):
             value = _text(md.get(key))
             if value is not None:
                 attrs[attr] = value
+        request_id = _text(md.get("request_id"))
+        if request_id is not None:
+            # baml's own HTTP request id (no response was served) is not the completion's id
+            attrs["baml.request_id" if request_id.startswith(_BAML_REQUEST_ID) else "gen_ai.response.id"] = request_id
         for key, attr in (
             ("input_tokens", "gen_ai.usage.input_tokens"),
             ("output_tokens", "gen_ai.usage.output_tokens"),

@@ -82,6 +82,10 @@ def test_a_429_is_an_error_span_with_the_status_and_no_body(generated_client, se
     for key, attr in (("input_tokens", "gen_ai.usage.input_tokens"), ("output_tokens", "gen_ai.usage.output_tokens")):
         assert exc.measurements[key] == 0 == span["attributes"][attr]  # an HTTP error is not billed: 0, known
     assert span["events"] == [{"name": "exception", "attributes": {"exception.type": "BamlClientHttpError"}}]
+    # no completion was served: baml's own request id, not a gen_ai.response.id
+    assert exc.metadata["request_id"].startswith("breq_")
+    assert span["attributes"]["baml.request_id"] == exc.metadata["request_id"]
+    assert "gen_ai.response.id" not in span["attributes"]
     spans.assert_not_recorded(RESUME_TEXT, PROMPT, "slow down")
 
 
