@@ -422,6 +422,11 @@ class SpanCapture:
     """
 
     def __init__(self, **handler_options: Any) -> None:
+        if "tracer_provider" in handler_options:
+            fail(
+                TypeError, f"SpanCapture(tracer_provider={short_repr(handler_options['tracer_provider'])})",
+                "no tracer_provider: the capture makes its own (attach a SpanHandler to yours instead)",
+            )
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import SimpleSpanProcessor
         from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter

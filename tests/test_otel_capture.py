@@ -192,3 +192,12 @@ def test_the_readme_opentelemetry_example_runs():
     section = re.findall(r"^## OpenTelemetry spans\n(.*?)^## ", text, flags=re.S | re.M)[0]
     (block,) = re.findall(r"```python\n(.*?)```", section, flags=re.S)
     exec(compile(block, "README.md (OpenTelemetry spans)", "exec"), {})
+
+
+def test_a_capture_refuses_a_tracer_provider_of_yours():
+    from opentelemetry.sdk.trace import TracerProvider
+
+    with pytest.raises(TypeError, match=r"SpanCapture\(tracer_provider=<.*: expected no tracer_provider"):
+        SpanCapture(tracer_provider=TracerProvider())
+    with pytest.raises(TypeError, match=r"SpanHandler\(record_content='yes'\): expected True or False"):
+        SpanCapture(record_content="yes")

@@ -416,3 +416,13 @@ def test_importing_the_module_or_the_plugin_does_not_import_opentelemetry():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True).stdout
     assert out.strip() == "[]", out
+
+
+def test_the_metrics_reporter_checks_its_semconv_argument():
+    from opentelemetry.sdk.metrics import MeterProvider
+
+    from pytest_baml_telemetry.metrics.opentelemetry import OpenTelemetryReporter
+
+    with pytest.raises(ValueError, match=r"OpenTelemetryReporter\(semconv\)='v2': expected 'default', 'latest', or None"):
+        OpenTelemetryReporter(MeterProvider(), semconv="v2")
+    assert OpenTelemetryReporter(MeterProvider(), semconv="latest").latest is True
