@@ -358,8 +358,8 @@ def test_concurrent_requests_each_get_one_script(server):
 
 
 def test_client_registry_rejects_other_providers(server):
-    with pytest.raises(ValueError, match="provider='anthropic'"):
-        server.client_registry("TestClient", provider="anthropic")
+    with pytest.raises(ValueError, match="provider='vertex-ai'"):
+        server.client_registry("TestClient", provider="vertex-ai")
     with pytest.raises(TypeError, match="client_name=''"):
         server.client_registry("")
     assert server.client_options(options={"http": {"request_timeout_ms": 5}}) == {
@@ -640,6 +640,7 @@ def test_child_imports_only_the_wire_format_from_the_package():
         "pytest_baml_telemetry",
         "pytest_baml_telemetry._validate",
         "pytest_baml_telemetry.wire",
+        "pytest_baml_telemetry.wire.anthropic",
         "pytest_baml_telemetry.wire.common",
         "pytest_baml_telemetry.wire.openai",
     ]

@@ -7,6 +7,9 @@ import pytest
 
 from pytest_baml_telemetry.fake.server import AZURE_API_VERSION, FAKE_API_KEY, SUPPORTED_PROVIDERS
 
+CHAT_PROVIDERS = ("openai", "openai-generic", "azure-openai", "ollama")
+"""The providers that speak OpenAI chat completions (the others: tests/test_server_<provider>_*.py)."""
+
 
 @pytest.fixture
 def collector():
@@ -16,10 +19,10 @@ def collector():
 
 
 def test_every_served_provider_is_supported():
-    assert SUPPORTED_PROVIDERS == ("openai", "openai-generic", "azure-openai", "ollama")
+    assert SUPPORTED_PROVIDERS == CHAT_PROVIDERS + ("anthropic",)
 
 
-@pytest.mark.parametrize("provider", SUPPORTED_PROVIDERS)
+@pytest.mark.parametrize("provider", CHAT_PROVIDERS)
 def test_real_client_calls_through_each_provider(generated_client, server, collector, provider):
     server.respond("Hello, Ann!", usage=(11, 4, 2))
     registry = server.client_registry("TestClient", provider=provider, model="my-model")
@@ -43,7 +46,7 @@ def test_real_client_calls_through_each_provider(generated_client, server, colle
             assert req.headers["authorization"] == "***"
 
 
-@pytest.mark.parametrize("provider", SUPPORTED_PROVIDERS)
+@pytest.mark.parametrize("provider", CHAT_PROVIDERS)
 @pytest.mark.parametrize("ask", [False, True])
 def test_real_client_streams_through_each_provider(generated_client, server, collector, provider, ask):
     """baml-py 0.226.3 asks for the usage chunk only with provider openai; the others send
@@ -61,7 +64,7 @@ def test_real_client_streams_through_each_provider(generated_client, server, col
     assert (usage.input_tokens, usage.output_tokens) == ((7, 5) if asked else (None, None))
 
 
-@pytest.mark.parametrize("provider", SUPPORTED_PROVIDERS)
+@pytest.mark.parametrize("provider", CHAT_PROVIDERS)
 def test_real_client_http_error_through_each_provider(generated_client, server, collector, provider):
     from baml_py import errors
 
@@ -95,8 +98,8 @@ def test_azure_deployment_path_is_served_and_others_are_not(server):
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda s: s.client_registry("C", provider="anthropic"), ValueError, r"client_registry: provider='anthropic'.*azure-openai, ollama"),
-        (lambda s: s.client_options(provider="vertex-ai"), ValueError, r"client_options: provider='vertex-ai'"),
+        (lambda s: s.client_registry("C", provider="cohere"), ValueError, r"client_registry: provider='cohere'.*azure-openai, ollama, anthropic"),
+        (lambda s: s.client_options(provider="vertex-ai"), ValueError, r"client_options: provider='vertex-ai' cannot be faked offline"),
         (lambda s: s.client_registry("C", provider=None), ValueError, r"provider=None is not supported"),
         (lambda s: s.client_registry("C", provider="azure-openai", model="a/b"), ValueError, r"model='a/b' is not an Azure deployment"),
     ],

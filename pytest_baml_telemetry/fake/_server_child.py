@@ -2,10 +2,10 @@
 
 Run as ``python -I -S _server_child.py --host 127.0.0.1 --port 0 --parent-pid N``.
 Standard library only (no ``baml_py``, no site-packages) so it starts in a few tens
-of milliseconds. The one thing it takes from this package is the wire format
-(``pytest_baml_telemetry.wire.openai``, itself standard library only): it is imported
+of milliseconds. The one thing it takes from this package is the wire formats
+(``pytest_baml_telemetry.wire.*``, themselves standard library only): they are imported
 under a bare package entry, without running the package's ``__init__``
-(:func:`import_wire`), so both sides of the fake speak the same format.
+(:func:`import_wire`), so both sides of the fake speak the same formats.
 
 Protocol with the parent (one JSON object per line):
 
@@ -23,15 +23,18 @@ right afterwards.
 The child exits as soon as stdin reaches EOF (the parent closed it or died) or
 its parent process changes, so it can never outlive the test run.
 
-The HTTP side speaks the OpenAI chat-completions API on ``POST /v1/chat/completions``
-(``/chat/completions`` and Azure's ``/openai/deployments/{name}/chat/completions`` too): JSON when the request has no ``"stream": true``,
-otherwise the format's server-sent events with chunked transfer encoding (the usage
-chunk only when the request asks for it with ``stream_options.include_usage``, unless
-the script says otherwise). Every response carries an ``x-request-id`` header
-(:func:`~pytest_baml_telemetry.wire.openai.request_id`, recorded with the request). Every
-request is recorded, credentials masked (:func:`is_secret`: every header and query parameter
-whose name holds ``auth``, ``key``, ``token``, ``secret``, ``password``, ``cookie``, ...),
-before it is answered.
+The HTTP side serves each provider's wire format at its paths: :data:`FORMATS` is the one
+dispatch table from a path to a wire module (OpenAI chat completions on ``POST
+/v1/chat/completions``, ``/chat/completions`` and Azure's
+``/openai/deployments/{name}/chat/completions``; Anthropic Messages on ``/v1/messages``).
+The handler asks the module for everything format-specific: whether the request streams,
+the answer's body, its stream events and their framing, usage, finish reasons, error
+bodies and the request-id header. A path may start with a client tag ``/_c/{client}``
+(:func:`split_tag`), stripped and recorded. A request is served the first queued script
+whose filters (``client``, ``provider``: the format's name) match it (:func:`matches`).
+Every request is recorded, credentials masked (:func:`is_secret`: every header and query
+parameter whose name holds ``auth``, ``key``, ``token``, ``secret``, ``password``,
+``cookie``, ...), before it is answered.
 """
 
 from __future__ import annotations
@@ -72,10 +75,11 @@ def import_wire(name: str = "openai") -> types.ModuleType:
 
 
 if TYPE_CHECKING:
-    from ..wire import common, openai
+    from ..wire import anthropic, common, openai
 else:
     openai = import_wire("openai")
     common = import_wire("common")
+    anthropic = import_wire("anthropic")
 
 MASK = "***"
 SECRET_PARTS = ("auth", "key", "token", "secret", "password", "passwd", "cookie", "credential", "signature", "session")
@@ -123,14 +127,14 @@ class State:
         self.release = threading.Event()
         self.counter = 0
 
-    def take(self, record: dict[str, Any], chat: bool) -> tuple[dict[str, Any] | None, threading.Event]:
+    def take(self, record: dict[str, Any], wire: Any) -> tuple[dict[str, Any] | None, threading.Event]:
         """Record a request and, for a chat request, take the first script matching it, atomically."""
         with self.lock:
             record["index"] = len(self.requests)
             self.counter += 1  # never reset: ids stay unique over resets
-            record["request_id"] = openai.request_id(f"fake{os.getpid():x}x", self.counter)
+            record["request_id"] = (wire or openai).request_id(f"fake{os.getpid():x}x", self.counter)
             script = None
-            if chat:
+            if wire is not None:
                 script = self._match(record)
                 record["served"] = script["kind"] if script else "unscripted"
                 record["script"] = script["describe"] if script else None
@@ -182,7 +186,7 @@ def split_tag(path: str) -> tuple[str | None, str]:
 
 CLIENT_TAG = "/_c/"
 
-FORMATS: tuple[tuple[str, Any], ...] = (("openai", openai),)
+FORMATS: tuple[tuple[str, Any], ...] = (("openai", openai), ("anthropic", anthropic))
 """The dispatch table, ``(provider, wire module)``: a request is served by the first format
 whose ``is_chat_path(path)`` accepts its path (without the query); the provider recorded is the
 format's name."""
@@ -195,6 +199,10 @@ def wire_for(method: str, path: str) -> tuple[str | None, Any]:
             if module.is_chat_path(path):
                 return provider, module
     return None, None
+
+
+SERVED_PATHS = "POST /v1/chat/completions, /chat/completions, /openai/deployments/{name}/chat/completions, /v1/messages"
+"""What the 404 for a path no format serves lists."""
 
 
 def describe_scripts(scripts: list[dict[str, Any]]) -> str:
@@ -225,6 +233,7 @@ class Handler(BaseHTTPRequestHandler):
 
     request_id: str | None = None
     body: Any = None
+    wire: Any = openai  # the wire module serving the request (OpenAI's for a path none serves)
 
     def version_string(self) -> str:
         return self.server_version
@@ -232,7 +241,7 @@ class Handler(BaseHTTPRequestHandler):
     def send_response(self, code: int, message: str | None = None) -> None:
         super().send_response(code, message)
         if self.request_id is not None:
-            self.send_header("x-request-id", self.request_id)
+            self.send_header(self.wire.REQUEST_ID_HEADER, self.request_id)
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         pass
@@ -287,14 +296,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def _start_sse(self) -> None:
         self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Content-Type", self.wire.STREAM_CONTENT_TYPE)
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
 
     def _event(self, event: Any) -> None:
         """Send one stream event as one HTTP chunk."""
-        payload = openai.encode_event(event)
+        payload = self.wire.encode_event(event)
         self.wfile.write(b"%X\r\n%s\r\n" % (len(payload), payload))
         self.wfile.flush()
 
@@ -323,7 +332,8 @@ class Handler(BaseHTTPRequestHandler):
         for key, value in self.headers.items():
             k = key.lower()
             headers[k] = MASK if is_secret(k) else value
-        stream = openai.request_stream(body)
+        provider, wire = wire_for(self.command, path)
+        stream = (wire or openai).request_stream(body, path)
         record = {
             "method": self.command,
             "path": shown,
@@ -333,21 +343,19 @@ class Handler(BaseHTTPRequestHandler):
             "stream": stream,
             "time_ns": time.time_ns(),
             "client": client,
+            "provider": provider,
         }
         self.body = body
-        provider, wire = wire_for(self.command, path)
-        record["provider"] = provider
-        chat = wire is not None
-        script, release = STATE.take(record, chat)
+        script, release = STATE.take(record, wire)
         self.request_id = str(record["request_id"])
-        if not chat:
+        if wire is None:
             message = (
-                f"FakeLLMServer: {self.command} {shown} is not served; "
-                "only POST /v1/chat/completions (OpenAI chat completions) is, "
-                "and Azure's /openai/deployments/{name}/chat/completions."
+                f"FakeLLMServer: {self.command} {shown} is not served; the served paths are "
+                f"{SERVED_PATHS} (each provider's, see FakeLLMServer.client_options)."
             )
             self._send(404, _json(openai.error_body(message, "invalid_request_error")))
             return
+        self.wire = wire
         if script is None:
             with STATE.lock:
                 waiting = list(STATE.scripts)
@@ -362,11 +370,11 @@ class Handler(BaseHTTPRequestHandler):
                 + "script responses with server.respond(...) / server.fail(...) before the call "
                 "(client=/provider= target a client or a wire format)."
             )
-            self._send(500, _json(openai.error_body(message, "fake_llm_server_unscripted", "unscripted")))
+            self._send(500, _json(wire.error_body(message, "fake_llm_server_unscripted", "unscripted")))
             return
         model = script.get("model")
         if model is None:
-            model = openai.request_model(body) or openai.path_deployment(path) or "fake-model"
+            model = wire.request_model(body) or wire.path_model(path) or "fake-model"
         try:
             _wait(release, script.get("latency", 0.0))
             getattr(self, "_do_" + script["kind"])(script, stream, model, release, record["index"])
@@ -376,34 +384,37 @@ class Handler(BaseHTTPRequestHandler):
     # -- outcomes ----------------------------------------------------------------
 
     def _completion_id(self, index: int) -> str:
-        return f"chatcmpl-fake{os.getpid()}x{index}"
+        return str(self.wire.new_id(f"fake{os.getpid()}x{index}"))
+
+    def _events(self, pieces: list[str], model: str, index: int, **kw: Any) -> list[Any]:
+        asked = self.wire.request_include_usage(self.body)
+        return list(self.wire.stream_events(pieces, id=self._completion_id(index), model=model, created=_now(), null_usage=asked, **kw))
 
     def _do_respond(self, script: dict[str, Any], stream: bool, model: str, release: threading.Event, index: int) -> None:
+        wire = self.wire
         content = script["content"]
-        usage = script.get("usage")
-        finish = script.get("finish_reason") or "stop"
-        cid = self._completion_id(index)
+        usage = wire.usage_to_wire(script.get("usage"))
+        finish = wire.finish_reason(script.get("finish_reason") or "stop")
         if not stream:
-            body = openai.completion_body(content, id=cid, model=model, created=_now(), finish_reason=finish, usage=usage)
+            body = wire.completion_body(
+                content, id=self._completion_id(index), model=model, created=_now(), finish_reason=finish, usage=usage
+            )
             self._send(200, _json(body))
             return
         pieces = common.split_content(content, script.get("chunks"))
-        asked = openai.request_include_usage(self.body)
         send_usage = script.get("usage_chunk")
         if send_usage is None:
-            send_usage = asked
-        events = openai.stream_events(
-            pieces, id=cid, model=model, created=_now(), finish_reason=finish,
-            usage=usage if send_usage else None, null_usage=asked,
-        )
-        self._stream(events, len(pieces), script.get("chunk_delay", 0.0), release)
+            send_usage = wire.request_include_usage(self.body)
+        events = self._events(pieces, model, index, finish_reason=finish, usage=usage if send_usage else None)
+        self._stream(events, wire.OPENING_EVENTS, wire.OPENING_EVENTS + len(pieces), script.get("chunk_delay", 0.0), release)
         self._end_sse()
 
-    def _stream(self, events: list[Any], content_events: int, delay: float, release: threading.Event) -> None:
-        """Start an SSE answer and send ``events``, ``delay`` apart between the content events."""
+    def _stream(self, events: list[Any], first: int, end: int, delay: float, release: threading.Event) -> None:
+        """Start a stream and send ``events``, ``delay`` apart between the content events
+        ``events[first:end]``."""
         self._start_sse()
         for i, event in enumerate(events):
-            if 0 < i < content_events:
+            if first < i < end:
                 _wait(release, delay)
             self._event(event)
 
@@ -415,10 +426,11 @@ class Handler(BaseHTTPRequestHandler):
         body = script.get("body")
         content_type = "application/json"
         if body is None:
-            kind, code = openai.error_type(status)
+            kind, code = self.wire.error_type(status)
             phrase = self.responses.get(status, ("",))[0]
             message = f"FakeLLMServer scripted failure: HTTP {status} {phrase}".rstrip()
-            payload = _json(openai.error_body(message, kind, code))
+            payload = _json(self.wire.error_body(message, kind, code))
+            extra.update(getattr(self.wire, "error_headers", _no_headers)(kind))
         elif script.get("body_is_json"):
             payload = _json(body)
         else:
@@ -435,26 +447,29 @@ class Handler(BaseHTTPRequestHandler):
         if not stream:
             self._send(200, body.encode(), "application/json")
             return
-        self._stream([body, common.DONE], 0, 0.0, release)  # a str event is sent as is: not JSON
+        self._stream(self.wire.malformed_events(body), 0, 0, 0.0, release)  # an event whose data is not JSON
         self._end_sse()
 
     def _do_fail_stream(self, script: dict[str, Any], stream: bool, model: str, release: threading.Event, index: int) -> None:
-        cid = self._completion_id(index)
+        opening = self.wire.OPENING_EVENTS
         if stream:
             pieces = common.split_content(script["content"], script.get("chunks"))[: script["after_chunks"]]
-            asked = openai.request_include_usage(self.body)
-            events = openai.stream_events(pieces, id=cid, model=model, created=_now(), null_usage=asked)
-            self._stream(events[: len(pieces)], len(pieces), script.get("chunk_delay", 0.0), release)
+            events = self._events(pieces, model, index)
+            self._stream(events[: opening + len(pieces)], opening, opening + len(pieces), script.get("chunk_delay", 0.0), release)
             self._drop()
             return
         # a non-streaming request: announce the whole body, send part of it, hang up
-        payload = _json(openai.completion_body(script["content"], id=cid, model=model, created=_now()))
+        payload = _json(self.wire.completion_body(script["content"], id=self._completion_id(index), model=model, created=_now()))
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload[: len(payload) // 2])
         self._drop()
+
+
+def _no_headers(kind: str) -> dict[str, str]:
+    return {}
 
 
 def _json(body: Any) -> bytes:

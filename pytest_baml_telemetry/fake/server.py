@@ -1,8 +1,9 @@
-"""A scripted OpenAI-compatible HTTP server for driving the real baml-py runtime offline.
+"""A scripted HTTP server speaking the LLM providers' wire formats, for driving the real baml-py runtime offline.
 
 :class:`FakeLLMServer` runs a real HTTP server on a loopback address in a child
-process (``_server_child.py``: the standard library and :mod:`~pytest_baml_telemetry.wire.openai`,
-the wire format this module scripts in). It has to be a separate
+process (``_server_child.py``: the standard library and the modules of
+:mod:`pytest_baml_telemetry.wire`, one per provider format). Pointing clients at it is
+:mod:`.server_clients`; the child's process and RPC are :mod:`.server_process`. It has to be a separate
 process: a baml-py *sync* stream holds the GIL while it waits for the network, so
 a server thread in the test process would deadlock it.
 
@@ -20,7 +21,9 @@ filters match it (``respond(..., client="Primary")``, ``fail(..., provider="open
 script without filters matches any request). A request is tagged with its client when the
 client's base URL came from ``client_options(client=...)`` / ``client_registry(...)``
 (``RecordedRequest.client``) and with the wire format it used (``RecordedRequest.provider``).
-Requests go to ``POST /v1/chat/completions``
+Each format is served at its provider's paths, as that provider answers (Anthropic
+Messages at ``POST /v1/messages``: see :mod:`pytest_baml_telemetry.wire.anthropic`). OpenAI
+chat completions at ``POST /v1/chat/completions``
 (``/chat/completions`` and Azure's ``/openai/deployments/{name}/chat/completions`` too),
 as OpenAI answers: a stream's usage chunk only when the request asks for it
 (``stream_options.include_usage``), usage with its details, OpenAI's error
@@ -54,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 from .._validate import check_bool, check_count, check_int, fail, is_int, short_number_repr, short_repr
 from ..clock import DurationLike, parse_duration, parse_duration_ns
 from ..contract import MAX_NATIVE
-from ..wire import common, openai
+from ..wire import anthropic, common, openai
 from . import server_clients
 from .server_clients import AZURE_API_VERSION, FAKE_API_KEY, SUPPORTED_PROVIDERS
 from .server_process import Child, reap
@@ -133,20 +136,27 @@ class RecordedRequest:
 
     @property
     def model(self) -> str | None:
-        """The ``model`` the client asked for (from the JSON body)."""
-        return openai.request_model(self.json)
+        """The model the client asked for: from the JSON body, else from the path (an Azure
+        deployment, a Gemini or Bedrock model in the URL)."""
+        wire = WIRES.get(self.provider or "openai", openai)
+        return wire.request_model(self.json) or wire.path_model(self.path.split("?", 1)[0])
 
     @property
     def messages(self) -> list[Any]:
-        """The chat ``messages`` the client sent (empty when absent)."""
-        return openai.request_messages(self.json)
+        """The messages the client sent, in its wire format (chat ``messages``, Gemini
+        ``contents``, Responses ``input``; empty when absent)."""
+        return WIRES.get(self.provider or "openai", openai).request_messages(self.json)
+
+
+WIRES: dict[str, Any] = {"openai": openai, "anthropic": anthropic}
+"""``RecordedRequest.provider -> wire module``: how a recorded request's body is read."""
 
 
 # --------------------------------------------------------------------------- server
 
 
 class FakeLLMServer:
-    """A scripted OpenAI chat-completions server on a loopback port, in a child process.
+    """A scripted LLM server (each provider's wire format: see SUPPORTED_PROVIDERS) on a loopback port, in a child process.
 
     Use it as a context manager (started on enter, stopped on exit, also when the
     block raises) or call :meth:`start`/:meth:`stop`. ``host`` must be a loopback
@@ -321,6 +331,10 @@ class FakeLLMServer:
         which baml-py sends) and usage is given; ``usage_chunk=True``/``False`` sends it
         always/never. Usage carries the details OpenAI always sends
         (``prompt_tokens_details.cached_tokens``, ``completion_tokens_details``).
+        Other formats send their own usage objects and finish reasons (``"stop"`` is sent as
+        Anthropic's ``end_turn``, ``"length"`` as ``max_tokens``, ...; ``usage_chunk`` is OpenAI's).
+        ``client``/``provider`` (every scripting method takes them): serve this script only to a
+        request from that client (see :meth:`client_options`) / in that wire format.
         Returns ``self`` so calls can be chained.
         """
         where = "FakeLLMServer.respond"
@@ -331,11 +345,13 @@ class FakeLLMServer:
             fail(TypeError, f"{where}: finish_reason={short_repr(finish_reason)}", "a non-empty str such as 'stop'")
         if usage_chunk is not None:
             check_bool(usage_chunk, f"{where}: usage_chunk={short_repr(usage_chunk)}")
-        openai_usage = usage_to_openai(usage)
+        # checked as OpenAI needs it (input and output both, or no usage); sent as counts, which the
+        # child turns into the usage object of the wire format that serves the request
+        counts = None if usage_to_openai(usage) is None else common.usage_counts(usage)
         script = {
             "kind": "respond",
             "content": text,
-            "usage": openai_usage,
+            "usage": None if counts is None else list(counts),
             "model": model,
             "latency": _seconds(latency, f"{where}: latency"),
             "chunks": common.check_chunks(chunks, text, where),
@@ -543,8 +559,9 @@ class FakeLLMServer:
         ``openai``/``openai-generic``: ``{"model": model, "api_key": api_key, "base_url": self.base_url}``;
         ``azure-openai``: ``{"base_url": f"{self.url}/openai/deployments/{model}", "api_version":
         AZURE_API_VERSION, "api_key": api_key}`` (``model`` is the deployment; the server
-        echoes it as the model served); ``ollama``: ``{"model": model, "base_url": self.base_url}``.
-        ``options`` are added over them: put timeouts in ``options={"http": {"request_timeout_ms": 500}}``.
+        echoes it as the model served); ``ollama``: ``{"model": model, "base_url": self.base_url}``;
+        ``anthropic``: ``{"model": model, "api_key": api_key, "base_url": self.url}`` (it posts to
+        ``/v1/messages``). ``options`` are added over them: put timeouts in ``options={"http": {"request_timeout_ms": 500}}``.
         ``client`` (a client name) tags the base URL (``{self.url}/_c/{client}/v1``): the
         server strips the tag and records the name as ``RecordedRequest.client``, and scripts
         given ``client=`` serve only that client's requests.

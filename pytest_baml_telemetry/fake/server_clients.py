@@ -36,15 +36,18 @@ __all__ = [
 
 FAKE_API_KEY = "sk-fake"
 """The API key :meth:`FakeLLMServer.client_options` puts in client options (recorded masked)."""
-SUPPORTED_PROVIDERS = ("openai", "openai-generic", "azure-openai", "ollama")
+SUPPORTED_PROVIDERS = ("openai", "openai-generic", "azure-openai", "ollama", "anthropic")
 """baml-py providers the server speaks (checked with baml-py 0.226.3): ``openai``/``openai-generic``
 (``model``, ``api_key``, ``base_url``), ``azure-openai`` (``base_url`` of a deployment,
-``api_version``, ``api_key`` sent as ``api-key``) and ``ollama`` (``model``, ``base_url``, no key)."""
+``api_version``, ``api_key`` sent as ``api-key``), ``ollama`` (``model``, ``base_url``, no key)
+and ``anthropic`` (``model``, ``api_key`` sent as ``x-api-key``, ``base_url`` without ``/v1``:
+it posts to ``{base_url}/v1/messages``)."""
 WIRE_FORMATS: dict[str, str] = {
     "openai": "openai",
     "openai-generic": "openai",
     "azure-openai": "openai",
     "ollama": "openai",
+    "anthropic": "anthropic",
 }
 """``provider -> wire format``: the ``provider`` a request is recorded with (and a script's
 ``provider=`` filter matches) is its wire format, ``"openai"`` for every chat-completions client."""
@@ -56,10 +59,16 @@ CLIENT_TAG = "/_c/"
 
 def check_provider(provider: Any, where: str) -> str:
     """``provider`` when it is one of :data:`SUPPORTED_PROVIDERS`, else ``ValueError`` naming them."""
+    if provider == "vertex-ai":
+        raise ValueError(
+            f"{where}: provider='vertex-ai' cannot be faked offline: baml-py's vertex-ai client exchanges its "
+            "credentials with Google before it sends any request; point the app's client at 'google-ai' "
+            f"in tests, or use one of {', '.join(SUPPORTED_PROVIDERS)}"
+        )
     if provider not in SUPPORTED_PROVIDERS:
         raise ValueError(
-            f"{where}: provider={short_repr(provider)} is not supported; the fake server speaks "
-            f"OpenAI chat completions: use one of {', '.join(SUPPORTED_PROVIDERS)}"
+            f"{where}: provider={short_repr(provider)} is not supported by the fake server: "
+            f"use one of {', '.join(SUPPORTED_PROVIDERS)}"
         )
     return str(provider)
 
@@ -124,6 +133,8 @@ def client_options(
         if any(c in model for c in "/?#") or model.strip() != model:
             raise ValueError(f"{where}: model={model!r} is not an Azure deployment name (no '/', '?', '#' or spaces)")
         result = {"base_url": f"{url}/openai/deployments/{model}", "api_version": AZURE_API_VERSION, "api_key": api_key}
+    elif provider == "anthropic":
+        result = {"model": model, "api_key": api_key, "base_url": url}
     elif provider == "ollama":
         result = {"model": model, "base_url": url + "/v1"}
     else:

@@ -13,17 +13,23 @@ into streamed pieces, usage descriptions, HTTP statuses and server-sent-event fr
 
 Every provider module offers the same set of names (``openai`` is the model):
 
-* requests: ``PATHS`` (the paths served), ``is_chat_path(path)``, ``request_model(body)``,
-  ``request_messages(body)``, ``request_stream(body)``, ``request_include_usage(body)``;
+* requests: ``PATHS`` (the paths served), ``is_chat_path(path)``, ``path_model(path)`` (a
+  model named in the URL), ``request_model(body)``, ``request_messages(body)``,
+  ``request_stream(body, path)``, ``request_include_usage(body)``;
 * responses, written by the fakes: ``usage_to_wire(usage)`` (a usage description to the
-  provider's usage object, ``None`` for none), ``completion_body(...)``,
-  ``stream_events(pieces, ...)`` (content events first, then the closing ones),
-  ``encode_event(event)`` (one event as bytes), ``error_type(status)`` (the provider's
-  own error type/code names), ``error_body(message, error_type, code)``, ``request_id(prefix, n)``;
+  provider's usage object, ``None`` for none), ``new_id(tag)``, ``finish_reason(name)`` (a
+  scripted finish reason in the provider's words), ``completion_body(content, *, id, model,
+  created, finish_reason, usage)``, ``stream_events(pieces, *, id, model, created,
+  finish_reason, usage, null_usage)`` (``OPENING_EVENTS`` events, then one content event per
+  piece, then the closing ones), ``encode_event(event)`` (one event as bytes, framed for
+  ``STREAM_CONTENT_TYPE``), ``malformed_events(body)``, ``error_type(status)`` (the provider's
+  own error type/code names), ``error_body(message, error_type, code)``, ``request_id(prefix, n)``
+  (sent as the ``REQUEST_ID_HEADER`` header);
 * responses, read by the httpx path: ``response_text(body)``, ``response_usage(body)``
   (``(input, output, cached_input)`` or ``None``), ``response_id(body)``,
   ``response_model(body)``, ``decode_event(line)`` and ``event_pieces(event)``.
 
-A new provider is one new module here with that set, plus the paths it serves in the
-fake server.
+Modules: ``openai`` (chat completions), ``anthropic`` (Messages). A new provider is one new
+module here with that set, plus its entry in the fake server child's dispatch table
+(``FORMATS``) and in ``fake/server_clients.py``.
 """

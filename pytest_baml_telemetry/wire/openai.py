@@ -42,7 +42,22 @@ __all__ = [
     "response_model",
     "decode_event",
     "event_pieces",
+    "STREAM_CONTENT_TYPE",
+    "REQUEST_ID_HEADER",
+    "OPENING_EVENTS",
+    "path_model",
+    "finish_reason",
+    "new_id",
+    "malformed_events",
 ]
+
+STREAM_CONTENT_TYPE = "text/event-stream"
+"""The ``Content-Type`` of a streamed answer (server-sent events)."""
+REQUEST_ID_HEADER = "x-request-id"
+"""The response header that carries the provider's request id."""
+OPENING_EVENTS = 0
+"""How many events of :func:`stream_events` come before the first content event (none: the
+first chunk carries the role and the first piece)."""
 
 PATHS = frozenset({"/v1/chat/completions", "/chat/completions"})
 """The paths that serve chat completions (``/chat/completions``: a base URL without ``/v1``);
@@ -88,8 +103,13 @@ def request_messages(body: Any) -> list[Any]:
     return list(messages) if isinstance(messages, list) else []
 
 
-def request_stream(body: Any) -> bool:
-    """Whether a request body asks for a stream (``"stream": true``)."""
+def path_model(path: str) -> str | None:
+    """The model a request path names: an Azure deployment (:func:`path_deployment`), else ``None``."""
+    return path_deployment(path)
+
+
+def request_stream(body: Any, path: str = "") -> bool:
+    """Whether a request body asks for a stream (``"stream": true``); the path does not say."""
     return isinstance(body, dict) and body.get("stream") is True
 
 
@@ -105,6 +125,21 @@ def request_id(prefix: str, index: int) -> str:
 
 
 # --------------------------------------------------------------------------- responses (written)
+
+
+def new_id(tag: str) -> str:
+    """A completion id, ``chatcmpl-{tag}``."""
+    return f"chatcmpl-{tag}"
+
+
+def finish_reason(name: str) -> str:
+    """The ``finish_reason`` sent for a scripted one: OpenAI's names (``stop``, ``length``, ...) as they are."""
+    return name
+
+
+def malformed_events(body: str) -> list[str]:
+    """A malformed stream: ``body`` (not JSON) as one event's data, then ``[DONE]``."""
+    return [body, DONE]
 
 
 def usage_to_wire(usage: UsageLike | None) -> dict[str, Any] | None:
