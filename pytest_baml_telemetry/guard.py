@@ -299,7 +299,7 @@ class NetworkGuard:
             "before any request, so it cannot be faked offline; give the function a client the fake server "
             "speaks in tests (baml_llm_server.client_registry(...)), or mark the test baml_allow_network"
         )
-        self._record(BlockedRequest(method, "(route)", 0, None, (client,), note))
+        self._record(BlockedRequest(method, provider, 0, f"{provider} (routed by route(b))", (client,), note))
         _reply(conn, 403, {"error": {"message": f"pytest-baml-telemetry: client {client!r}: {note}", "type": "network_guard"}})
 
     def _record(self, blocked: BlockedRequest) -> None:

@@ -362,3 +362,30 @@ def test_blocked_report_names_every_request_its_client_and_the_fix() -> None:
 
 def test_the_process_guard_is_made_once() -> None:
     assert guard_module.get_guard() is guard_module.get_guard()
+
+
+def test_route_engages_the_guard_for_its_test_only(run) -> None:
+    result = run(
+        """
+import os
+import pytest
+from pytest_baml_telemetry.fake.server import FakeLLMServer
+
+def test_route_without_the_plugins_fixtures(app, guard):
+    assert not guard.engaged
+    with FakeLLMServer() as server:
+        server.route(app.b)
+        assert guard.engaged and os.environ["HTTPS_PROXY"] == guard.url
+
+def test_released_after(guard):
+    assert not guard.engaged and "HTTPS_PROXY" not in os.environ
+
+@pytest.mark.baml_allow_network
+def test_route_in_an_allowed_test(app, guard):
+    with FakeLLMServer() as server:
+        server.route(app.b)
+        assert not guard.engaged and "HTTPS_PROXY" not in os.environ
+"""
+    )
+    no_crash(result)
+    result.assert_outcomes(passed=3)
