@@ -18,12 +18,14 @@ asks)``, the final response at ``max(latency, when it is asked for)``, and a con
 reads at once sees exactly the scripted times (``time_to_first_chunk`` is the first
 partial's offset).
 
-Rule for overlapping streams: only the consumer's own time counts. The shared clock's
-moves made by fake calls (or streams) run by *another* thread or asyncio task than the one
-that last read the stream are left out, so streams consumed concurrently (``gather``, a
-thread pool) each keep their own scripted duration; moves made from the consumer's own
-thread/task (its other fake calls, other streams it reads, ``clock.advance(...)``) count.
-A direct ``clock.advance(...)`` cannot be attributed and counts for every open stream.
+Rule for overlapping streams: only the consumer's own time counts. The consumer is the
+thread and asyncio task that last read the stream; its time is the end of the fake calls it
+made since (other streams it reads included), so streams consumed concurrently (``gather``,
+a thread pool) each keep their own scripted duration even though they move one shared
+clock. A call starts at the shared clock's reading, as every fake call does: a tool call
+made by task A after task B took the clock further starts there. A move of the clock that
+is not the fake's own (``clock.advance(...)``, another fake on the same clock) cannot be
+attributed: every open stream's consumer is then taken to be at the clock's reading.
 A clock the fake cannot advance (no ``advance_ns``, e.g. the system clock) adds no consumer
 time (it would be the test's own run time).
 
@@ -78,29 +80,32 @@ def _actor() -> tuple[int, Any]:
 
 
 class StreamClock:
-    """An open stream's view of its consumer's time: the shared clock's reading when the
-    stream was last read (``mark``), how much of the clock's move since then other
-    threads'/tasks' fake calls made (``others``) and who last read it (``actor``)."""
+    """An open stream's view of its consumer's time since the stream was last read: the shared
+    clock's reading then (``mark``), the fake's own moves of it so far (``moved``), the
+    furthest end of a fake call made by the consumer since (``reach``, absolute monotonic ns;
+    0: none) and who the consumer is (``actor``: the thread and asyncio task that read it)."""
 
-    __slots__ = ("cc", "mark", "others", "actor", "__weakref__")
+    __slots__ = ("cc", "mark", "moved", "reach", "actor", "__weakref__")
 
-    def __init__(self, cc: CallClock, mark: int, actor: tuple[int, Any]) -> None:
+    def __init__(self, cc: CallClock, mark: int, moved: int, actor: tuple[int, Any]) -> None:
         self.cc = cc
         self.mark = mark
-        self.others = 0
+        self.moved = moved
+        self.reach = 0
         self.actor = actor
 
 
 class Timeline:
     """The shared clock of a fake and the per-call timelines started on it."""
 
-    __slots__ = ("clock", "real_sleep", "_lock", "_streams")
+    __slots__ = ("clock", "real_sleep", "_lock", "_streams", "_moved")
 
     def __init__(self, clock: Any, real_sleep: bool) -> None:
         self.clock = clock
         self.real_sleep = real_sleep
         self._lock = threading.Lock()
         self._streams: weakref.WeakSet[StreamClock] = weakref.WeakSet()
+        self._moved = 0  # how far the fake's own timelines moved the clock while streams were open
 
     def new_clock(self) -> CallClock:
         """A call's clock, starting at the shared clock's current reading."""
@@ -126,11 +131,13 @@ class Timeline:
                 behind = end - self.clock.monotonic_ns()
                 if behind > 0:
                     advance_ns(behind)
-                    if self._streams:  # the open streams read by others do not count this move
-                        me = _actor()
-                        for stream in self._streams:
-                            if stream.actor != me:
-                                stream.others += behind
+                if self._streams:  # consumer time: who got how far
+                    if behind > 0:
+                        self._moved += behind
+                    me = _actor()
+                    for stream in self._streams:
+                        if stream.actor == me and end > stream.reach:
+                            stream.reach = end
         if self.real_sleep or getattr(self.clock, "real_sleep", False):
             return delta / 1_000_000_000
         return 0.0
@@ -142,25 +149,30 @@ class Timeline:
         if getattr(self.clock, "advance_ns", None) is None:
             return None
         with self._lock:
-            stream = StreamClock(cc, self.clock.monotonic_ns(), _actor())
+            stream = StreamClock(cc, self.clock.monotonic_ns(), self._moved, _actor())
             self._streams.add(stream)
         return stream
 
     def catch_up(self, stream: StreamClock) -> None:
         """Move the stream's call to where its consumer's time has taken it (no real sleep:
-        that time has passed already)."""
+        that time has passed already): the end of the consumer's own fake calls since the
+        stream was last read, or the clock's reading if it was moved other than by this fake."""
         with self._lock:
-            spent = self.clock.monotonic_ns() - stream.mark - stream.others
+            now = self.clock.monotonic_ns()
+            direct = (now - stream.mark) - (self._moved - stream.moved)
+            target = now if direct > 0 else stream.reach
             stream.actor = _actor()
-        if spent > 0:
-            cc = stream.cc
-            cc.elapsed = min(cc.elapsed + spent, MAX_NATIVE - max(cc.base_monotonic, cc.base_time))
+        cc = stream.cc
+        position = min(target - cc.base_monotonic, MAX_NATIVE - max(cc.base_monotonic, cc.base_time))
+        if position > cc.elapsed:
+            cc.elapsed = position
 
     def read(self, stream: StreamClock) -> None:
         """The stream was just read: its consumer's time counts from now."""
         with self._lock:
             stream.mark = self.clock.monotonic_ns()
-            stream.others = 0
+            stream.moved = self._moved
+            stream.reach = 0
             stream.actor = _actor()
 
     def close_stream(self, stream: StreamClock | None) -> None:
