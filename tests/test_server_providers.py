@@ -19,7 +19,7 @@ def collector():
 
 
 def test_every_served_provider_is_supported():
-    assert SUPPORTED_PROVIDERS == CHAT_PROVIDERS + ("anthropic",)
+    assert SUPPORTED_PROVIDERS == CHAT_PROVIDERS + ("anthropic", "google-ai")
 
 
 @pytest.mark.parametrize("provider", CHAT_PROVIDERS)

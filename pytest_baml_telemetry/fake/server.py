@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 from .._validate import check_bool, check_count, check_int, fail, is_int, short_number_repr, short_repr
 from ..clock import DurationLike, parse_duration, parse_duration_ns
 from ..contract import MAX_NATIVE
-from ..wire import anthropic, common, openai
+from ..wire import anthropic, common, google, openai
 from . import server_clients
 from .server_clients import AZURE_API_VERSION, FAKE_API_KEY, SUPPORTED_PROVIDERS
 from .server_process import Child, reap
@@ -148,7 +148,7 @@ class RecordedRequest:
         return WIRES.get(self.provider or "openai", openai).request_messages(self.json)
 
 
-WIRES: dict[str, Any] = {"openai": openai, "anthropic": anthropic}
+WIRES: dict[str, Any] = {"openai": openai, "anthropic": anthropic, "google-ai": google}
 """``RecordedRequest.provider -> wire module``: how a recorded request's body is read."""
 
 
@@ -561,7 +561,8 @@ class FakeLLMServer:
         AZURE_API_VERSION, "api_key": api_key}`` (``model`` is the deployment; the server
         echoes it as the model served); ``ollama``: ``{"model": model, "base_url": self.base_url}``;
         ``anthropic``: ``{"model": model, "api_key": api_key, "base_url": self.url}`` (it posts to
-        ``/v1/messages``). ``options`` are added over them: put timeouts in ``options={"http": {"request_timeout_ms": 500}}``.
+        ``/v1/messages``); ``google-ai``: ``{"model": model, "api_key": api_key, "base_url":
+        f"{self.url}/v1beta"}``. ``options`` are added over them: put timeouts in ``options={"http": {"request_timeout_ms": 500}}``.
         ``client`` (a client name) tags the base URL (``{self.url}/_c/{client}/v1``): the
         server strips the tag and records the name as ``RecordedRequest.client``, and scripts
         given ``client=`` serve only that client's requests.

@@ -36,18 +36,21 @@ __all__ = [
 
 FAKE_API_KEY = "sk-fake"
 """The API key :meth:`FakeLLMServer.client_options` puts in client options (recorded masked)."""
-SUPPORTED_PROVIDERS = ("openai", "openai-generic", "azure-openai", "ollama", "anthropic")
+SUPPORTED_PROVIDERS = ("openai", "openai-generic", "azure-openai", "ollama", "anthropic", "google-ai")
 """baml-py providers the server speaks (checked with baml-py 0.226.3): ``openai``/``openai-generic``
 (``model``, ``api_key``, ``base_url``), ``azure-openai`` (``base_url`` of a deployment,
 ``api_version``, ``api_key`` sent as ``api-key``), ``ollama`` (``model``, ``base_url``, no key)
 and ``anthropic`` (``model``, ``api_key`` sent as ``x-api-key``, ``base_url`` without ``/v1``:
-it posts to ``{base_url}/v1/messages``)."""
+it posts to ``{base_url}/v1/messages``), ``google-ai`` (``model``, ``api_key`` sent as
+``x-goog-api-key``, ``base_url`` ending in ``/v1beta``: it posts to
+``{base_url}/models/{model}:generateContent``)."""
 WIRE_FORMATS: dict[str, str] = {
     "openai": "openai",
     "openai-generic": "openai",
     "azure-openai": "openai",
     "ollama": "openai",
     "anthropic": "anthropic",
+    "google-ai": "google-ai",
 }
 """``provider -> wire format``: the ``provider`` a request is recorded with (and a script's
 ``provider=`` filter matches) is its wire format, ``"openai"`` for every chat-completions client."""
@@ -135,6 +138,8 @@ def client_options(
         result = {"base_url": f"{url}/openai/deployments/{model}", "api_version": AZURE_API_VERSION, "api_key": api_key}
     elif provider == "anthropic":
         result = {"model": model, "api_key": api_key, "base_url": url}
+    elif provider == "google-ai":
+        result = {"model": model, "api_key": api_key, "base_url": url + "/v1beta"}
     elif provider == "ollama":
         result = {"model": model, "base_url": url + "/v1"}
     else:
