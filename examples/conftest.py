@@ -8,11 +8,11 @@
 * ``llm_server``: the plugin's ``baml_llm_server_session``, a :class:`FakeLLMServer` (one
   child process per session, reset after each test; scripts a test leaves unused fail it)
   speaking the OpenAI chat-completions API on 127.0.0.1.
-* ``llm_registry``: a ``baml_py.ClientRegistry`` overriding the app's clients ``Smart``
-  and ``Fast`` by name so that they talk to ``llm_server`` (same models, same retry policy).
-* ``real_b`` / ``real_async_b``: ``instrument(b).with_options(client_registry=llm_registry)``:
-  the real client, emitting the call events to the default dispatcher (which the
-  ``baml_events`` fixture captures), pointed at the fake server.
+* ``real_b`` / ``real_async_b``: ``llm_server.route(instrument(b))``: the real client,
+  emitting the call events to the default dispatcher (which the ``baml_events`` fixture
+  captures), with every client its .baml files declare (``Smart`` and ``Fast``: same
+  models, same retry policy, same timeouts) pointed at the fake server by one call. The
+  plugin's network guard refuses anything else that would leave the machine.
 """
 
 from __future__ import annotations
@@ -50,30 +50,19 @@ def llm_server(baml_llm_server_session: Any) -> Any:
 
 
 @pytest.fixture
-def llm_registry(llm_server: Any) -> Any:
-    # A registry entry named like a .baml client replaces it for every function that uses
-    # it, but does not inherit its retry_policy or http options: give them again.
-    registry = llm_server.client_registry(
-        "Smart", model="gpt-4o", retry_policy="TwoRetries", options={"http": {"request_timeout_ms": 5000}}
-    )
-    llm_server.client_registry("Fast", model="gpt-4o-mini", registry=registry, options={"http": {"request_timeout_ms": 5000}})
-    return registry
+def real_b(real_baml_client: Any, llm_server: Any) -> Any:
+    """The real sync client, instrumented, every declared client routed to ``llm_server``."""
+    from pytest_baml_telemetry.instrument import instrument
+
+    return llm_server.route(instrument(real_baml_client.b))
 
 
 @pytest.fixture
-def real_b(real_baml_client: Any, llm_registry: Any) -> Any:
-    """The real sync client, instrumented, talking to ``llm_server``."""
+def real_async_b(real_baml_client: Any, llm_server: Any) -> Any:
+    """The real async client, instrumented, every declared client routed to ``llm_server``."""
     from pytest_baml_telemetry.instrument import instrument
 
-    return instrument(real_baml_client.b).with_options(client_registry=llm_registry)
-
-
-@pytest.fixture
-def real_async_b(real_baml_client: Any, llm_registry: Any) -> Any:
-    """The real async client, instrumented, talking to ``llm_server``."""
-    from pytest_baml_telemetry.instrument import instrument
-
-    return instrument(real_baml_client.async_b).with_options(client_registry=llm_registry)
+    return llm_server.route(instrument(real_baml_client.async_b))
 
 
 @pytest.fixture
