@@ -18,7 +18,7 @@ from typing import Any
 from .budgets.aggregate import Aggregator
 from .budgets.budget import Budget, budget_from_marker, load_budgets
 from .budgets.paths import check_input_file, check_output_file
-from .budgets.prices import PriceTable
+from .budgets.prices import PriceTable, load_price_sources, price_source_files
 from .budgets.verdicts import Verdict, evaluate, failure_message
 from .contract import CALL_EXCEPTION, CALL_STOP
 from .dispatcher import Dispatcher, default_dispatcher
@@ -124,14 +124,19 @@ class TelemetrySession:
         report: bool,
         report_json: str | None,
         budgets_path: str | None,
-        prices_path: str | None,
+        prices_path: str | None = None,
         root: Path,
         is_worker: bool,
+        prices: str | None = None,
+        prices_root: Path | None = None,
     ) -> TelemetrySession:
         """Build from option values; raise ``BudgetConfigError`` naming a bad file or path.
 
         Paths are checked first (:mod:`~pytest_baml_telemetry.paths`): the inputs must be
         readable regular files, the report path writable and not one of them.
+        ``prices`` is the ``--baml-prices`` value (comma-separated sources, later ones
+        winning: ``genai-prices,prices.toml``; files relative to ``prices_root``, default
+        ``root``); ``prices_path`` is one TOML price file (as before).
         """
         inputs: list[Path] = []
         budgets_file = prices_file = None
@@ -141,12 +146,18 @@ class TelemetrySession:
         if prices_path:
             prices_file = check_input_file(root / prices_path, "--baml-prices (ini baml_prices)")
             inputs.append(prices_file)
+        prices_root = root if prices_root is None else root / prices_root
+        price_files = price_source_files(prices, prices_root) if prices else []
+        inputs.extend(price_files)
         json_path = None
         if report_json:
             json_path = check_output_file(root / report_json, "--baml-report-json (ini baml_report_json)", inputs)
         budgets = load_budgets(budgets_file) if budgets_file else []
-        prices = PriceTable.load(prices_file) if prices_file else None
-        return cls(report=report, report_json=json_path, budgets=budgets, prices=prices, is_worker=is_worker)
+        tables = [PriceTable.load(prices_file)] if prices_file else []
+        if prices:
+            tables.append(load_price_sources(prices, prices_root))
+        table = PriceTable.layered(tables) if tables else None
+        return cls(report=report, report_json=json_path, budgets=budgets, prices=table, is_worker=is_worker)
 
     # ------------------------------------------------------------------ recording
 

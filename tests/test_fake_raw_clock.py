@@ -10,6 +10,7 @@ tasks or threads spend on their own calls.
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 from typing import Any
 
@@ -288,3 +289,10 @@ def test_a_closed_stream_stops_counting(tel):
     timeline = fake._shared.timeline
     assert len(timeline._streams) == 0  # neither stream is counted any more
     assert fake.calls[1].duration_ns == 3 * S
+    fake.respond("Say", "ab", partials=["a", "ab"], latency="3s")
+    dropped = fake.stream.Say(x=3)
+    assert next(iter(dropped)) == "a"
+    assert len(timeline._streams) == 1
+    del dropped
+    gc.collect()
+    assert len(timeline._streams) == 0  # a stream dropped unread is forgotten too

@@ -119,6 +119,12 @@ class Aggregator:
         # the hot path: every check below is skipped for plain non-negative ints
         if type(duration_ns) is not int or duration_ns < 0:
             duration_ns = check_count(duration_ns, _arg("Aggregator.record", "duration_ns", duration_ns), expected=_COUNT)
+        if time_to_first_chunk is not None:
+            streaming = True
+            if type(time_to_first_chunk) is not int or not 0 <= time_to_first_chunk <= MAX_NATIVE:
+                time_to_first_chunk = _ttfc(time_to_first_chunk)
+        if provider is not None and type(provider) is not str:
+            check_str(provider, _arg("Aggregator.record", "provider", provider), expected="the BAML provider name (a str) or None")
         if test_id is None:
             test_id = self.current_test_id
         with self._lock:
@@ -129,12 +135,6 @@ class Aggregator:
                 input_tokens = check_count(input_tokens, _arg("Aggregator.record", "input_tokens", input_tokens), expected=_TOKENS)
             if output_tokens is not None and (type(output_tokens) is not int or output_tokens < 0):
                 output_tokens = check_count(output_tokens, _arg("Aggregator.record", "output_tokens", output_tokens), expected=_TOKENS)
-            if time_to_first_chunk is not None and (
-                type(time_to_first_chunk) is not int or not 0 <= time_to_first_chunk <= MAX_NATIVE
-            ):
-                time_to_first_chunk = _ttfc(time_to_first_chunk)
-            if provider is not None and type(provider) is not str:
-                check_str(provider, _arg("Aggregator.record", "provider", provider), expected="the BAML provider name (a str) or None")
             try:
                 s.buf.append(duration_ns)
             except OverflowError:  # beyond int64: refused as validate_event refuses it
@@ -150,7 +150,7 @@ class Aggregator:
                 _set_provider(s, provider)
             if ok:
                 s.ok += 1
-                if streaming or time_to_first_chunk is not None:
+                if streaming:
                     s.streams += 1
                     if time_to_first_chunk is not None:
                         s.ttfc.append(time_to_first_chunk)
@@ -229,8 +229,9 @@ class Aggregator:
         (the ``("call", "stop")`` suffix), so any prefix works; ``event_name`` is a tuple,
         a list or a dotted string. ``stop`` records a successful call with ``duration``,
         ``input_tokens``, ``output_tokens`` and ``cached_input_tokens`` from the
-        measurements and ``function_name``/``model``/``provider`` from the metadata (a
-        stream's ``time_to_first_chunk`` too, when ``streaming``); ``exception``
+        measurements and ``function_name``/``model``/``provider`` from the metadata; a stop
+        event with a ``time_to_first_chunk`` measurement (``None``: no chunk came) is a
+        stream's, as the reference emitter writes it on streams only; ``exception``
         records a failed call with its tokens the same way (``model`` and the token
         measurements may be absent: absent tokens are unknown). Any other event (e.g. ``start``)
         is ignored. Returns whether a call was recorded. Raises ``ValueError`` naming the
@@ -270,19 +271,33 @@ class Aggregator:
             ) from None
         get = measurements.get
         meta = metadata.get
-        self.record(
-            function_name,
-            meta("model"),
-            duration,
-            ok,
-            get("input_tokens"),
-            get("output_tokens"),
-            get("cached_input_tokens"),
-            test_id,
-            meta("provider"),
-            meta("streaming") is True,
-            get("time_to_first_chunk"),
-        )
+        ttfc = get("time_to_first_chunk", _NO_STREAM)
+        if ttfc is _NO_STREAM:
+            self.record(
+                function_name,
+                meta("model"),
+                duration,
+                ok,
+                get("input_tokens"),
+                get("output_tokens"),
+                get("cached_input_tokens"),
+                test_id,
+                meta("provider"),
+            )
+        else:  # a stream: the reference emitter writes time_to_first_chunk (None: no chunk) on streams only
+            self.record(
+                function_name,
+                meta("model"),
+                duration,
+                ok,
+                get("input_tokens"),
+                get("output_tokens"),
+                get("cached_input_tokens"),
+                test_id,
+                meta("provider"),
+                True,
+                ttfc,
+            )
         return True
 
     def handle(
@@ -498,6 +513,9 @@ class Aggregator:
     def __repr__(self) -> str:
         return f"Aggregator({len(self)} calls, {len(self._series)} function/model pairs)"
 
+
+_NO_STREAM: Any = object()
+"""The ``time_to_first_chunk`` of an event that has none (not a stream)."""
 
 _KINDS: dict[tuple[str, ...], str] = {}
 """Event name -> :func:`~pytest_baml_telemetry.contract.event_kind` of it, for the few names seen."""

@@ -37,7 +37,17 @@ from typing import Any, NamedTuple
 from .._validate import fail, is_number, short_number_repr, short_repr
 from .config import BudgetConfigError, StrPath, load_toml
 
-__all__ = ["GENAI_PRICES", "MAX_PRICE_PER_MTOK", "ModelPrice", "PriceLookup", "PriceTable", "load_price_sources", "load_prices"]
+__all__ = [
+    "GENAI_PRICES",
+    "MAX_PRICE_PER_MTOK",
+    "ModelPrice",
+    "PriceLookup",
+    "PriceTable",
+    "load_price_sources",
+    "load_prices",
+    "model_price",
+    "price_source_files",
+]
 
 _PRICE_KEYS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok", "cache_write_per_mtok")
 
@@ -295,15 +305,8 @@ def load_prices(path: StrPath) -> PriceTable:
     return PriceTable.load(path)
 
 
-def load_price_sources(value: str, root: StrPath = ".") -> PriceTable:
-    """The ``--baml-prices`` value as one table: comma-separated sources, later ones winning.
-
-    A source is ``genai-prices`` (the maintained table, :meth:`PriceTable.from_genai_prices`)
-    or a path to a TOML price file, relative to ``root``: ``"genai-prices,prices.toml"``.
-    A bad source is a :class:`BudgetConfigError` naming it (and its position).
-    """
-    from .paths import check_input_file
-
+def _sources(value: Any) -> list[str]:
+    """The sources of a ``--baml-prices`` value (``BudgetConfigError`` for an empty one)."""
     if not isinstance(value, str):
         fail(TypeError, f"--baml-prices={short_repr(value)}", "comma-separated price sources (a str)")
     parts = [p.strip() for p in value.split(",")]
@@ -312,20 +315,57 @@ def load_price_sources(value: str, root: StrPath = ".") -> PriceTable:
             f"--baml-prices={value!r} names no price source; expected {GENAI_PRICES!r} and/or TOML price files, "
             "separated by commas"
         )
-    tables: list[PriceTable] = []
     for i, part in enumerate(parts, 1):
-        where = f"--baml-prices (ini baml_prices), source {i} of {len(parts)}"
         if not part:
             raise BudgetConfigError(
-                f"{where} is empty in {value!r}; expected {GENAI_PRICES!r} or a TOML price file between the commas"
+                f"{_where(i, len(parts))} is empty in {value!r}; expected {GENAI_PRICES!r} or a TOML price file "
+                "between the commas"
             )
+    return parts
+
+
+def _where(i: int, n: int) -> str:
+    return "--baml-prices (ini baml_prices)" + (f", source {i} of {n}" if n > 1 else "")
+
+
+def _source_file(part: str, root: StrPath, where: str) -> Path:
+    from .paths import check_input_file
+
+    try:
+        return check_input_file(Path(root) / part, where)
+    except BudgetConfigError as exc:
+        raise BudgetConfigError(f"{exc} (a price source is {GENAI_PRICES!r} or a TOML price file)") from None
+
+
+def price_source_files(value: str, root: StrPath = ".") -> list[Path]:
+    """The TOML files among the sources of a ``--baml-prices`` value, checked (readable
+    regular files, normalised): the inputs a report path must not overwrite."""
+    parts = _sources(value)
+    return [
+        _source_file(part, root, _where(i, len(parts)))
+        for i, part in enumerate(parts, 1)
+        if part.lower() != GENAI_PRICES
+    ]
+
+
+def load_price_sources(value: str, root: StrPath = ".") -> PriceTable:
+    """The ``--baml-prices`` value as one table: comma-separated sources, later ones winning.
+
+    A source is ``genai-prices`` (the maintained table, :meth:`PriceTable.from_genai_prices`)
+    or a path to a TOML price file, relative to ``root``: ``"genai-prices,prices.toml"``.
+    A bad source is a :class:`BudgetConfigError` naming it (and its position).
+    """
+    parts = _sources(value)
+    tables: list[PriceTable] = []
+    for i, part in enumerate(parts, 1):
+        where = _where(i, len(parts))
         if part.lower() == GENAI_PRICES:
-            tables.append(PriceTable.from_genai_prices())
+            try:
+                tables.append(PriceTable.from_genai_prices())
+            except BudgetConfigError as exc:
+                raise BudgetConfigError(f"{where}: {exc}") from None
             continue
-        try:
-            path = check_input_file(Path(root) / part, where)
-        except BudgetConfigError as exc:
-            raise BudgetConfigError(f"{exc} (a price source is {GENAI_PRICES!r} or a TOML price file)") from None
+        path = _source_file(part, root, where)
         try:
             tables.append(PriceTable.load(path))
         except BudgetConfigError as exc:

@@ -84,6 +84,12 @@ class FakeStream:
         if clock is not None:
             self._timeline.close_stream(clock)
 
+    def __del__(self) -> None:  # a stream dropped unread is no longer counted
+        try:
+            self._release()
+        except Exception:
+            pass
+
     def _check_abort(self) -> None:
         if self._plan.controller is not None:
             error = self._plan.aborted()

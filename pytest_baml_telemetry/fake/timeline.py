@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,7 +84,7 @@ class StreamClock:
     furthest end of a fake call made by the consumer since (``reach``, absolute monotonic ns;
     0: none) and who the consumer is (``actor``: the thread and asyncio task that read it)."""
 
-    __slots__ = ("cc", "mark", "moved", "reach", "actor", "__weakref__")
+    __slots__ = ("cc", "mark", "moved", "reach", "actor")
 
     def __init__(self, cc: CallClock, mark: int, moved: int, actor: tuple[int, Any]) -> None:
         self.cc = cc
@@ -104,7 +103,7 @@ class Timeline:
         self.clock = clock
         self.real_sleep = real_sleep
         self._lock = threading.Lock()
-        self._streams: weakref.WeakSet[StreamClock] = weakref.WeakSet()
+        self._streams: set[StreamClock] = set()  # a plain set: its emptiness is one C-level check per call
         self._moved = 0  # how far the fake's own timelines moved the clock while streams were open
 
     def new_clock(self) -> CallClock:
@@ -135,7 +134,7 @@ class Timeline:
                     if behind > 0:
                         self._moved += behind
                     me = _actor()
-                    for stream in self._streams:
+                    for stream in tuple(self._streams):  # a copy: a dropped stream may leave meanwhile
                         if stream.actor == me and end > stream.reach:
                             stream.reach = end
         if self.real_sleep or getattr(self.clock, "real_sleep", False):
@@ -176,10 +175,11 @@ class Timeline:
             stream.actor = _actor()
 
     def close_stream(self, stream: StreamClock | None) -> None:
-        """Stop counting a stream's consumer time (its final response, or it was closed)."""
+        """Stop counting a stream's consumer time (its final response, it was closed, or dropped)."""
         if stream is not None:
-            with self._lock:
-                self._streams.discard(stream)
+            # no lock: this also runs from a dropped stream's __del__, which the garbage collector
+            # may call while this thread holds the lock; one set.discard is atomic under the GIL
+            self._streams.discard(stream)
 
 
 def schedule(n: int, latency_ns: int | None, chunk_latency: Any, owner: str) -> tuple[tuple[int, ...], int]:

@@ -17,6 +17,9 @@ JSON schema ``"pytest-baml-telemetry/report/v1"``::
           "input_tokens": int, "output_tokens": int, "cached_input_tokens": int,
           "total_tokens": int,               # input + output (known tokens only)
           "unknown_token_calls": int,        # calls (ok or failed) with unknown tokens
+          "streams": int,                    # successful streaming calls
+          "ttfc_p50_ns": int | null, "ttfc_p90_ns": ..., "ttfc_p95_ns": ..., "ttfc_p99_ns": ...,
+          "ttfc_max_ns": int | null,         # time to first chunk of those streams (null: none)
           "cost_usd": float | null,          # null when the model is unpriced
           "cost_status": "priced" | "partial" | "unpriced" | "no usage"
         }, ...

@@ -48,6 +48,10 @@ def _numbers(stats: CallStats) -> dict[str, Any]:
     out["cached_input_tokens"] = stats.cached_input_tokens
     out["total_tokens"] = stats.total_tokens
     out["unknown_token_calls"] = stats.unknown_token_calls()
+    out["streams"] = stats.streams
+    for p in _PERCENTILES:
+        out[f"ttfc_p{p}_ns"] = stats.ttfc_percentile(p)
+    out["ttfc_max_ns"] = stats.ttfc_max_ns
     return out
 
 

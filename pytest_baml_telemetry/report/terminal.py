@@ -1,6 +1,7 @@
 """The report drawn as aligned text lines for the terminal: :func:`render_terminal`.
 
-Durations in ms, one row per function and model, a TOTAL row, footnotes, then the budget
+Durations in ms, one row per function and model (a time-to-first-chunk column when the
+run had streams), a TOTAL row, footnotes, then the budget
 verdicts: each budget's label (name, filters, source) once, then one compact line per
 verdict (key, measured value, limit), failed ones followed by their notes and worst calls. It draws the data of
 :func:`~pytest_baml_telemetry.report.build_report` and nothing else.
@@ -37,8 +38,9 @@ def _tokens_cell(value: int, unknown: int) -> str:
     return f"{value:,}" + ("*" if unknown else "")
 
 
-def _cells(function: str, model: str, n: Mapping[str, Any], cost: str) -> list[str]:
-    """One table row: a row of the report or its totals (``n``), with the cost cell given."""
+def _cells(function: str, model: str, n: Mapping[str, Any], cost: str, ttfc: bool = False) -> list[str]:
+    """One table row: a row of the report or its totals (``n``), with the cost cell given
+    (and the time-to-first-chunk cell when ``ttfc``: the run had streams)."""
     unknown = n["unknown_token_calls"]
     return [
         function,
@@ -46,6 +48,7 @@ def _cells(function: str, model: str, n: Mapping[str, Any], cost: str) -> list[s
         f"{n['calls']:,}",
         f"{n['errors']:,}",
         *(_ms(n[k]) for k in ("p50_ns", "p95_ns", "p99_ns", "max_ns")),
+        *((_ms(n.get("ttfc_p95_ns")),) if ttfc else ()),
         _tokens_cell(n["input_tokens"], unknown),
         _tokens_cell(n["output_tokens"], unknown),
         cost,
@@ -71,12 +74,13 @@ def render_terminal(data: Mapping[str, Any]) -> list[str]:
     unpriced models, then the budget verdicts (failed ones with their full message).
     """
     to_json(data)  # validates the schema tag
+    t = data["totals"]
+    ttfc = bool(t.get("streams"))  # the TTFC column only when the run had streams
     header = ["function", "model", "calls", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms",
-              "in tokens", "out tokens", "cost"]
+              *(("ttfc p95 ms",) if ttfc else ()), "in tokens", "out tokens", "cost"]
     body = []
     for r in data["rows"]:
-        body.append(_cells(r["function"], model_label(r["model"]), r, _cost_cell(r)))
-    t = data["totals"]
+        body.append(_cells(r["function"], model_label(r["model"]), r, _cost_cell(r), ttfc))
     lines: list[str] = []
     if not data["rows"]:
         lines.append("no BAML calls recorded")
@@ -86,7 +90,7 @@ def render_terminal(data: Mapping[str, Any]) -> list[str]:
             total_cost += " + unpriced"
         elif not t["cost_complete"]:
             total_cost += "*"
-        body.append(_cells("TOTAL", "", t, total_cost))
+        body.append(_cells("TOTAL", "", t, total_cost, ttfc))
         table = _table(header, body, left=2)
         lines.extend(table[:-1])
         lines.append(table[1])
@@ -98,6 +102,9 @@ def render_terminal(data: Mapping[str, Any]) -> list[str]:
             where = f" in {data['price_table']}" if data.get("price_table") else " (no --baml-prices table)"
             lines.append(f"unpriced models{where}: {', '.join(t['unpriced_models'])}")
         lines.append("percentiles: exact nearest-rank over all calls, failed ones included")
+        if ttfc:
+            n = t["streams"]
+            lines.append(f"ttfc: time to first chunk, over the {n:,} successful stream{'s' if n != 1 else ''} ('-': no stream)")
     s = data["summary"]
     nr = data.get("not_recorded") or {}
     if nr.get("count"):
