@@ -27,6 +27,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import types
+from collections.abc import Callable
 from typing import Any
 
 from ..instrument import is_instrumented
@@ -53,6 +54,7 @@ class ClientSpec:
             spec = spec.__wrapped__  # instrument(b): the fake follows the real b
         self.is_async = spec_is_async(spec)
         self.typed = None
+        self._argument_checks: dict[str, Callable[[dict[str, Any]], str | None]] = {}
         files = baml_files(spec)
         self.clients, self.function_clients = ({}, {}) if files is None else declared_clients(files)
         target = spec
@@ -134,7 +136,10 @@ class ClientSpec:
         """``None`` if a call's bound ``arguments`` fit ``function``'s declared parameter
         types, else the message of the ``BamlInvalidArgumentError`` the real runtime raises
         (one compiled check per function, built on its first call)."""
-        return self.typed.argument_check(function)(arguments)  # type: ignore[union-attr]
+        check = self._argument_checks.get(function)
+        if check is None:
+            check = self._argument_checks[function] = self.typed.argument_check(function)  # type: ignore[union-attr]
+        return check(arguments)
 
     @staticmethod
     def _methods(target: Any) -> dict[str, inspect.Signature]:

@@ -15,9 +15,10 @@ never scripts or calls a function pays nothing for it:
   the runtime's ``BamlInvalidArgumentError`` message (``"Invalid argument: "`` then one
   ``"  Error: <param>: <detail>\\n"`` per problem, the value shown as the runtime's Rust
   ``Debug`` form, e.g. ``String("a")``, ``Number(3)``, ``Array [...]``). Details match the
-  runtime for strings, ints, floats, bools, lists, maps, enums and classes (its field
-  errors first, sorted by field name, then ``Missing required field`` in declaration
-  order, also for a required field that had the wrong type); for unions and optionals the
+  runtime for strings, ints, floats, bools, lists, maps, enums and classes (a class's field
+  errors first, then ``Missing required field`` in declaration order, also for a required
+  field whose own value had the wrong type; the runtime lists several field errors of one
+  class in no fixed order, the fake in declaration order); for unions and optionals the
   runtime prints its internal type tree, which is shown here as a readable
   ``(int | null)``. A value the runtime cannot convert (a tuple, bytes, an arbitrary
   object, a dict with a non-str key) is ``Missing required parameter: <param>``.
@@ -195,7 +196,7 @@ class FunctionTypes:
                 one = _compile(hint, {})
                 if one is not None:
                     compiled.append((param, one))
-            check = self._arguments[function] = _arguments_check(tuple(compiled))
+            check = self._arguments[function] = _fast_check(hints, _arguments_check(tuple(compiled)))
         return check
 
 
@@ -235,6 +236,77 @@ def _arguments_check(compiled: tuple[tuple[str, Check], ...]) -> Callable[[dict[
         return None if problems is None else "Invalid argument: " + "".join(problems)
 
     return check
+
+
+# ---------------------------------------------------------------------------- the call path
+
+
+def _fast_check(hints: dict[str, Any], explain: Callable[[dict[str, Any]], str | None]) -> Callable[[dict[str, Any]], str | None]:
+    """One function, generated from the declared types, that returns ``None`` when every
+    argument fits (plain ``isinstance`` tests and loops, no call per value) and otherwise
+    hands the arguments to ``explain`` for the runtime's message. Types it cannot spell out
+    inline (enums of other kinds, classes, unions) call their compiled check."""
+    consts: dict[str, Any] = {"_explain": explain, "_MIN": _I64_MIN, "_MAX": _U64_MAX}
+    lines = ["def check(a):"]
+    for param, hint in hints.items():
+        if param in ("return", "baml_options") or not param.isidentifier():
+            continue
+        body = _inline(hint, "v", 2, consts, 0)
+        if body is None:
+            continue
+        lines += [f"    if {param!r} in a:", f"        v = a[{param!r}]", *body]
+    if len(lines) == 1:
+        return lambda arguments: None
+    lines.append("    return None")
+    namespace = dict(consts)
+    exec("\n".join(lines), namespace)  # noqa: S102 - our own source, built from type hints
+    check: Callable[[dict[str, Any]], str | None] = namespace["check"]
+    return check
+
+
+def _inline(hint: Any, var: str, depth: int, consts: dict[str, Any], level: int) -> list[str] | None:
+    """Source lines checking ``var`` against ``hint`` (``None``: ``hint`` is not checked)."""
+    pad = "    " * depth
+    fail = f"{pad}    return _explain(a)"
+    if hint is str:
+        return [f"{pad}if not isinstance({var}, str):", fail]
+    if hint is bool:
+        return [f"{pad}if {var} is not True and {var} is not False:", fail]
+    if hint is int:
+        return [f"{pad}if not isinstance({var}, int) or {var} is True or {var} is False or not _MIN <= {var} <= _MAX:", fail]
+    if hint is float:
+        return [
+            f"{pad}if not isinstance({var}, float) and (not isinstance({var}, int) or {var} is True or {var} is False"
+            f" or not _MIN <= {var} <= _MAX):",
+            fail,
+        ]
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is list and len(args) == 1:
+        item = f"x{level}"
+        inner = _inline(args[0], item, depth + 1, consts, level + 1)
+        lines = [f"{pad}if not isinstance({var}, list):", fail]
+        return lines if inner is None else [*lines, f"{pad}for {item} in {var}:", *inner]
+    if origin is dict and len(args) == 2:
+        item, key = f"x{level}", f"k{level}"
+        inner = _inline(args[1], item, depth + 1, consts, level + 1) or []
+        return [
+            f"{pad}if not isinstance({var}, dict):", fail, f"{pad}for {key}, {item} in {var}.items():",
+            f"{pad}    if not isinstance({key}, str):", f"{pad}        return _explain(a)", *inner,
+        ]
+    if (origin is typing.Union or origin is types.UnionType) and len(args) == 2 and type(None) in args:
+        other = args[0] if args[1] is type(None) else args[1]
+        inner = _inline(other, var, depth + 1, consts, level)
+        return None if inner is None else [f"{pad}if {var} is not None:", *inner]
+    name = f"_c{len(consts)}"
+    if isinstance(hint, type) and issubclass(hint, enum.Enum) and issubclass(hint, str):
+        consts[name] = frozenset(str(m.value) for m in hint) | frozenset(hint)
+        return [f"{pad}if not isinstance({var}, str) or {var} not in {name}:", fail]
+    check = _compile(hint, {})
+    if check is None:
+        return None
+    consts[name] = check
+    return [f"{pad}if {name}({var}) is not None:", fail]
 
 
 # ---------------------------------------------------------------------------- argument checks
@@ -284,6 +356,19 @@ def _is_baml_int(v: Any) -> bool:
     return isinstance(v, int) and v is not True and v is not False and _I64_MIN <= v <= _U64_MAX
 
 
+class _Nested(list[str]):
+    """Problems found inside a class value: the field holding it is not also reported as
+    missing (the runtime reports ``Missing required field`` only for the class whose own
+    field had the wrong value)."""
+
+
+def _gather(problems: list[str] | None, found: list[str], prefix: str = "") -> list[str]:
+    """``problems`` plus ``found``, staying :class:`_Nested` only while everything is nested."""
+    nested = isinstance(found, _Nested) and (problems is None or isinstance(problems, _Nested))
+    items = [*(problems or ()), *(f"{prefix}{d}" for d in found)]
+    return _Nested(items) if nested else items
+
+
 def _list_check(item: Check | None) -> Check:
     def check(v: Any) -> list[str] | None:
         if not isinstance(v, list):
@@ -294,7 +379,7 @@ def _list_check(item: Check | None) -> Check:
         for x in v:
             found = item(x)
             if found is not None:
-                problems = (problems or []) + found
+                problems = _gather(problems, found)
         return problems
 
     return check
@@ -304,13 +389,13 @@ def _map_check(value_check: Check | None) -> Check:
     def check(v: Any) -> list[str] | None:
         if not isinstance(v, dict):
             return [f"Expected map, got `{baml_debug(v)}`"]
-        if value_check is None:
-            return None
         problems = None
         for key, x in v.items():
-            found = value_check(x)
+            if not isinstance(key, str):
+                return [f"Expected a str key, got {short_repr(key, 40)}"]  # shown as a missing parameter
+            found = None if value_check is None else value_check(x)
             if found is not None:
-                problems = (problems or []) + [f"{key}: {d}" for d in found]
+                problems = _gather(problems, found, f"{key}: ")
         return problems
 
     return check
@@ -356,7 +441,7 @@ def _class_check(cls: type, classes: dict[type, Any]) -> Check:
             v = {name: getattr(v, name, None) for name in type(v).model_fields}
         if not isinstance(v, dict):
             return [f"Expected class {cls.__name__}, got `{baml_debug(v)}`"]
-        wrong: list[tuple[str, list[str]]] = []
+        wrong: list[str] = []
         missing: list[str] = []
         for name, field_check, required in fields:
             if name not in v:
@@ -365,15 +450,12 @@ def _class_check(cls: type, classes: dict[type, Any]) -> Check:
                 continue
             found = None if field_check is None else field_check(v[name])
             if found is not None:
-                wrong.append((name, found))
-                if required:
+                wrong += found
+                if required and not isinstance(found, _Nested):
                     missing.append(name)
         if not wrong and not missing:
             return None
-        wrong.sort(key=lambda item: item[0])
-        return [d for _, found in wrong for d in found] + [
-            f"Missing required field `{name}` for class {cls.__name__}" for name in missing
-        ]
+        return _Nested(wrong + [f"Missing required field `{name}` for class {cls.__name__}" for name in missing])
 
     classes[cls] = check
     model_fields: Any = getattr(cls, "model_fields", {})
