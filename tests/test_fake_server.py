@@ -644,6 +644,7 @@ def test_child_imports_only_the_wire_format_from_the_package():
         "pytest_baml_telemetry.wire.common",
         "pytest_baml_telemetry.wire.google",
         "pytest_baml_telemetry.wire.openai",
+        "pytest_baml_telemetry.wire.openai_responses",
     ]
 
 

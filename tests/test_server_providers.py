@@ -19,7 +19,7 @@ def collector():
 
 
 def test_every_served_provider_is_supported():
-    assert SUPPORTED_PROVIDERS == CHAT_PROVIDERS + ("anthropic", "google-ai")
+    assert SUPPORTED_PROVIDERS == CHAT_PROVIDERS + ("openai-responses", "anthropic", "google-ai")
 
 
 @pytest.mark.parametrize("provider", CHAT_PROVIDERS)
@@ -98,7 +98,7 @@ def test_azure_deployment_path_is_served_and_others_are_not(server):
 @pytest.mark.parametrize(
     "call, error, match",
     [
-        (lambda s: s.client_registry("C", provider="cohere"), ValueError, r"client_registry: provider='cohere'.*azure-openai, ollama, anthropic"),
+        (lambda s: s.client_registry("C", provider="cohere"), ValueError, r"client_registry: provider='cohere'.*azure-openai, ollama, openai-responses, anthropic"),
         (lambda s: s.client_options(provider="vertex-ai"), ValueError, r"client_options: provider='vertex-ai' cannot be faked offline"),
         (lambda s: s.client_registry("C", provider=None), ValueError, r"provider=None is not supported"),
         (lambda s: s.client_registry("C", provider="azure-openai", model="a/b"), ValueError, r"model='a/b' is not an Azure deployment"),

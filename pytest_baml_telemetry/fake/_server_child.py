@@ -26,7 +26,8 @@ its parent process changes, so it can never outlive the test run.
 The HTTP side serves each provider's wire format at its paths: :data:`FORMATS` is the one
 dispatch table from a path to a wire module (OpenAI chat completions on ``POST
 /v1/chat/completions``, ``/chat/completions`` and Azure's
-``/openai/deployments/{name}/chat/completions``; Anthropic Messages on ``/v1/messages``;
+``/openai/deployments/{name}/chat/completions``; OpenAI Responses on ``/v1/responses``;
+Anthropic Messages on ``/v1/messages``;
 Gemini on ``/v1beta/models/{model}:generateContent`` and ``:streamGenerateContent``).
 The handler asks the module for everything format-specific: whether the request streams,
 the answer's body, its stream events and their framing, usage, finish reasons, error
@@ -76,12 +77,13 @@ def import_wire(name: str = "openai") -> types.ModuleType:
 
 
 if TYPE_CHECKING:
-    from ..wire import anthropic, common, google, openai
+    from ..wire import anthropic, common, google, openai, openai_responses
 else:
     openai = import_wire("openai")
     common = import_wire("common")
     anthropic = import_wire("anthropic")
     google = import_wire("google")
+    openai_responses = import_wire("openai_responses")
 
 MASK = "***"
 SECRET_PARTS = ("auth", "key", "token", "secret", "password", "passwd", "cookie", "credential", "signature", "session")
@@ -188,7 +190,12 @@ def split_tag(path: str) -> tuple[str | None, str]:
 
 CLIENT_TAG = "/_c/"
 
-FORMATS: tuple[tuple[str, Any], ...] = (("openai", openai), ("anthropic", anthropic), ("google-ai", google))
+FORMATS: tuple[tuple[str, Any], ...] = (
+    ("openai", openai),
+    ("openai-responses", openai_responses),
+    ("anthropic", anthropic),
+    ("google-ai", google),
+)
 """The dispatch table, ``(provider, wire module)``: a request is served by the first format
 whose ``is_chat_path(path)`` accepts its path (without the query); the provider recorded is the
 format's name."""
@@ -204,7 +211,7 @@ def wire_for(method: str, path: str) -> tuple[str | None, Any]:
 
 
 SERVED_PATHS = (
-    "POST /v1/chat/completions, /chat/completions, /openai/deployments/{name}/chat/completions, /v1/messages, "
+    "POST /v1/chat/completions, /chat/completions, /openai/deployments/{name}/chat/completions, /v1/responses, /v1/messages, "
     "/v1beta/models/{model}:generateContent, /v1beta/models/{model}:streamGenerateContent"
 )
 """What the 404 for a path no format serves lists."""

@@ -57,7 +57,7 @@ from typing import TYPE_CHECKING, Any
 from .._validate import check_bool, check_count, check_int, fail, is_int, short_number_repr, short_repr
 from ..clock import DurationLike, parse_duration, parse_duration_ns
 from ..contract import MAX_NATIVE
-from ..wire import anthropic, common, google, openai
+from ..wire import anthropic, common, google, openai, openai_responses
 from . import server_clients
 from .server_clients import AZURE_API_VERSION, FAKE_API_KEY, SUPPORTED_PROVIDERS
 from .server_process import Child, reap
@@ -148,7 +148,7 @@ class RecordedRequest:
         return WIRES.get(self.provider or "openai", openai).request_messages(self.json)
 
 
-WIRES: dict[str, Any] = {"openai": openai, "anthropic": anthropic, "google-ai": google}
+WIRES: dict[str, Any] = {"openai": openai, "openai-responses": openai_responses, "anthropic": anthropic, "google-ai": google}
 """``RecordedRequest.provider -> wire module``: how a recorded request's body is read."""
 
 
@@ -556,7 +556,7 @@ class FakeLLMServer:
     ) -> dict[str, Any]:
         """Options for a baml client of ``provider`` that talks to this server.
 
-        ``openai``/``openai-generic``: ``{"model": model, "api_key": api_key, "base_url": self.base_url}``;
+        ``openai``/``openai-generic``/``openai-responses``: ``{"model": model, "api_key": api_key, "base_url": self.base_url}``;
         ``azure-openai``: ``{"base_url": f"{self.url}/openai/deployments/{model}", "api_version":
         AZURE_API_VERSION, "api_key": api_key}`` (``model`` is the deployment; the server
         echoes it as the model served); ``ollama``: ``{"model": model, "base_url": self.base_url}``;

@@ -36,9 +36,10 @@ __all__ = [
 
 FAKE_API_KEY = "sk-fake"
 """The API key :meth:`FakeLLMServer.client_options` puts in client options (recorded masked)."""
-SUPPORTED_PROVIDERS = ("openai", "openai-generic", "azure-openai", "ollama", "anthropic", "google-ai")
+SUPPORTED_PROVIDERS = ("openai", "openai-generic", "azure-openai", "ollama", "openai-responses", "anthropic", "google-ai")
 """baml-py providers the server speaks (checked with baml-py 0.226.3): ``openai``/``openai-generic``
-(``model``, ``api_key``, ``base_url``), ``azure-openai`` (``base_url`` of a deployment,
+(``model``, ``api_key``, ``base_url``), ``openai-responses`` (the same options; it posts to
+``{base_url}/responses``), ``azure-openai`` (``base_url`` of a deployment,
 ``api_version``, ``api_key`` sent as ``api-key``), ``ollama`` (``model``, ``base_url``, no key)
 and ``anthropic`` (``model``, ``api_key`` sent as ``x-api-key``, ``base_url`` without ``/v1``:
 it posts to ``{base_url}/v1/messages``), ``google-ai`` (``model``, ``api_key`` sent as
@@ -49,6 +50,7 @@ WIRE_FORMATS: dict[str, str] = {
     "openai-generic": "openai",
     "azure-openai": "openai",
     "ollama": "openai",
+    "openai-responses": "openai-responses",
     "anthropic": "anthropic",
     "google-ai": "google-ai",
 }

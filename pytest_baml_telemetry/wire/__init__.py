@@ -29,7 +29,8 @@ Every provider module offers the same set of names (``openai`` is the model):
   (``(input, output, cached_input)`` or ``None``), ``response_id(body)``,
   ``response_model(body)``, ``decode_event(line)`` and ``event_pieces(event)``.
 
-Modules: ``openai`` (chat completions), ``anthropic`` (Messages), ``google`` (Gemini). A new provider is one new
+Modules: ``openai`` (chat completions), ``openai_responses`` (Responses), ``anthropic`` (Messages),
+``google`` (Gemini). A new provider is one new
 module here with that set, plus its entry in the fake server child's dispatch table
 (``FORMATS``) and in ``fake/server_clients.py``.
 """
