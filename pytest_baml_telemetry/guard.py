@@ -435,19 +435,24 @@ def get_guard() -> NetworkGuard:
 
 # -- the running test (set by the plugin) ------------------------------------------------
 
-class _Scope(NamedTuple):
-    nodeid: str
-    allowed: bool
+class _Scope:
+    """A running test: whether it allows the network, whether it engaged the guard."""
+
+    __slots__ = ("allowed", "engaged", "nodeid")
+
+    def __init__(self, nodeid: str, allowed: bool) -> None:
+        self.nodeid = nodeid
+        self.allowed = allowed
+        self.engaged = False
 
 
-_SCOPE: list[_Scope] = []
-_ENGAGED_FOR_TEST: list[bool] = [False]
+_SCOPES: list[_Scope] = []
+"""The running tests, innermost last (a pytester session runs inside an outer test)."""
 
 
 def set_test_scope(nodeid: str, *, allowed: bool) -> None:
     """The plugin: a test starts (``allowed``: marked ``baml_allow_network``)."""
-    _SCOPE[:] = [_Scope(nodeid, allowed)]
-    _ENGAGED_FOR_TEST[0] = False
+    _SCOPES.append(_Scope(nodeid, allowed))
     if _GUARD is not None:
         _GUARD.take_blocked()  # refusals between tests belong to none
 
@@ -455,21 +460,21 @@ def set_test_scope(nodeid: str, *, allowed: bool) -> None:
 def engage_for_test() -> bool:
     """Engage the guard until the running test ends, unless it allows the network or no test
     runs (outside pytest, or the plugin is not loaded); ``route`` calls it. Whether engaged."""
-    if not _SCOPE or _SCOPE[0].allowed:
+    if not _SCOPES or _SCOPES[-1].allowed:
         return False
-    if not _ENGAGED_FOR_TEST[0]:
+    scope = _SCOPES[-1]
+    if not scope.engaged:
         get_guard().engage()
-        _ENGAGED_FOR_TEST[0] = True
+        scope.engaged = True
     return True
 
 
 def end_test_scope() -> list[BlockedRequest]:
     """The plugin: the test ended; release what it engaged and return what was refused."""
-    _SCOPE.clear()
+    scope = _SCOPES.pop() if _SCOPES else None
     if _GUARD is None:
         return []
-    if _ENGAGED_FOR_TEST[0]:
-        _ENGAGED_FOR_TEST[0] = False
+    if scope is not None and scope.engaged:
         _GUARD.release()
     return _GUARD.take_blocked()
 

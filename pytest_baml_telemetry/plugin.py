@@ -154,9 +154,10 @@ class _GuardHooks:
             get_guard().engage()
 
     def pytest_unconfigure(self) -> None:
-        from .guard import stop_guard
+        if self.whole_run:  # the proxy thread is a daemon: it ends with the process
+            from .guard import get_guard
 
-        stop_guard()
+            get_guard().release()
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:

@@ -389,3 +389,20 @@ def test_route_in_an_allowed_test(app, guard):
     )
     no_crash(result)
     result.assert_outcomes(passed=3)
+
+
+def test_test_scopes_nest_as_a_pytester_session_inside_a_test_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in (*PROXY_VARIABLES, "NO_PROXY", "no_proxy", "GOOGLE_APPLICATION_CREDENTIALS"):
+        monkeypatch.delenv(name, raising=False)
+    the_guard = guard_module.get_guard()
+    assert not the_guard.engaged  # this test uses none of the plugin's fakes
+    guard_module.set_test_scope("outer", allowed=False)
+    assert guard_module.engage_for_test()
+    guard_module.set_test_scope("inner", allowed=True)
+    assert not guard_module.engage_for_test()  # the inner test allows the network: nothing more engaged
+    guard_module.set_test_scope("inner-2", allowed=False)
+    assert guard_module.engage_for_test()
+    assert guard_module.end_test_scope() == [] and guard_module.end_test_scope() == []
+    assert the_guard.engaged and os.environ["HTTPS_PROXY"] == the_guard.url  # the outer test's, still
+    guard_module.end_test_scope()
+    assert not the_guard.engaged and "HTTPS_PROXY" not in os.environ

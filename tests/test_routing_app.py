@@ -1,8 +1,9 @@
 """``FakeLLMServer.route(b)`` / ``client_registry_for(b)`` (issue 14) on the real runtime.
 
 The app of ``tests/baml_src_routing`` is written as a user writes one: clients at real hosts
-with keys from the environment (openai, openai-generic, azure-openai, ollama), a fallback, a
-round-robin, constant and exponential retry policies, and a vertex-ai client. One call routes
+with keys from the environment (openai, openai-generic, azure-openai, ollama, anthropic,
+google-ai), a fallback, a fallback across providers, a round-robin, constant and exponential
+retry policies, and a vertex-ai client. One call routes
 it; what is measured here is what baml-py 0.226.3 does with the routed client.
 """
 
@@ -146,11 +147,11 @@ function Quick(q: string) -> string {
         server.route(app.b)
 
 
-def test_a_provider_the_server_does_not_speak_is_named(tmp_path: Path, server) -> None:
-    from pytest_baml_telemetry.fake.server_clients import SUPPORTED_PROVIDERS
+def test_a_provider_the_server_does_not_speak_is_named(tmp_path: Path, server, monkeypatch) -> None:
+    from pytest_baml_telemetry.fake import server_clients
 
-    if "google-ai" in SUPPORTED_PROVIDERS:
-        pytest.skip("the server speaks google-ai now")
+    # the server speaks google-ai: pretend it does not, as for a provider it does not speak yet
+    monkeypatch.setattr(server_clients, "SUPPORTED_PROVIDERS", tuple(p for p in server_clients.SUPPORTED_PROVIDERS if p != "google-ai"))
     app = _tiny_app(tmp_path, """
 client<llm> Gem {
   provider google-ai
@@ -166,3 +167,37 @@ function Ask(q: string) -> string {
 """)
     with pytest.raises(ValueError, match=r"client 'Gem' has provider 'google-ai', which the fake server does not speak"):
         server.client_registry_for(app.b)
+
+
+@pytest.mark.parametrize(
+    ("function", "client", "provider", "model"),
+    [
+        ("AskPrimary", "Primary", "openai", "gpt-4o"),
+        ("AskClaude", "Claude", "anthropic", "claude-3-5-sonnet-20241022"),
+        pytest.param(
+            "AskGeminiAI", "GeminiAI", "google-ai", "gemini-1.5-flash",
+            # routed and answered; but instrument reads the model from the request body's
+            # "model", and google-ai names it in the URL (models/{model}:generateContent)
+            marks=pytest.mark.xfail(strict=True, reason="instrument: google-ai's model is in the URL, not the body"),
+        ),
+    ],
+)
+def test_each_provider_is_routed_in_its_own_wire_format(app, server, tel, function, client, provider, model) -> None:
+    emitter, capture = tel
+    server.respond(f"hello from {client}", usage=(30, 4), client=client)
+    routed = server.route(instrument(app.b, emitter=emitter))
+    assert getattr(routed, function)("q") == f"hello from {client}"
+    assert [(r.client, r.provider) for r in server.requests] == [(client, provider)]
+    capture.assert_call(function, ok=True, input_tokens=30, output_tokens=4)
+    assert capture.stops[0].metadata["client_name"] == client
+    capture.assert_call(function, ok=True, model=model)
+
+
+def test_a_fallback_across_providers_keeps_its_order(app, server) -> None:
+    b = server.route(app.b)
+    server.fail(529, client="Claude").fail(500, client="GeminiAI").respond("openai answers", client="Primary")
+    assert b.AskAnyProvider("q") == "openai answers"
+    assert [(r.client, r.provider) for r in server.requests] == [
+        ("Claude", "anthropic"), ("GeminiAI", "google-ai"), ("Primary", "openai")
+    ]
+    assert server.requests[0].json["max_tokens"] == 1024  # Claude's declared option
