@@ -87,6 +87,44 @@ generator target {
 }
 """
 
+PROVIDERS_APP = """
+client<llm> Bedrock {
+  provider aws-bedrock
+  options {
+    model "anthropic.claude-3-haiku-20240307-v1:0"
+    region "us-east-1"
+    access_key_id "AKIATESTNOTAREALKEY"
+    secret_access_key "test-not-a-real-secret"
+  }
+}
+client<llm> Claude {
+  provider anthropic
+  options {
+    model "claude-3-5-sonnet-20241022"
+    api_key "sk-ant-test-not-a-real-key"
+  }
+}
+client<llm> Responses {
+  provider openai-responses
+  options {
+    model "gpt-4o"
+    api_key "sk-test-not-a-real-key"
+  }
+}
+function AskBedrock(q: string) -> string {
+  client Bedrock
+  prompt #"{{ q }}"#
+}
+function AskClaude(q: string) -> string {
+  client Claude
+  prompt #"{{ q }}"#
+}
+function AskResponses(q: string) -> string {
+  client Responses
+  prompt #"{{ q }}"#
+}
+""" + APP[APP.index("generator target"):]
+
 CONFTEST = """
 import os
 import pytest
@@ -95,6 +133,11 @@ import pytest
 def app():
     from pytest_baml_telemetry.baml_gen import import_generated
     return import_generated(os.environ["GUARD_TEST_APP"])
+
+@pytest.fixture(scope="session")
+def providers_app():
+    from pytest_baml_telemetry.baml_gen import import_generated
+    return import_generated(os.environ["GUARD_TEST_PROVIDERS_APP"])
 
 @pytest.fixture
 def guard():
@@ -113,9 +156,20 @@ def app_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return generate_client(src, tmp_path_factory.mktemp("guard_app_out"))
 
 
+@pytest.fixture(scope="module")
+def providers_app_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from pytest_baml_telemetry.baml_gen import generate_client
+
+    src = tmp_path_factory.mktemp("guard_providers_app") / "baml_src"
+    src.mkdir()
+    (src / "main.baml").write_text(PROVIDERS_APP, encoding="utf-8")
+    return generate_client(src, tmp_path_factory.mktemp("guard_providers_app_out"))
+
+
 @pytest.fixture
-def run(pytester: pytest.Pytester, app_path: Path, monkeypatch: pytest.MonkeyPatch):
+def run(pytester: pytest.Pytester, app_path: Path, providers_app_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("GUARD_TEST_APP", str(app_path))
+    monkeypatch.setenv("GUARD_TEST_PROVIDERS_APP", str(providers_app_path))
     monkeypatch.setenv("BAML_LOG", "off")
     for name in (*PROXY_VARIABLES, "NO_PROXY", "no_proxy", "GOOGLE_APPLICATION_CREDENTIALS"):
         monkeypatch.delenv(name, raising=False)
@@ -158,6 +212,35 @@ def test_unrouted(app, baml_llm_server, guard):
     assert "CONNECT 203.0.113.1:443 — client 'Unrouted'" in out
     assert "CONNECT api.openai.com:443 — client 'OpenAIDefault'" in out
     assert "baml_llm_server.route(b)" in out and "@pytest.mark.baml_allow_network" in out
+
+
+def test_every_providers_http_goes_through_the_guard(run) -> None:
+    """Measured: anthropic and openai-responses (reqwest) and aws-bedrock (the AWS SDK, which
+    retries a failed dispatch itself) all honour the proxy variables."""
+    result = run(
+        """
+import time
+import pytest
+from baml_py.errors import BamlClientHttpError
+
+def test_providers(providers_app, baml_llm_server, guard):
+    for function in ("AskBedrock", "AskClaude", "AskResponses"):
+        started = time.monotonic()
+        with pytest.raises(BamlClientHttpError):
+            getattr(providers_app.b, function)("q")
+        assert time.monotonic() - started < 10.0
+    seen = {(r.method, r.host, r.port, r.clients) for r in guard.blocked}
+    assert seen == {
+        ("CONNECT", "bedrock-runtime.us-east-1.amazonaws.com", 443, ("Bedrock",)),
+        ("CONNECT", "api.anthropic.com", 443, ("Claude",)),
+        ("CONNECT", "api.openai.com", 443, ("Responses",)),
+    }
+"""
+    )
+    out = no_crash(result)
+    result.assert_outcomes(passed=1, errors=1)
+    assert "CONNECT bedrock-runtime.us-east-1.amazonaws.com:443 — client 'Bedrock'" in out
+    assert "CONNECT api.anthropic.com:443 — client 'Claude'" in out
 
 
 def test_a_plain_http_request_gets_the_guards_message_in_baml_pys_error(run) -> None:
@@ -221,7 +304,7 @@ def test_released_after(guard):
     result.assert_outcomes(passed=4)
 
 
-@pytest.mark.parametrize("how", ["option", "ini"])
+@pytest.mark.parametrize("how", ["option", "ini", "xdist"])
 def test_block_network_guards_the_whole_run(run, how: str) -> None:
     result = run(
         """
@@ -241,7 +324,8 @@ def test_allowed(guard):
 def test_blocking_again(guard):
     assert guard.blocking
 """,
-        *(["--baml-block-network"] if how == "option" else []),
+        *(["--baml-block-network"] if how != "ini" else []),
+        *(["-p", "xdist", "-n", "2"] if how == "xdist" else []),
         ini="[pytest]\nbaml_block_network = true\n" if how == "ini" else None,
     )
     out = no_crash(result)
