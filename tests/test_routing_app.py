@@ -201,3 +201,28 @@ def test_a_fallback_across_providers_keeps_its_order(app, server) -> None:
         ("Claude", "anthropic"), ("GeminiAI", "google-ai"), ("Primary", "openai")
     ]
     assert server.requests[0].json["max_tokens"] == 1024  # Claude's declared option
+
+
+def test_routed_options_read_env_values_now_and_drop_where_and_as_whom(server, monkeypatch) -> None:
+    from pytest_baml_telemetry.fake.routing import routed_options
+    from pytest_baml_telemetry.fake.server_clients import FAKE_API_KEY
+    from pytest_baml_telemetry.fake.sources import ClientBlock, EnvRef
+
+    monkeypatch.setenv("APP_MODEL", "gpt-4.1")
+    monkeypatch.delenv("APP_ORG", raising=False)
+    block = ClientBlock("Main", "openai", "Constant", {
+        "model": EnvRef("APP_MODEL"), "temperature": 0.5, "base_url": "https://api.example.com/v1",
+        "api_key": EnvRef("OPENAI_API_KEY"), "headers": {"OpenAI-Organization": EnvRef("APP_ORG"), "X-Team": "a"},
+    }, ())
+    options = routed_options(server, block)
+    assert options == {
+        "model": "gpt-4.1", "api_key": FAKE_API_KEY, "base_url": server.client_options(client="Main")["base_url"],
+        "temperature": 0.5, "headers": {"X-Team": "a"},
+    }
+    monkeypatch.delenv("APP_MODEL")
+    assert routed_options(server, block)["model"] == server.client_options()["model"]  # unset: the server's default
+    azure = ClientBlock("Az", "azure-openai", None, {"resource_name": "r", "deployment_id": "dep", "model": "gpt-4o",
+                                                     "api_version": "2024-02-01", "max_tokens": 7}, ())
+    assert routed_options(server, azure) == {
+        **server.client_options(provider="azure-openai", model="dep", client="Az"), "max_tokens": 7,
+    }

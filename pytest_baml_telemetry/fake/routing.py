@@ -83,11 +83,10 @@ def routed_options(server: FakeLLMServer, block: ClientBlock) -> dict[str, Any]:
     must be one the server speaks)."""
     declared = {k: v for k, v in ((k, _resolve(v)) for k, v in block.options.items()) if v is not None}
     provider = str(block.provider)
-    model = declared.pop("deployment_id", None) if provider == "azure-openai" else None
-    model = declared.pop("model", None) if model is None else model
+    named = declared.pop({"azure-openai": "deployment_id", "aws-bedrock": "model_id"}.get(provider, "model"), None)
+    model = declared.pop("model", None)
+    model = named if named is not None else model  # Azure's deployment, Bedrock's model_id, else model
     rest = {k: v for k, v in declared.items() if k not in _SERVER_OWNED}
-    if provider == "azure-openai":
-        rest.pop("model", None)
     kwargs: dict[str, Any] = {"provider": provider, "client": block.name, "options": rest}
     if isinstance(model, str) and model:
         kwargs["model"] = model
