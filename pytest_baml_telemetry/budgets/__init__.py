@@ -2,7 +2,8 @@
 
 * :mod:`.aggregate` -- :class:`Aggregator`, the compact record of calls, and its xdist payload;
 * :mod:`.view` -- :class:`CallStats` (a live, filtered view), :class:`Cost`, :class:`WorstCall`;
-* :mod:`.prices` -- :class:`ModelPrice`, :class:`PriceTable`, :func:`load_prices`;
+* :mod:`.prices` -- :class:`ModelPrice`, :class:`PriceTable`, :func:`load_prices`, :func:`load_price_sources`;
+* :mod:`.genai` -- the maintained price layer from the optional ``genai-prices`` package;
 * :mod:`.config` -- :class:`BudgetConfigError` and the TOML reader of budget and price files;
 * :mod:`.limits` -- one entry per budget key (its parser, unit, measurement, format, worst calls);
 * :mod:`.budget` -- :class:`Budget`, :func:`budget_from_marker`, :func:`load_budgets`;
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from .budget import Budget, BudgetOrigin, budget_from_marker, load_budgets
     from .config import BudgetConfigError
     from .limits import BUDGET_KEYS, LIMIT_KEYS
-    from .prices import ModelPrice, PriceTable, load_prices
+    from .prices import ModelPrice, PriceTable, load_price_sources, load_prices
     from .text import format_usd, model_label
     from .verdicts import Verdict, evaluate, failure_message, iter_verdicts, verdict_record
     from .view import CallStats, Cost, WorstCall
@@ -52,6 +53,7 @@ __all__ = [
     "format_usd",
     "iter_verdicts",
     "load_budgets",
+    "load_price_sources",
     "load_prices",
     "model_label",
     "percentile",
@@ -72,6 +74,7 @@ _HOME = {
     "ModelPrice": ".prices",
     "PriceTable": ".prices",
     "load_prices": ".prices",
+    "load_price_sources": ".prices",
     "format_usd": ".text",
     "model_label": ".text",
     "Verdict": ".verdicts",
