@@ -74,7 +74,7 @@ class BlockedRequest(NamedTuple):
         if self.clients:
             who = "client " + " or ".join(repr(c) for c in self.clients)
         else:
-            who = "a client no loaded baml_client declares for this host (a ClientRegistry entry?)"
+            who = "a client no loaded baml_client declares for this host (a ClientRegistry entry, or not a BAML request: httpx, requests and urllib honour the proxy variables too)"
         return f"{self.method} {target} — {who}" + (f": {self.note}" if self.note else "")
 
 
