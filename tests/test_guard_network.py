@@ -490,3 +490,16 @@ def test_test_scopes_nest_as_a_pytester_session_inside_a_test_does(monkeypatch: 
     assert the_guard.engaged and os.environ["HTTPS_PROXY"] == the_guard.url  # the outer test's, still
     guard_module.end_test_scope()
     assert not the_guard.engaged and "HTTPS_PROXY" not in os.environ
+
+
+def test_respx_mocks_still_answer_and_unmocked_httpx_is_refused(guard: NetworkGuard) -> None:
+    httpx = pytest.importorskip("httpx")
+    respx = pytest.importorskip("respx")
+    guard.engage()
+    with respx.mock:
+        respx.post("https://api.openai.com/v1/chat/completions").respond(200, json={"ok": 1})
+        assert httpx.post("https://api.openai.com/v1/chat/completions", json={}).json() == {"ok": 1}
+    assert guard.blocked == []
+    with pytest.raises(httpx.ProxyError):
+        httpx.get("https://203.0.113.1/", timeout=5)
+    assert [(r.method, r.host) for r in guard.take_blocked()] == [("CONNECT", "203.0.113.1")]
