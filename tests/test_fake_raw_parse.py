@@ -167,6 +167,20 @@ def test_a_failed_parse_bills_the_scripted_usage(typed_client, tel):
     assert isinstance(call.error, errors.BamlValidationError)
 
 
+def test_a_failed_parse_on_a_stream_bills_the_scripted_usage(typed_client, tel):
+    emitter, capture = tel
+    fake = FakeBamlClient(emitter=emitter, spec=typed_client.b)
+    fake.respond("ExtractPerson", raw=NOT_JSON, usage=(30, 4), latency="1s")
+    stream = fake.stream.ExtractPerson("Ada")
+    assert len(list(stream)) == 1
+    with pytest.raises(errors.BamlValidationError):
+        stream.get_final_response()
+    (call,) = capture.calls
+    assert call.ok is False and call.streaming
+    assert (call.input_tokens, call.output_tokens) == (30, 4)
+    assert call.duration == 1_000_000_000
+
+
 # ---------------------------------------------------------------------------- bad input
 
 

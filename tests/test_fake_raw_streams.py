@@ -182,7 +182,7 @@ def test_chunks_are_scheduled_not_partials(typed_client, tel):
     s.get_final_response()
     (call,) = capture.calls
     assert call.time_to_first_chunk == 1_000_000_000 and call.duration == 5_000_000_000
-    with pytest.raises(ValueError, match="chunk_latency has 2 durations for 5"):
+    with pytest.raises(ValueError, match="chunk_latency has 2 durations for 5 chunks; expected one duration, or one per chunk"):
         fake.respond("MakePlan", chunks=chunks, chunk_latency=["1s", "1s"])
 
 

@@ -308,7 +308,7 @@ def respond_outcome(
     if answer is None:
         times, total = schedule(len(values), latency_ns, chunk_latency, owner)
     else:  # the raw text's chunks are scheduled; a chunk that changed nothing yields no partial
-        times, total = schedule(answer.groups, latency_ns, chunk_latency, owner)
+        times, total = schedule(answer.groups, latency_ns, chunk_latency, owner, "chunks")
         times = tuple(times[slot] for slot in answer.slots)
     if attempts_ns:  # the failed attempts come first; the answer's partials follow them
         times = tuple(t + attempts_ns for t in times)

@@ -182,13 +182,16 @@ class Timeline:
             self._streams.discard(stream)
 
 
-def schedule(n: int, latency_ns: int | None, chunk_latency: Any, owner: str) -> tuple[tuple[int, ...], int]:
+def schedule(
+    n: int, latency_ns: int | None, chunk_latency: Any, owner: str, what: str = "partials"
+) -> tuple[tuple[int, ...], int]:
     """Offsets of ``n`` partials and of the end of the call.
 
     Without ``chunk_latency`` the partials are spread evenly over the latency (partial
     ``i`` of ``n`` at ``latency*i/(n+1)``); with it (one duration, or one per partial)
     they are spaced by it and the call ends at ``latency_ns`` if given (not before the
-    last partial), else with the last partial. ``owner`` starts the error messages.
+    last partial), else with the last partial. ``owner`` starts the error messages, which
+    call the ``n`` items ``what`` (``"chunks"`` for ``respond(raw=...)``).
     """
     if chunk_latency is None:
         total = latency_ns or 0
@@ -196,8 +199,8 @@ def schedule(n: int, latency_ns: int | None, chunk_latency: Any, owner: str) -> 
     if isinstance(chunk_latency, (list, tuple)):
         if len(chunk_latency) != n:
             raise ValueError(
-                f"{owner}: chunk_latency has {len(chunk_latency)} durations for {n} partials; "
-                "expected one duration, or one per partial"
+                f"{owner}: chunk_latency has {len(chunk_latency)} durations for {n} {what}; "
+                f"expected one duration, or one per {what[:-1]}"
             )
         gaps = [parse_duration_ns(c, name=f"{owner}: chunk_latency[{i}]") for i, c in enumerate(chunk_latency)]
     else:
