@@ -641,6 +641,7 @@ def test_child_imports_only_the_wire_format_from_the_package():
         "pytest_baml_telemetry._validate",
         "pytest_baml_telemetry.wire",
         "pytest_baml_telemetry.wire.anthropic",
+        "pytest_baml_telemetry.wire.bedrock",
         "pytest_baml_telemetry.wire.common",
         "pytest_baml_telemetry.wire.google",
         "pytest_baml_telemetry.wire.openai",

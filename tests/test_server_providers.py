@@ -19,7 +19,7 @@ def collector():
 
 
 def test_every_served_provider_is_supported():
-    assert SUPPORTED_PROVIDERS == CHAT_PROVIDERS + ("openai-responses", "anthropic", "google-ai")
+    assert SUPPORTED_PROVIDERS == CHAT_PROVIDERS + ("openai-responses", "anthropic", "google-ai", "aws-bedrock")
 
 
 @pytest.mark.parametrize("provider", CHAT_PROVIDERS)

@@ -28,7 +28,8 @@ dispatch table from a path to a wire module (OpenAI chat completions on ``POST
 /v1/chat/completions``, ``/chat/completions`` and Azure's
 ``/openai/deployments/{name}/chat/completions``; OpenAI Responses on ``/v1/responses``;
 Anthropic Messages on ``/v1/messages``;
-Gemini on ``/v1beta/models/{model}:generateContent`` and ``:streamGenerateContent``).
+Gemini on ``/v1beta/models/{model}:generateContent`` and ``:streamGenerateContent``; Bedrock
+Converse on ``/model/{modelId}/converse`` and ``/converse-stream``, binary event-stream frames).
 The handler asks the module for everything format-specific: whether the request streams,
 the answer's body, its stream events and their framing, usage, finish reasons, error
 bodies and the request-id header. A path may start with a client tag ``/_c/{client}``
@@ -77,13 +78,14 @@ def import_wire(name: str = "openai") -> types.ModuleType:
 
 
 if TYPE_CHECKING:
-    from ..wire import anthropic, common, google, openai, openai_responses
+    from ..wire import anthropic, bedrock, common, google, openai, openai_responses
 else:
     openai = import_wire("openai")
     common = import_wire("common")
     anthropic = import_wire("anthropic")
     google = import_wire("google")
     openai_responses = import_wire("openai_responses")
+    bedrock = import_wire("bedrock")
 
 MASK = "***"
 SECRET_PARTS = ("auth", "key", "token", "secret", "password", "passwd", "cookie", "credential", "signature", "session")
@@ -195,6 +197,7 @@ FORMATS: tuple[tuple[str, Any], ...] = (
     ("openai-responses", openai_responses),
     ("anthropic", anthropic),
     ("google-ai", google),
+    ("aws-bedrock", bedrock),
 )
 """The dispatch table, ``(provider, wire module)``: a request is served by the first format
 whose ``is_chat_path(path)`` accepts its path (without the query); the provider recorded is the
@@ -212,7 +215,8 @@ def wire_for(method: str, path: str) -> tuple[str | None, Any]:
 
 SERVED_PATHS = (
     "POST /v1/chat/completions, /chat/completions, /openai/deployments/{name}/chat/completions, /v1/responses, /v1/messages, "
-    "/v1beta/models/{model}:generateContent, /v1beta/models/{model}:streamGenerateContent"
+    "/v1beta/models/{model}:generateContent, /v1beta/models/{model}:streamGenerateContent, "
+    "/model/{modelId}/converse, /model/{modelId}/converse-stream"
 )
 """What the 404 for a path no format serves lists."""
 

@@ -40,7 +40,12 @@ returning a class); ``fail(status)`` → ``BamlClientHttpError`` with that
 but baml-py ignores it); ``hang`` with a client ``http { request_timeout_ms N }``
 shorter than the hang → ``BamlTimeoutError``; ``malformed()`` →
 ``BamlClientHttpError`` with ``status_code`` 200; ``fail_stream`` → the stream
-raises a ``BamlClientError`` subclass.
+raises a ``BamlClientError`` subclass. The same holds for every format, but for
+``aws-bedrock``: its AWS SDK retries a 429/5xx itself (3 attempts, so script such a failure
+three times), reports a 400 ``ValidationException`` as status 401 and a 408 as
+``BamlTimeoutError``, and ignores ``request_timeout_ms`` (a hang runs its full time, then
+status 2). A format without a usage-less answer (Anthropic, Bedrock) sends zeros for
+``usage=None``; OpenAI, Responses and Gemini send none (unknown tokens).
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ from typing import TYPE_CHECKING, Any
 from .._validate import check_bool, check_count, check_int, fail, is_int, short_number_repr, short_repr
 from ..clock import DurationLike, parse_duration, parse_duration_ns
 from ..contract import MAX_NATIVE
-from ..wire import anthropic, common, google, openai, openai_responses
+from ..wire import anthropic, bedrock, common, google, openai, openai_responses
 from . import server_clients
 from .server_clients import AZURE_API_VERSION, FAKE_API_KEY, SUPPORTED_PROVIDERS
 from .server_process import Child, reap
@@ -148,7 +153,9 @@ class RecordedRequest:
         return WIRES.get(self.provider or "openai", openai).request_messages(self.json)
 
 
-WIRES: dict[str, Any] = {"openai": openai, "openai-responses": openai_responses, "anthropic": anthropic, "google-ai": google}
+WIRES: dict[str, Any] = {
+    "openai": openai, "openai-responses": openai_responses, "anthropic": anthropic, "google-ai": google, "aws-bedrock": bedrock,
+}
 """``RecordedRequest.provider -> wire module``: how a recorded request's body is read."""
 
 
@@ -562,7 +569,9 @@ class FakeLLMServer:
         echoes it as the model served); ``ollama``: ``{"model": model, "base_url": self.base_url}``;
         ``anthropic``: ``{"model": model, "api_key": api_key, "base_url": self.url}`` (it posts to
         ``/v1/messages``); ``google-ai``: ``{"model": model, "api_key": api_key, "base_url":
-        f"{self.url}/v1beta"}``. ``options`` are added over them: put timeouts in ``options={"http": {"request_timeout_ms": 500}}``.
+        f"{self.url}/v1beta"}``; ``aws-bedrock``: ``{"model": model, "region": "us-east-1",
+        "access_key_id": FAKE_AWS_ACCESS_KEY_ID, "secret_access_key": api_key, "endpoint_url": self.url}``.
+        ``options`` are added over them: put timeouts in ``options={"http": {"request_timeout_ms": 500}}``.
         ``client`` (a client name) tags the base URL (``{self.url}/_c/{client}/v1``): the
         server strips the tag and records the name as ``RecordedRequest.client``, and scripts
         given ``client=`` serve only that client's requests.

@@ -24,6 +24,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "AZURE_API_VERSION",
     "CLIENT_TAG",
+    "FAKE_AWS_ACCESS_KEY_ID",
+    "FAKE_AWS_REGION",
     "FAKE_API_KEY",
     "SUPPORTED_PROVIDERS",
     "WIRE_FORMATS",
@@ -36,7 +38,9 @@ __all__ = [
 
 FAKE_API_KEY = "sk-fake"
 """The API key :meth:`FakeLLMServer.client_options` puts in client options (recorded masked)."""
-SUPPORTED_PROVIDERS = ("openai", "openai-generic", "azure-openai", "ollama", "openai-responses", "anthropic", "google-ai")
+SUPPORTED_PROVIDERS = (
+    "openai", "openai-generic", "azure-openai", "ollama", "openai-responses", "anthropic", "google-ai", "aws-bedrock",
+)
 """baml-py providers the server speaks (checked with baml-py 0.226.3): ``openai``/``openai-generic``
 (``model``, ``api_key``, ``base_url``), ``openai-responses`` (the same options; it posts to
 ``{base_url}/responses``), ``azure-openai`` (``base_url`` of a deployment,
@@ -44,7 +48,12 @@ SUPPORTED_PROVIDERS = ("openai", "openai-generic", "azure-openai", "ollama", "op
 and ``anthropic`` (``model``, ``api_key`` sent as ``x-api-key``, ``base_url`` without ``/v1``:
 it posts to ``{base_url}/v1/messages``), ``google-ai`` (``model``, ``api_key`` sent as
 ``x-goog-api-key``, ``base_url`` ending in ``/v1beta``: it posts to
-``{base_url}/models/{model}:generateContent``)."""
+``{base_url}/models/{model}:generateContent``) and ``aws-bedrock`` (``model``, ``region``,
+static test credentials ``access_key_id``/``secret_access_key``, ``endpoint_url``: it posts to
+``{endpoint_url}/model/{model}/converse``, signed, the ``authorization`` header recorded masked)."""
+FAKE_AWS_ACCESS_KEY_ID = "AKIAFAKEFAKEFAKEFAKE"
+"""The static ``access_key_id`` an ``aws-bedrock`` client gets (its secret is the ``api_key``)."""
+FAKE_AWS_REGION = "us-east-1"
 WIRE_FORMATS: dict[str, str] = {
     "openai": "openai",
     "openai-generic": "openai",
@@ -53,6 +62,7 @@ WIRE_FORMATS: dict[str, str] = {
     "openai-responses": "openai-responses",
     "anthropic": "anthropic",
     "google-ai": "google-ai",
+    "aws-bedrock": "aws-bedrock",
 }
 """``provider -> wire format``: the ``provider`` a request is recorded with (and a script's
 ``provider=`` filter matches) is its wire format, ``"openai"`` for every chat-completions client."""
@@ -142,6 +152,11 @@ def client_options(
         result = {"model": model, "api_key": api_key, "base_url": url}
     elif provider == "google-ai":
         result = {"model": model, "api_key": api_key, "base_url": url + "/v1beta"}
+    elif provider == "aws-bedrock":
+        result = {
+            "model": model, "region": FAKE_AWS_REGION, "access_key_id": FAKE_AWS_ACCESS_KEY_ID,
+            "secret_access_key": api_key, "endpoint_url": url,
+        }
     elif provider == "ollama":
         result = {"model": model, "base_url": url + "/v1"}
     else:

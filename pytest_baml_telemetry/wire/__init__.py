@@ -30,7 +30,7 @@ Every provider module offers the same set of names (``openai`` is the model):
   ``response_model(body)``, ``decode_event(line)`` and ``event_pieces(event)``.
 
 Modules: ``openai`` (chat completions), ``openai_responses`` (Responses), ``anthropic`` (Messages),
-``google`` (Gemini). A new provider is one new
+``google`` (Gemini), ``bedrock`` (Bedrock Converse). A new provider is one new
 module here with that set, plus its entry in the fake server child's dispatch table
 (``FORMATS``) and in ``fake/server_clients.py``.
 """
