@@ -124,3 +124,49 @@ def test_bad_filters_are_refused(server: FakeLLMServer, call, error, match):
     with pytest.raises(error, match=match):
         call(server)
     assert server.pending == []
+
+
+@pytest.mark.parametrize("provider", ["openai", "openai-responses", "anthropic", "google-ai", "aws-bedrock"])
+@pytest.mark.parametrize("streaming", [False, True])
+def test_instrument_reads_tokens_provider_and_client_for_every_format(generated_client, server: FakeLLMServer, tel, provider, streaming):
+    """instrument(b) over each wire format: the stop event carries the scripted tokens (cached
+    included), the provider and the client, for calls and streams, and the request is tagged."""
+    from pytest_baml_telemetry import instrument
+
+    emitter, capture = tel
+    registry = server.client_registry("TestClient", provider=provider, model="model-x")
+    b = instrument(generated_client.b, emitter=emitter).with_options(client_registry=registry)
+    server.respond("Hello there", usage=(10, 4, 3), client="TestClient", provider=provider)
+    if streaming:
+        assert b.stream.SayHello("x").get_final_response() == "Hello there"
+    else:
+        assert b.SayHello("x") == "Hello there"
+    (stop,) = capture.stops
+    m, md = stop.measurements, stop.metadata
+    assert (m["input_tokens"], m["output_tokens"], m["cached_input_tokens"]) == (10, 4, 3)
+    assert (md["provider"], md["client_name"], md["num_attempts"]) == (provider, "TestClient", 1)
+    (req,) = server.requests
+    assert (req.client, req.provider, req.stream) == ("TestClient", provider, streaming)
+
+
+@pytest.mark.parametrize("provider", ["openai-responses", "anthropic", "google-ai", "aws-bedrock"])
+def test_the_async_client_streams_every_format(generated_client, server: FakeLLMServer, provider):
+    import asyncio
+
+    import baml_py
+
+    collector = baml_py.Collector("async")
+    registry = server.client_registry("TestClient", provider=provider)
+    b = generated_client.async_b.with_options(client_registry=registry, collector=collector)
+    server.respond("Hello there, Ann", usage=(8, 3, 1), chunks=3, chunk_delay="20ms").respond("plain", usage=(2, 1, 0))
+
+    async def main():
+        stream = b.stream.SayHello("Ann")
+        partials = [p async for p in stream]
+        return partials, await stream.get_final_response(), await b.SayHello("Bo")
+
+    partials, final, plain = asyncio.run(main())
+    assert final == "Hello there, Ann" and partials[-1] == final and plain == "plain"
+    usage = collector.last.usage
+    assert (usage.input_tokens, usage.output_tokens, usage.cached_input_tokens) == (2, 1, 0)
+    assert [r.stream for r in server.requests] == [True, False]

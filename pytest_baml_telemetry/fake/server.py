@@ -382,8 +382,9 @@ class FakeLLMServer:
         """Script one HTTP error with ``status_code`` (an int in 100..599).
 
         ``retry_after`` (int seconds or a duration, rounded up to whole seconds) is sent
-        as the ``Retry-After`` header. ``body`` replaces the default OpenAI-style error
-        JSON (a str/bytes is sent as is, a dict/list JSON-encoded).
+        as the ``Retry-After`` header. ``body`` replaces the default error JSON of the wire
+        format that serves the request (OpenAI's ``{"error": {...}}``, Anthropic's, Google's, AWS's;
+        a str/bytes is sent as is, a dict/list JSON-encoded).
         """
         where = "FakeLLMServer.fail"
         common.check_status(status_code, where)
