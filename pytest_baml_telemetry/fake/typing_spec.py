@@ -357,16 +357,13 @@ def _is_baml_int(v: Any) -> bool:
 
 
 class _Nested(list[str]):
-    """Problems found inside a class value: the field holding it is not also reported as
-    missing (the runtime reports ``Missing required field`` only for the class whose own
-    field had the wrong value)."""
+    """Problems found inside a field's value (in a class, or in a list's or map's items): the
+    field is not also reported as missing (measured: the runtime adds ``Missing required
+    field`` only for a field whose own value had the wrong type)."""
 
 
 def _gather(problems: list[str] | None, found: list[str], prefix: str = "") -> list[str]:
-    """``problems`` plus ``found``, staying :class:`_Nested` only while everything is nested."""
-    nested = isinstance(found, _Nested) and (problems is None or isinstance(problems, _Nested))
-    items = [*(problems or ()), *(f"{prefix}{d}" for d in found)]
-    return _Nested(items) if nested else items
+    return _Nested([*(problems or ()), *(f"{prefix}{d}" for d in found)])
 
 
 def _list_check(item: Check | None) -> Check:
@@ -511,18 +508,38 @@ def _rust_str(s: str) -> str:
 
 
 def _rust_float(x: float) -> str | None:
+    """``x`` as the runtime prints a JSON number (serde_json, i.e. ryu: ``3.0``, ``0.00001``,
+    ``1e-7``, ``1000000000000000.0``, ``1e16``); ``None`` for NaN and infinities (JSON has
+    none: the runtime sees ``Null``)."""
     if math.isnan(x) or math.isinf(x):
-        return None  # JSON has no such number: the runtime sees Null
-    text = repr(x)
-    if "e" in text:
-        mantissa, exponent = text.split("e")
-        sign = "-" if exponent.startswith("-") else ""
-        return f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0') or '0'}"
-    return text
+        return None
+    sign = "-" if math.copysign(1.0, x) < 0 else ""
+    mantissa, _, exp = repr(abs(x)).partition("e")
+    whole, _, frac = mantissa.partition(".")
+    frac = frac.rstrip("0")
+    digits = (whole + frac).lstrip("0")
+    k = int(exp or 0) - len(frac)  # x == int(digits) * 10**k
+    trimmed = digits.rstrip("0")
+    k += len(digits) - len(trimmed)
+    digits = trimmed
+    if not digits:
+        return f"{sign}0.0"
+    n = len(digits)
+    kk = n + k
+    if 0 <= k and kk <= 16:
+        return f"{sign}{digits}{'0' * k}.0"
+    if 0 < kk <= 16:
+        return f"{sign}{digits[:kk]}.{digits[kk:]}"
+    if -5 < kk <= 0:
+        return f"{sign}0.{'0' * -kk}{digits}"
+    if n == 1:
+        return f"{sign}{digits}e{kk - 1}"
+    return f"{sign}{digits[0]}.{digits[1:]}e{kk - 1}"
 
 
 def baml_debug(v: Any, indent: int = 0) -> str:
-    """``v`` as baml-py's runtime shows it in argument errors (Rust's pretty ``Debug``)."""
+    """``v`` as baml-py's runtime shows it in argument errors (Rust's pretty ``Debug``; the
+    runtime's own key order is a hash map's, varying from run to run: here the dict's)."""
     pad = " " * indent
     if v is None:
         return "Null"
@@ -533,8 +550,8 @@ def baml_debug(v: Any, indent: int = 0) -> str:
     if isinstance(v, str):
         return f"String({_rust_str(str(v))})"
     if isinstance(v, int):
-        if _I64_MIN <= v <= _U64_MAX:
-            return f"Number({int(v)})"
+        if _I64_MIN <= v <= _U64_MAX:  # the runtime reads 2**63 .. 2**64-1 as an i64: it wraps (measured)
+            return f"Number({int(v) - 2**64 if v >= 2**63 else int(v)})"
         v = float(v)
     if isinstance(v, float):
         text = _rust_float(v)
