@@ -14,6 +14,8 @@ bodies as JSON when a fast path applies; it does not import ``baml_py``.
 from __future__ import annotations
 
 import json
+import re
+import urllib.parse
 from typing import Any
 
 from .contract import Usage
@@ -106,6 +108,25 @@ def top_level_strings(text: str, keys: tuple[str, ...]) -> dict[str, str]:
 
 _ID_AND_MODEL = ("id", "model")
 _MODEL = ("model",)
+_URL_MODEL = re.compile(
+    r"/models/(?P<google>[^/:?#]+):(?:generateContent|streamGenerateContent)"  # wire.google
+    r"|/model/(?P<bedrock>[^/?#]+)/converse(?:-stream)?(?:[?#]|$)"  # wire.bedrock
+    r"|/openai/deployments/(?P<azure>[^/?#]+)/chat/completions"  # wire.openai (Azure)
+)
+
+
+def model_in_url(url: Any) -> str | None:
+    """The model a provider's request URL names, for the formats whose body does not
+    (Google AI ``.../models/{model}:generateContent``, Bedrock ``/model/{modelId}/converse``,
+    an Azure deployment); ``None`` for any other URL or a non-str."""
+    if type(url) is not str:
+        return None
+    match = _URL_MODEL.search(url)
+    if match is None:
+        return None
+    return urllib.parse.unquote(match.group(match.lastgroup or 0))
+
+
 _REQUEST_HEAD = '{"model":"'  # how baml lays out the bodies of the requests it sends
 _REQUEST_HEAD_LEN = len(_REQUEST_HEAD)
 _COLONS = (":", ": ")  # what separates a key from its string value in compact and spaced JSON
@@ -173,6 +194,10 @@ def read_collector_log(log: Any, call: Call) -> None:
                     scanned = top_level_strings(text, _MODEL).get("model")
                     if scanned is not None:
                         call.model = scanned
+                    else:  # google-ai, aws-bedrock, azure-openai: the model is in the URL
+                        url_model = model_in_url(getattr(request, "url", None))
+                        if url_model is not None:
+                            call.model = url_model
         text = None
         response = getattr(selected, "http_response", None)
         if response is not None:
