@@ -52,18 +52,17 @@ class FakeStream:
         if plan.controller is not None and plan.controller.aborted:
             self._next = n  # iteration ends quietly, as in baml-py
             return None
-        timeline, cc, clock = self._timeline, self._cc, self._clock
-        if clock is not None:
-            timeline.catch_up(clock)
         times = plan.partial_times
-        wait = timeline.advance(cc, times[i])  # 0 when the consumer is past it already
+        clock = self._clock
+        if clock is not None:  # the consumer's time first; no wait if it is past the partial
+            wait = self._timeline.stream_step(clock, times[i])
+        else:
+            wait = self._timeline.advance(self._cc, times[i])
         if plan.merge:
-            now = cc.elapsed
+            now = self._cc.elapsed
             while i + 1 < n and times[i + 1] <= now:
                 i += 1
         self._next = i + 1
-        if clock is not None:
-            timeline.read(clock)
         return wait, plan.partials[i]
 
     def _to_end(self) -> float:
@@ -74,7 +73,7 @@ class FakeStream:
         try:
             self._check_abort()
             if clock is not None:
-                self._timeline.catch_up(clock)
+                return self._timeline.stream_step(clock, plan.total_ns)
             return self._timeline.advance(self._cc, plan.total_ns)
         finally:
             self._release()

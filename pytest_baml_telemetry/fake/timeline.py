@@ -69,13 +69,15 @@ class CallClock:
         return self.base_time + self.elapsed
 
 
+_running_loop = asyncio._get_running_loop  # None outside an event loop, without raising
+_current_task = asyncio.current_task
+_get_ident = threading.get_ident
+
+
 def _actor() -> tuple[int, Any]:
     """Who is running: the thread and, inside an event loop, the asyncio task."""
-    try:
-        task = asyncio.current_task()
-    except RuntimeError:  # no running event loop in this thread
-        task = None
-    return threading.get_ident(), task
+    loop = _running_loop()
+    return _get_ident(), None if loop is None else _current_task(loop)
 
 
 class StreamClock:
@@ -92,6 +94,17 @@ class StreamClock:
         self.moved = moved
         self.reach = 0
         self.actor = actor
+
+
+def _check_room(cc: CallClock, target_ns: int) -> None:
+    """Refuse a target that takes the call's readings past ``contract.MAX_NATIVE``."""
+    if cc.base_monotonic + target_ns > MAX_NATIVE or cc.base_time + target_ns > MAX_NATIVE:
+        room = MAX_NATIVE - max(cc.base_monotonic, cc.base_time)
+        raise ValueError(
+            f"the scripted latency takes this call to {format_duration_ns(target_ns)} after its start, "
+            f"past contract.MAX_NATIVE on the fake's clock; expected at most {format_duration_ns(room)} "
+            "from where the clock stands (script a shorter latency)"
+        )
 
 
 class Timeline:
@@ -115,31 +128,29 @@ class Timeline:
         delta = target_ns - cc.elapsed
         if delta <= 0:
             return 0.0
-        if cc.base_monotonic + target_ns > MAX_NATIVE or cc.base_time + target_ns > MAX_NATIVE:
-            room = MAX_NATIVE - max(cc.base_monotonic, cc.base_time)
-            raise ValueError(
-                f"the scripted latency takes this call to {format_duration_ns(target_ns)} after its start, "
-                f"past contract.MAX_NATIVE on the fake's clock; expected at most {format_duration_ns(room)} "
-                "from where the clock stands (script a shorter latency)"
-            )
+        _check_room(cc, target_ns)
         cc.elapsed = target_ns
         advance_ns = getattr(self.clock, "advance_ns", None)
         if advance_ns is not None:
-            end = cc.base_monotonic + target_ns
             with self._lock:
-                behind = end - self.clock.monotonic_ns()
-                if behind > 0:
-                    advance_ns(behind)
-                if self._streams:  # consumer time: who got how far
-                    if behind > 0:
-                        self._moved += behind
-                    me = _actor()
-                    for stream in tuple(self._streams):  # a copy: a dropped stream may leave meanwhile
-                        if stream.actor == me and end > stream.reach:
-                            stream.reach = end
+                self._move(advance_ns, cc.base_monotonic + target_ns, None)
         if self.real_sleep or getattr(self.clock, "real_sleep", False):
             return delta / 1_000_000_000
         return 0.0
+
+    def _move(self, advance_ns: Any, end: int, me: tuple[int, Any] | None) -> None:
+        """Move the shared clock to ``end`` if it is behind; note who got how far (lock held)."""
+        behind = end - self.clock.monotonic_ns()
+        if behind > 0:
+            advance_ns(behind)
+        if self._streams:  # consumer time
+            if behind > 0:
+                self._moved += behind
+            if me is None:
+                me = _actor()
+            for stream in tuple(self._streams):  # a copy: a dropped stream may leave meanwhile
+                if stream.actor == me and end > stream.reach:
+                    stream.reach = end
 
     # ------------------------------------------------------------------ consumer time
 
@@ -147,32 +158,39 @@ class Timeline:
         """Start counting a stream's consumer time (``None``: a clock the fake cannot advance)."""
         if getattr(self.clock, "advance_ns", None) is None:
             return None
+        me = _actor()
         with self._lock:
-            stream = StreamClock(cc, self.clock.monotonic_ns(), self._moved, _actor())
+            stream = StreamClock(cc, self.clock.monotonic_ns(), self._moved, me)
             self._streams.add(stream)
         return stream
 
-    def catch_up(self, stream: StreamClock) -> None:
-        """Move the stream's call to where its consumer's time has taken it (no real sleep:
-        that time has passed already): the end of the consumer's own fake calls since the
-        stream was last read, or the clock's reading if it was moved other than by this fake."""
+    def stream_step(self, stream: StreamClock, target_ns: int) -> float:
+        """One read of a stream: catch its call up with its consumer's time (the end of the
+        consumer's own fake calls since the last read, or the clock's reading if it was moved
+        other than by this fake; never slept for real: that time has passed), then advance it
+        to ``target_ns`` if that is still ahead (the seconds to really sleep are returned), and
+        count the consumer's time from here."""
+        cc = stream.cc
+        me = _actor()
+        delta = 0
         with self._lock:
             now = self.clock.monotonic_ns()
             direct = (now - stream.mark) - (self._moved - stream.moved)
-            target = now if direct > 0 else stream.reach
-            stream.actor = _actor()
-        cc = stream.cc
-        position = min(target - cc.base_monotonic, MAX_NATIVE - max(cc.base_monotonic, cc.base_time))
-        if position > cc.elapsed:
-            cc.elapsed = position
-
-    def read(self, stream: StreamClock) -> None:
-        """The stream was just read: its consumer's time counts from now."""
-        with self._lock:
+            reached = (now if direct > 0 else stream.reach) - cc.base_monotonic
+            if reached > cc.elapsed:
+                cc.elapsed = min(reached, MAX_NATIVE - max(cc.base_monotonic, cc.base_time))
+            delta = target_ns - cc.elapsed
+            if delta > 0:
+                _check_room(cc, target_ns)
+                cc.elapsed = target_ns
+                self._move(self.clock.advance_ns, cc.base_monotonic + target_ns, me)
             stream.mark = self.clock.monotonic_ns()
             stream.moved = self._moved
             stream.reach = 0
-            stream.actor = _actor()
+            stream.actor = me
+        if delta > 0 and (self.real_sleep or getattr(self.clock, "real_sleep", False)):
+            return delta / 1_000_000_000
+        return 0.0
 
     def close_stream(self, stream: StreamClock | None) -> None:
         """Stop counting a stream's consumer time (its final response, it was closed, or dropped)."""
