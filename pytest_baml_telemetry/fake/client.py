@@ -14,7 +14,8 @@ Every call goes through the reference :class:`~pytest_baml_telemetry.emitter.Emi
 the full event contract is emitted with the scripted usage, model and latency. This module
 is the public face; the ideas behind it live next to it: scripting and the call records in
 :mod:`.script`, virtual time in :mod:`.timeline`, the stream objects in :mod:`.streams`
-and ``spec=`` (building against a real generated client) in :mod:`.spec`.
+and ``spec=`` (building against a real generated client) in :mod:`.spec`, its types
+(results, partials and arguments checked as the real client checks them) in :mod:`.typing_spec`.
 
 Scripting
     ``respond`` and ``fail`` queue *outcomes* per function name, used in order, each once;
@@ -672,7 +673,7 @@ class FakeBamlClient(_FakeBase):
     validated into the declared types and each call's arguments are checked as the runtime
     checks them (``BamlInvalidArgumentError``). An async spec (a ``BamlAsyncClient``, its
     class, or a package whose ``b`` is one) makes ``FakeBamlClient(spec=...)`` return an
-    :class:`AsyncFakeBamlClient`.
+    :class:`AsyncFakeBamlClient` (a subclass of ``FakeBamlClient`` is built as it is).
     """
 
     _is_async = False
