@@ -150,3 +150,25 @@ def test_the_baml_fake_fixture_is_async_for_an_async_baml_fake_spec(pytester: py
     out = result.stdout.str()
     assert "INTERNALERROR" not in out
     result.stdout.fnmatch_lines(["*ERROR at teardown of test_async_unused_fails_at_teardown*", "*Summarize*never used*"])
+
+
+def test_a_module_of_coroutine_functions_is_an_async_spec():
+    import types as pytypes
+
+    module = pytypes.ModuleType("async_functions")
+
+    async def Greet(name: str) -> str:  # noqa: N802 - named as a BAML function
+        raise NotImplementedError
+
+    def Plain(name: str) -> str:  # noqa: N802
+        raise NotImplementedError
+
+    Greet.__module__ = module.__name__
+    module.Greet = Greet  # type: ignore[attr-defined]
+    fake = FakeBamlClient(spec=module)
+    assert type(fake) is AsyncFakeBamlClient
+    fake.respond("Greet", lambda name: f"hi {name}")
+    assert asyncio.run(fake.Greet("Ada")) == "hi Ada"
+    Plain.__module__ = module.__name__
+    module.Plain = Plain  # type: ignore[attr-defined]
+    assert type(FakeBamlClient(spec=module)) is FakeBamlClient  # mixed: not all coroutines, stays sync
