@@ -41,7 +41,7 @@ from urllib.parse import unquote, urlsplit
 
 __all__ = [
     "LOOPBACK_NO_PROXY", "PROXY_VARIABLES", "VERTEX_CREDENTIALS_NAME", "BlockedRequest", "NetworkGuard",
-    "blocked_report", "end_test_scope", "engage_for_test", "get_guard", "guess_clients", "is_loopback", "set_test_scope", "stop_guard",
+    "blocked_report", "end_test_scope", "engage_for_test", "get_guard", "guess_clients", "is_loopback", "guard_made", "set_test_scope", "stop_guard",
 ]
 
 PROXY_VARIABLES = ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy")
@@ -450,11 +450,12 @@ _SCOPES: list[_Scope] = []
 """The running tests, innermost last (a pytester session runs inside an outer test)."""
 
 
-def set_test_scope(nodeid: str, *, allowed: bool) -> None:
-    """The plugin: a test starts (``allowed``: marked ``baml_allow_network``)."""
+def set_test_scope(nodeid: str, *, allowed: bool) -> list[BlockedRequest]:
+    """The plugin: a test starts (``allowed``: marked ``baml_allow_network``). Returns what was
+    refused since the last test ended (at collection, in a fixture's teardown after it): the
+    plugin reports those at the end of the run."""
     _SCOPES.append(_Scope(nodeid, allowed))
-    if _GUARD is not None:
-        _GUARD.take_blocked()  # refusals between tests belong to none
+    return _GUARD.take_blocked() if _GUARD is not None else []
 
 
 def engage_for_test() -> bool:
@@ -483,3 +484,8 @@ def stop_guard() -> None:
     """Stop this process's guard, if one was made (the plugin, at the end of the run)."""
     if _GUARD is not None:
         _GUARD.stop()
+
+
+def guard_made() -> bool:
+    """Whether this process made its guard (nothing to report otherwise)."""
+    return _GUARD is not None

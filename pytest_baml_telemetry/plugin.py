@@ -148,10 +148,28 @@ class _GuardHooks:
 
     def __init__(self, *, whole_run: bool) -> None:
         self.whole_run = whole_run
+        self.outside: list[Any] = []  # refused outside any test (collection, late teardowns)
         if whole_run:  # before any test (and collection) sends its first request
             from .guard import get_guard
 
             get_guard().engage()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        """Requests refused outside any test fail the run (a green run never hides one)."""
+        from . import guard
+
+        self.outside.extend(guard.get_guard().take_blocked() if guard.guard_made() else [])
+        if self.outside and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.outside:
+            from .guard import blocked_report
+
+            terminalreporter.section("BAML network guard", red=True, bold=True)
+            terminalreporter.write_line("outside any test (collection, or a fixture torn down after its last test):", red=True)
+            terminalreporter.write_line(blocked_report(self.outside), red=True)
 
     def pytest_unconfigure(self) -> None:
         if self.whole_run:  # the proxy thread is a daemon: it ends with the process
@@ -164,7 +182,7 @@ class _GuardHooks:
         from . import guard
 
         allowed = item.get_closest_marker("baml_allow_network") is not None
-        guard.set_test_scope(item.nodeid, allowed=allowed)
+        self.outside.extend(guard.set_test_scope(item.nodeid, allowed=allowed))
         if self.whole_run:
             guard.get_guard().set_blocking(not allowed)
         elif not allowed and any(n in _GUARDED_FIXTURES for n in getattr(item, "fixturenames", ())):

@@ -503,3 +503,27 @@ def test_respx_mocks_still_answer_and_unmocked_httpx_is_refused(guard: NetworkGu
     with pytest.raises(httpx.ProxyError):
         httpx.get("https://203.0.113.1/", timeout=5)
     assert [(r.method, r.host) for r in guard.take_blocked()] == [("CONNECT", "203.0.113.1")]
+
+
+def test_a_request_refused_outside_any_test_fails_the_run(run) -> None:
+    result = run(
+        """
+import os
+from pytest_baml_telemetry.baml_gen import import_generated
+
+app = import_generated(os.environ["GUARD_TEST_APP"])
+try:
+    app.b.Hello("at import time")      # collection: no test runs yet, --baml-block-network guards it
+except Exception:
+    pass
+
+def test_nothing_wrong_here():
+    pass
+""",
+        "--baml-block-network",
+    )
+    out = no_crash(result)
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    assert "BAML network guard" in out and "outside any test" in out
+    assert "CONNECT 203.0.113.1:443 — client 'Unrouted'" in out
