@@ -35,7 +35,7 @@ import inspect
 import sys
 import types
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._validate import check_str, fail, short_repr
@@ -71,9 +71,9 @@ class RawAnswer:
     """The ``BamlValidationError``'s message when ``fails``."""
     groups: int = 0
     slots: tuple[int, ...] = ()
-    client: Any = None
+    client: Any = field(default=None, repr=False)
     """The real generated client whose parser read the text (renders a failed call's prompt)."""
-    function: str = ""
+    function: str = field(default="", repr=False)
 
     def error(self, streaming: bool, arguments: Mapping[str, Any] | None = None) -> BaseException:
         """A fresh ``BamlValidationError`` for a call (``streaming``: a stream's form, which
