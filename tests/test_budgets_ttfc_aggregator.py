@@ -62,6 +62,8 @@ def test_merged_payloads_equal_recording_everything(workers):
     assert home == whole
     assert home.stats().ttfc_percentile(95) == whole.stats().ttfc_percentile(95)
     assert home.stats().streams == whole.stats().streams
+    assert home.stats().slowest_first_chunks() == whole.stats().slowest_first_chunks()
+    assert len(whole.stats().slowest_first_chunks()) == 5
     # the provider kept is the smallest name seen, whatever the order
     assert home.select()[0].provider == whole.select()[0].provider == "azure-openai"
 
@@ -87,6 +89,7 @@ def test_payload_round_trips_ttfc_and_provider_and_reads_a_payload_without_them(
         (lambda i: i.update(ttfc=[1, 2], streams=1), "2 times to first chunk for 1 streams"),
         (lambda i: i.update(streams=5), "for 5 streams of 1 successful calls"),
         (lambda i: i.update(provider=3), "provider=3"),
+        (lambda i: i.update(slowest_ttfc=[[1, 2]]), "slowest_ttfc entry [1, 2] is not [time in ns, test id]"),
     ],
 )
 def test_a_malformed_stream_payload_is_named(mutate, fragment):
@@ -144,3 +147,14 @@ def test_ttfc_budgets_round_trip_through_the_budget_mapping():
     assert (b.ttfc_p50, b.max_ttfc) == (100 * MS, 2000 * MS)
     with pytest.raises((TypeError, ValueError), match="ttfc_p95"):
         Budget(ttfc_p95=-1)
+
+
+def test_the_slowest_first_chunks_are_named_with_their_tests():
+    agg = Aggregator(worst_n=2)
+    for ttfc, test in ((100, "t::a"), (300, "t::b"), (200, "t::c"), (50, None)):
+        agg.current_test_id = test
+        agg.handle(*stop(ttfc * MS))
+    assert agg.stats().slowest_first_chunks() == [(300 * MS, "t::b", "Chat", "gpt-4o"), (200 * MS, "t::c", "Chat", "gpt-4o")]
+    (v,) = evaluate(Budget(ttfc_p95="250ms"), agg)
+    assert not v.passed
+    assert "slowest first chunks: 300ms Chat [gpt-4o] t::b; 200ms Chat [gpt-4o] t::c" in v.notes

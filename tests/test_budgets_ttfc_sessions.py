@@ -194,6 +194,7 @@ def test_session_budget_from_the_budget_file_and_the_report_column(pytester: pyt
             "*ttfc: time to first chunk, over the 2 successful streams*",
             "*BAML session budgets exceeded*",
             "*ttfc_p95 = 300ms exceeds the limit 150ms over 2 streams*",
+            "*slowest first chunks: 300ms SayHello [[]gpt-4o] test_user.py::test_b; 100ms SayHello [[]gpt-4o] test_user.py::test_a",
         ]
     )
     data = json.loads((pytester.path / "r.json").read_text())

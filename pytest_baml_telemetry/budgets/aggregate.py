@@ -154,6 +154,8 @@ class Aggregator:
                     s.streams += 1
                     if time_to_first_chunk is not None:
                         s.ttfc.append(time_to_first_chunk)
+                        if self.worst_n:
+                            _keep_slow_ttfc(s.slowest_ttfc, time_to_first_chunk, test_id, self.worst_n)
             else:
                 s.errors += 1
                 if test_id is not None and self.sample_n:
@@ -395,6 +397,7 @@ class Aggregator:
                     sample_add(s.error_tests, t, self.sample_n)
                 s.slowest = _top(s.slowest + o.slowest, self.worst_n)
                 s.heaviest = _top(s.heaviest + o.heaviest, self.worst_n)
+                s.slowest_ttfc = _top(s.slowest_ttfc + o.slowest_ttfc, self.worst_n)
             self.not_recorded.merge(other.not_recorded)
         return self
 
@@ -424,6 +427,7 @@ class Aggregator:
                     error_tests=list(s.error_tests),
                     slowest=[list(e) for e in sorted(s.slowest, reverse=True)],
                     heaviest=[list(e) for e in sorted(s.heaviest, reverse=True)],
+                    slowest_ttfc=[list(e) for e in sorted(s.slowest_ttfc, reverse=True)],
                 )
                 series.append(item)
             return {
@@ -476,8 +480,10 @@ class Aggregator:
                 s.error_tests = sorted(_test_id(t, f"{where}.error_tests[]") for t in item["error_tests"])
                 s.slowest = [_entry(e, 5, where) for e in item["slowest"]]
                 s.heaviest = [_entry(e, 6, where) for e in item["heaviest"]]
+                s.slowest_ttfc = [_ttfc_entry(e, where) for e in item.get("slowest_ttfc", ())]
                 heapify(s.slowest)
                 heapify(s.heaviest)
+                heapify(s.slowest_ttfc)
             agg.not_recorded = NotRecorded.from_payload(payload.get("not_recorded"))
         except KeyError as e:
             raise ValueError(f"aggregator payload is missing the field {e.args[0]!r}") from None
@@ -506,6 +512,7 @@ class Aggregator:
                     s.error_tests,
                     sorted(s.slowest),
                     sorted(s.heaviest),
+                    sorted(s.slowest_ttfc),
                 )
                 for key, s in self._series.items()
             }
@@ -566,6 +573,23 @@ def _ttfc(value: Any) -> int:
     if value > MAX_NATIVE:
         fail(ValueError, where, f"a time in ns of at most contract.MAX_NATIVE = {MAX_NATIVE}")
     return int(value)
+
+
+def _keep_slow_ttfc(heap: list[tuple[int, str]], ttfc: int, test_id: Any, n: int) -> None:
+    """Keep in ``heap`` the ``n`` streams whose first chunk came last (with their test ids)."""
+    if len(heap) < n or ttfc >= heap[0][0]:
+        entry = (ttfc, "" if test_id is None else test_id if type(test_id) is str else _test_id(test_id))
+        if len(heap) < n:
+            heappush(heap, entry)
+        elif entry > heap[0]:
+            heapreplace(heap, entry)
+
+
+def _ttfc_entry(e: Any, where: str) -> tuple[int, str]:
+    """One slowest-first-chunk entry of a payload: ``[ttfc_ns, test_id]``."""
+    if not isinstance(e, (list, tuple)) or len(e) != 2 or not is_int(e[0]) or e[0] < 0 or not isinstance(e[1], str):
+        raise ValueError(f"{where}: slowest_ttfc entry {short_repr(e)} is not [time in ns, test id]")
+    return (int(e[0]), e[1])
 
 
 def _set_provider(s: Series, provider: str) -> None:

@@ -240,6 +240,13 @@ class TtfcLimit(LatencyLimit):
             f"{m.label}: {self.key} = {format_duration_ns(measured)} "
             f"{_cmp(passed)} {self.format(limit)} over {known:,} stream{_s(known)}"
         )
+        if not passed:
+            slow = [
+                f"{format_duration_ns(t)} {fn} [{model_label(md)}] {test or '(test unknown)'}"
+                for t, test, fn, md in stats.slowest_first_chunks()
+            ]
+            if slow:
+                notes.append("slowest first chunks: " + "; ".join(slow))
         return Check(measured, passed, headline, tuple(notes))
 
 

@@ -55,7 +55,7 @@ class Series:
 
     __slots__ = (
         "function_name", "model", "provider", "buf", "runs", "ttfc", *COUNTERS,
-        "unknown_tests", "error_tests", "slowest", "heaviest",
+        "unknown_tests", "error_tests", "slowest", "heaviest", "slowest_ttfc",
     )
 
     def __init__(self, function_name: str, model: str | None) -> None:
@@ -83,6 +83,8 @@ class Series:
         # heaviest: (total_tokens, duration_ns, test_id or "", ok, input, output)
         self.slowest: list[tuple[int, str, int, int, int]] = []
         self.heaviest: list[tuple[int, int, str, int, int, int]] = []
+        # slowest_ttfc: (time_to_first_chunk_ns, test_id or "") of the streams whose first chunk came last
+        self.slowest_ttfc: list[tuple[int, str]] = []
 
     @property
     def calls(self) -> int:

@@ -254,6 +254,13 @@ class CallStats:
             return None
         return kth_smallest(runs, rank(p, n))
 
+    def slowest_first_chunks(self, n: int | None = None) -> list[tuple[int, str | None, str, str | None]]:
+        """``(ttfc_ns, test_id, function, model)`` of the streams whose first chunk came last, slowest first."""
+        n = self._agg.worst_n if n is None else n
+        entries = [(e, s) for s in self._series() for e in s.slowest_ttfc]
+        entries.sort(key=lambda es: es[0], reverse=True)
+        return [(e[0], e[1] or None, s.function_name, s.model) for e, s in entries[:n]]
+
     @property
     def ttfc_max_ns(self) -> int | None:
         """The longest time to first chunk in ns; ``None`` if none."""
