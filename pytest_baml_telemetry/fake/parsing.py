@@ -146,9 +146,10 @@ def _groups(owner: str, raw: str | None, chunks: Sequence[Any] | None) -> tuple[
         return raw, split_content(raw, None)
     shown = f"{owner}: chunks={short_repr(chunks, 60)}"
     expected = "a list of str (each a provider chunk), or of lists of str (chunks arriving together)"
-    if isinstance(chunks, (str, bytes)) or not isinstance(chunks, Sequence) or not chunks:
-        fail(TypeError if not isinstance(chunks, Sequence) or isinstance(chunks, (str, bytes)) else ValueError,
-             shown, f"a non-empty list: {expected}")
+    if isinstance(chunks, (str, bytes)) or not isinstance(chunks, Sequence):
+        fail(TypeError, shown, f"a non-empty list: {expected}")
+    if not chunks:
+        fail(ValueError, shown, f"a non-empty list: {expected}")
     groups: list[str] = []
     for i, item in enumerate(chunks):
         if isinstance(item, str):
