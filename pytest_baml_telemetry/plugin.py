@@ -483,7 +483,8 @@ def baml_fake(request: pytest.FixtureRequest, baml_clock: VirtualClock, baml_fak
 
     Its calls emit the contract through an emitter on the default dispatcher (so
     ``baml_events`` sees them). ``fake.as_async()`` is its async twin. It is spec'd against
-    ``baml_fake_spec`` (override that fixture). At teardown, scripted outcomes that were
+    ``baml_fake_spec`` (override that fixture): an async spec (``BamlAsyncClient``) makes it an
+    :class:`~pytest_baml_telemetry.fake.AsyncFakeBamlClient`. At teardown, scripted outcomes that were
     never used fail the test unless ``@pytest.mark.baml_fake(assert_all_used=False)`` is set
     at any scope.
     """
@@ -574,6 +575,17 @@ def baml_metrics() -> Iterator[Any]:
     from .metrics.memory import make_metrics_fixture
 
     yield from make_metrics_fixture()
+
+
+@pytest.fixture
+def baml_spans() -> Iterator[Any]:
+    """OpenTelemetry spans (GenAI conventions) of this test's BAML calls, in memory:
+    ``.spans`` (plain dicts), ``assert_span(...)``, ``.tracer`` for parent spans of your own
+    (needs the ``opentelemetry`` extra)."""
+    from .opentelemetry import SpanCapture
+
+    with SpanCapture() as capture:
+        yield capture
 
 
 def _failed(node: Any) -> bool:
