@@ -96,6 +96,12 @@ def test_baml_providers_map_to_genai_prices_providers(table: PriceTable, baml: s
     assert price.cost(10**6, 10**6) == pytest.approx(usd(model, genai, input_tokens=10**6, output_tokens=10**6))
 
 
+def test_tables_compare_by_their_layers(table: PriceTable, overrides: Path) -> None:
+    assert PriceTable.from_genai_prices() == table
+    assert PriceTable.from_genai_prices(overrides) == PriceTable.from_genai_prices(PriceTable.load(overrides))
+    assert PriceTable.from_genai_prices(overrides) != table != PriceTable.load(overrides)
+
+
 def test_without_a_provider_genai_prices_finds_it_from_the_model(table: PriceTable) -> None:
     assert table.price("gpt-4o") == table.price("gpt-4o", "openai")
     assert "gpt-4o" in table

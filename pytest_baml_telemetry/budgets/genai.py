@@ -125,6 +125,13 @@ class GenaiPriceLookup:
         except BudgetConfigError:  # a price this package refuses: unpriced rather than a crash at report time
             return None
 
+    def __eq__(self, other: object) -> bool:
+        """Lookups of the same genai-prices version answer alike."""
+        return isinstance(other, GenaiPriceLookup) and other.version == self.version
+
+    def __hash__(self) -> int:
+        return hash((GenaiPriceLookup, self.version))
+
     def __repr__(self) -> str:
         return f"GenaiPriceLookup({self.version!r})"
 
