@@ -189,3 +189,16 @@ def test_types_are_read_only_when_needed(typed_client):
     assert spec.coerce_result("Classify", "HIGH", "respond('Classify')") is typed_client.types.Priority.HIGH
     assert spec.typed._results["Classify"][1] is adapter  # cached
     assert first is typed_client.types.Priority.LOW
+
+
+def test_a_stream_failures_partials_are_validated_against_the_stream_type(typed_client):
+    from pytest_baml_telemetry.fake import faults
+
+    fake = FakeBamlClient(spec=typed_client.b)
+    with pytest.raises(TypeError, match=r"fail\('MakePlan'\).*commands"):
+        fake.fail("MakePlan", faults.stream_failure(partials=[{"commands": "not a list"}], after_partials=1))
+    fake.fail("MakePlan", faults.stream_failure(partials=[{"title": "T", "commands": [], "status": {"value": None, "state": "Pending"}}], after_partials=1))
+    stream = fake.stream.MakePlan(goal="g", constraints=[])
+    partials = list(stream)
+    assert [type(p) for p in partials] == [typed_client.module.stream_types.Plan]
+    assert partials[0].title == "T"

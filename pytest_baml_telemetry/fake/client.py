@@ -63,7 +63,11 @@ Streams
     duration, or one per partial) spaces them explicitly instead; the final response
     then comes at ``latency`` if given (it must not be earlier than the last partial),
     else with the last partial. As in baml-py, iterating a failed stream ends quietly;
-    ``get_final_response()`` raises.
+    ``get_final_response()`` raises. A stream runs on its consumer's time too: the virtual
+    time the code reading it spends between reads (its own fake calls, a
+    ``clock.advance(...)``) is part of the stream's duration, as on a real stream (see
+    :mod:`.timeline`). With ``merge=True`` a read gets the latest partial already due, the
+    ones before it merged away, as baml-py does with a fast model or a slow reader.
 
 Rules: a call does no more than bind its arguments, take its outcome, plan it and run
 it through the emitter; the per-call work stays on that path and nothing else is added.
@@ -306,6 +310,15 @@ class _FakeBase:
         call's arguments as keyword arguments (bound to the spec's parameter names) and the
         call returns what it returns; a callable ``usage`` likewise returns the tokens (a
         ``Usage``, dict, tuple or ``None``). An exception either raises is the call's error.
+
+        With a spec (a generated client), ``result`` and ``partials`` are validated into the
+        function's declared types (``types`` / ``stream_types``; a wrong shape raises
+        ``TypeError`` naming the field). ``raw`` is the model's text instead of a result,
+        read by baml-py's own parser for the function (``b.parse``; a stream's partials from
+        ``b.parse_stream`` after each chunk): text that does not parse makes the call raise
+        the ``BamlValidationError`` a real call raises. ``chunks`` cuts ``raw`` into the
+        pieces a provider streams (a list/tuple inside it: pieces arriving together, one
+        partial); ``merge=True`` merges the partials queued when the consumer reads.
         """
         name = self._scripted_name(function_name, "respond")
         outcome = respond_outcome(
@@ -341,7 +354,8 @@ class _FakeBase:
         """
         name = self._scripted_name(function_name, "fail")
         outcome = fail_outcome(
-            name, error, model=model, provider=provider, client_name=client_name, latency=latency, reusable=reusable
+            name, error, model=model, provider=provider, client_name=client_name, latency=latency, reusable=reusable,
+            spec=self._shared.spec,
         )
         return self._shared.script.add(outcome)
 

@@ -342,8 +342,10 @@ def fail_outcome(
     client_name: str | None = None,
     latency: DurationLike | None,
     reusable: bool,
+    spec: ClientSpec | None = None,
 ) -> ScriptedOutcome:
-    """The outcome ``fail(name, error, ...)`` queues, its arguments checked."""
+    """The outcome ``fail(name, error, ...)`` queues, its arguments checked (with a ``spec``,
+    a ``stream_failure``'s partials validated against the function's stream type)."""
     owner = f"fail({name!r})"
     check_metadata(owner, model, provider, client_name)
     check_bool(reusable, f"{owner}: reusable={reusable!r}")
@@ -365,6 +367,8 @@ def fail_outcome(
             )
         effective = latency_ns if latency_ns is not None else _fault_after_ns(fault)
         values = fault.partials or ()
+        if spec is not None and values:
+            values = spec.coerce_partials(name, tuple(values), owner)
         times, total = schedule(len(values), effective, fault.chunk_latency, owner)
     # The same record as respond_outcome builds, with a failure's fields instead of a result's.
     return ScriptedOutcome(
