@@ -44,7 +44,12 @@ _OPTIONS = (
     ("--baml-report", "baml_report", "show the BAML telemetry report (calls, latency, tokens, cost, budgets)"),
     ("--baml-report-json", "baml_report_json", "write the BAML telemetry report as JSON to PATH"),
     ("--baml-budgets", "baml_budgets", "TOML file of session budgets ([[budget]] tables)"),
-    ("--baml-prices", "baml_prices", 'TOML price table ([models."<model>"] with input_per_mtok, ...)'),
+    (
+        "--baml-prices",
+        "baml_prices",
+        'price sources, comma-separated, later ones winning: genai-prices and/or TOML files '
+        '([models."<model>"] with input_per_mtok, ...)',
+    ),
     ("--baml-block-network", "baml_block_network", "block every BAML request to a host that is not loopback for the whole run"),
 )
 
@@ -101,7 +106,8 @@ def pytest_configure(config: pytest.Config) -> None:
             report=bool(report),
             report_json=str(json_root / report_json) if report_json else None,
             budgets_path=str(budgets_root / budgets) if budgets else None,
-            prices_path=str(prices_root / prices) if prices else None,
+            prices=prices or None,
+            prices_root=prices_root,
             root=Path.cwd(),
             is_worker=hasattr(config, "workerinput"),
         )

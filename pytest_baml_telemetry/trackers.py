@@ -417,6 +417,10 @@ class CostTracker(AttachableHandler):
                 "a PriceTable, or an object with cost(model, input_tokens, output_tokens, cached_input_tokens)",
             )
         self.prices = prices
+        from .budgets import PriceTable
+
+        # a PriceTable prices by provider too (genai-prices: an ollama "gpt-4o" is not OpenAI's)
+        self._by_provider = isinstance(prices, PriceTable)
         self.keep_calls = bool(keep_calls)
         self._calls: list[CallCost] = []
         self._total = CostTotals()
@@ -424,8 +428,11 @@ class CostTracker(AttachableHandler):
         self._by_model: dict[str | None, CostTotals] = {}
         self._lock = threading.Lock()
 
-    def _price(self, model: str | None, i: int, o: int, c: int | None) -> float | None:
-        cost = self.prices.cost(model, i, o, c)
+    def _price(self, model: str | None, i: int, o: int, c: int | None, provider: str | None = None) -> float | None:
+        if provider is not None and self._by_provider:
+            cost = self.prices.cost(model, i, o, c, provider=provider)
+        else:
+            cost = self.prices.cost(model, i, o, c)
         if cost is None:
             return None
         try:
@@ -447,6 +454,7 @@ class CostTracker(AttachableHandler):
             measurements.get("input_tokens"),
             measurements.get("output_tokens"),
             measurements.get("cached_input_tokens"),
+            provider=provider if isinstance(provider := metadata.get("provider"), str) else None,
         )
 
     def record(
@@ -456,8 +464,11 @@ class CostTracker(AttachableHandler):
         input_tokens: int | None,
         output_tokens: int | None,
         cached_input_tokens: int | None = None,
+        *,
+        provider: str | None = None,
     ) -> CallCost:
-        """Cost one call and add it to the totals; return its :class:`CallCost`."""
+        """Cost one call and add it to the totals; return its :class:`CallCost` (``provider``:
+        the call's, for a :class:`PriceTable` that prices by provider)."""
         # token counts beyond the int64 range are unknown, as non-ints are (a cost stays finite)
         i = input_tokens if is_count(input_tokens) and input_tokens <= MAX_NATIVE else None
         o = output_tokens if is_count(output_tokens) and output_tokens <= MAX_NATIVE else None
@@ -465,9 +476,9 @@ class CostTracker(AttachableHandler):
         if i is None or o is None:
             # an unpriced model can never be costed, whatever its tokens: say so first
             usd = None
-            status = "unpriced" if self._price(model, 0, 0, 0) is None else "unknown_tokens"
+            status = "unpriced" if self._price(model, 0, 0, 0, provider) is None else "unknown_tokens"
         else:
-            usd = self._price(model, i, o, c)
+            usd = self._price(model, i, o, c, provider)
             status = "unpriced" if usd is None else "priced"
         cost = CallCost(function_name, model, i, o, c, usd, status)
         with self._lock:

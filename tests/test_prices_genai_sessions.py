@@ -1,25 +1,14 @@
 """``--baml-prices=genai-prices,prices.toml`` in real pytest sessions (issue 16).
-
-``plugin.py`` must hand the option value to ``TelemetrySession.from_options(prices=...,
-prices_root=...)``; until it does, these tests are skipped (the option is read as one path).
 """
 
 from __future__ import annotations
 
 import json
 import textwrap
-from pathlib import Path
 
 import pytest
 
-import pytest_baml_telemetry.plugin as plugin
-
 pytest.importorskip("genai_prices")  # the extra (Python >= 3.11)
-
-pytestmark = pytest.mark.skipif(
-    "prices_root=prices_root" not in Path(plugin.__file__).read_text(),
-    reason="plugin.py still passes --baml-prices as one path (prices_path=); see the issue 16 report",
-)
 
 TEST = textwrap.dedent(
     """

@@ -134,9 +134,12 @@ def _client_on_path(tmp_path_factory, monkeypatch):
 @pytest.mark.parametrize("as_written", [True, False])
 def test_the_readme_real_client_example_runs(pytester: pytest.Pytester, as_written: bool) -> None:
     example = _readme_example()
-    assert 'retry_policy="TwoRetries"' in example
-    if not as_written:  # the example as it was: the override drops Smart's retry policy
-        example = example.replace(', retry_policy="TwoRetries"', "")
+    routed = "baml_llm_server.route(instrument(b))"
+    assert routed in example
+    if not as_written:  # a hand-written registry entry for Smart, as before route(): it drops Smart's retry policy
+        example = example.replace(
+            routed, 'instrument(b).with_options(client_registry=baml_llm_server.client_registry("Smart", model="gpt-4o"))'
+        )
     pytester.makeini("[pytest]\nasyncio_default_fixture_loop_scope = function\n")
     pytester.makeconftest(CONFTEST.format(src=str(ROOT / "examples" / "real_client" / "baml_src")))
     pytester.makepyfile(test_readme_example=textwrap.dedent(example))
