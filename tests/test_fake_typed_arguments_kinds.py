@@ -203,3 +203,15 @@ def test_drawn_arguments_are_accepted_or_refused_as_the_runtime_does(kinds, chan
     else:
         assert got is not None, str(real)
         assert same_errors(str(got), str(real)), (str(got), str(real))
+
+
+@pytest.mark.parametrize("value", [-(2**63) - 1, 2**64, 2**70, -(2**70)])
+@pytest.mark.parametrize("where", ["f", "inner"])
+def test_an_int_outside_i64_in_a_float_field_is_accepted_as_the_runtime_does(kinds, value, where):
+    """Found by the drawn test: such an int reaches the runtime as a float, which fits a float."""
+    change = {"f": value} if where == "f" else {"o": {**GOOD["o"], "inner": {"n": 0, "f": value, "flag": False}}}
+    args = arguments(change)
+    assert real_outcome(kinds.b, args) is None
+    fake = FakeBamlClient(spec=kinds.b)
+    fake.respond("TakeThings", "ok")
+    assert fake.TakeThings(**args) == "ok"

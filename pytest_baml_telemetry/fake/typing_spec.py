@@ -321,8 +321,10 @@ def _compile(hint: Any, classes: dict[type, Any]) -> Check | None:
     if hint is int:
         return lambda v: None if _is_baml_int(v) else [f"Expected type Int, got `{baml_debug(v)}`"]
     if hint is float:
+        # any int fits: one outside the i64/u64 range reaches the runtime as a float (measured)
         return lambda v: (
-            None if isinstance(v, float) or _is_baml_int(v) else [f"Expected type Float, got `{baml_debug(v)}`"]
+            None if isinstance(v, float) or (isinstance(v, int) and v is not True and v is not False)
+            else [f"Expected type Float, got `{baml_debug(v)}`"]
         )
     if hint is type(None):
         return lambda v: None if v is None else [f"Expected type Null, got `{baml_debug(v)}`"]
