@@ -56,10 +56,10 @@ def is_subsequence(part: list[Any], whole: list[Any]) -> bool:
 
 
 def real_unmerged(server, b, chunks: list[str], fake_seen: list[Any], *, delay: float = SLOW, is_async: bool = False) -> tuple[list[Any], Any]:
-    """The real stream's partials from a run where baml-py merged none (up to 4 tries: on a busy
+    """The real stream's partials from a run where baml-py merged none (up to 6 tries: on a busy
     machine the runtime sometimes reads two slow chunks at once and yields one partial for them).
     Every run's partials must be the fake's with some merged away, never others."""
-    for _ in range(4):
+    for _ in range(6):
         real, final = real_partials(server, b, chunks, delay=delay, is_async=is_async)
         assert is_subsequence(real, fake_seen), (real, fake_seen)
         if len(real) == len(fake_seen):
