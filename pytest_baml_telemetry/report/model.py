@@ -1,7 +1,8 @@
 """The report data: :func:`build_report` turns the aggregator, prices and verdicts into a plain dict.
 
-Every output format (:mod:`.terminal`, :mod:`.json`) draws this dict and nothing else, so
-they all show the same data. The data holds only function and model names, numbers and
+Every output format (:mod:`.terminal`, :mod:`.json`, :mod:`.html`) draws this dict and
+nothing else, so they all show the same data; :func:`latency_histograms` reads the call
+durations per row for a drawing (apart, so the report data keeps its shape). The data holds only function and model names, numbers and
 test ids: never arguments, results, prompts or anything from HTTP traffic (the aggregator
 does not store them). It does not depend on the order calls or verdicts came in.
 """
@@ -9,10 +10,11 @@ does not store them). It does not depend on the order calls or verdicts came in.
 from __future__ import annotations
 
 import json
+from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from .._validate import fail, short_repr
+from .._validate import check_int, fail, short_repr
 from ..budgets.aggregate import Aggregator
 from ..budgets.budget import Budget
 from ..budgets.limits import LIMIT_KEYS
@@ -22,7 +24,7 @@ from ..budgets.verdicts import Verdict, iter_verdicts, verdict_record
 from ..budgets.view import CallStats
 from .json import REPORT_SCHEMA
 
-__all__ = ["build_report"]
+__all__ = ["build_report", "latency_histograms"]
 
 _PERCENTILES = (50, 90, 95, 99)
 
@@ -167,3 +169,45 @@ def _group_order(item: tuple[tuple[str, Budget], list[Verdict]]) -> tuple:
     origin = b.origin
     position = (origin.path, origin.index) if origin is not None else (b.source or "", 0)
     return (scope != "session", scope, position, b.label, json.dumps(b.to_mapping(), sort_keys=True))
+
+
+def latency_histograms(source: Aggregator | CallStats, bins: int = 24) -> list[dict[str, Any]]:
+    """Per ``(function, model)`` (the rows of :func:`build_report`, same order) the call
+    durations as a histogram of at most ``bins`` equal-width bins from the fastest to the
+    slowest call, with the p50/p95/p99 (nearest-rank, as the report) to mark on it.
+
+    Each item: ``{"function", "model", "calls", "min_ns", "max_ns", "p50_ns", "p95_ns",
+    "p99_ns", "bins": [{"lo_ns", "hi_ns", "count"}, ...]}``; a bin holds the calls with
+    ``lo_ns <= duration < hi_ns`` (the last one its ``hi_ns`` too). Read-only: it records nothing.
+    """
+    bins = check_int(bins, f"latency_histograms(bins={short_repr(bins)})", minimum=1, maximum=1000)
+    if isinstance(source, Aggregator):
+        stats = source.stats()
+    elif isinstance(source, CallStats):
+        stats = source
+    else:
+        fail(TypeError, f"latency_histograms(source={short_repr(source)})", "an Aggregator or CallStats")
+    out = []
+    for function_name, model, group in stats.groups():
+        d = group.sorted_durations()
+        n = len(d)
+        item: dict[str, Any] = {"function": function_name, "model": model, "calls": n}
+        item["min_ns"] = d[0] if n else None
+        item["max_ns"] = d[-1] if n else None
+        for p in (50, 95, 99):
+            item[f"p{p}_ns"] = group.percentile(p)
+        item["bins"] = _bins(d, bins)
+        out.append(item)
+    return out
+
+
+def _bins(d: Sequence[int], most: int) -> list[dict[str, int]]:
+    """Equal-width bins over sorted ``d`` (integer ns edges; one bin when every value is equal)."""
+    n = len(d)
+    if not n:
+        return []
+    lo, hi = d[0], d[-1]
+    k = max(1, min(most, n, hi - lo))
+    edges = [lo + (hi - lo) * i // k for i in range(k)] + [hi]
+    starts = [bisect_left(d, e) for e in edges[:-1]] + [n]
+    return [{"lo_ns": edges[i], "hi_ns": edges[i + 1], "count": starts[i + 1] - starts[i]} for i in range(k)]
