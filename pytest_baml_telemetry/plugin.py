@@ -43,6 +43,7 @@ _OPTIONS = (
     # (option, ini key, help)
     ("--baml-report", "baml_report", "show the BAML telemetry report (calls, latency, tokens, cost, budgets)"),
     ("--baml-report-json", "baml_report_json", "write the BAML telemetry report as JSON to PATH"),
+    ("--baml-report-html", "baml_report_html", "write the BAML telemetry report as one self-contained HTML file to PATH"),
     ("--baml-budgets", "baml_budgets", "TOML file of session budgets ([[budget]] tables)"),
     (
         "--baml-prices",
@@ -94,9 +95,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_GuardHooks(whole_run=bool(block_network)), "baml_telemetry_guard")
     report, _ = _option(config, "--baml-report", "baml_report")
     report_json, json_root = _option(config, "--baml-report-json", "baml_report_json")
+    report_html, html_root = _option(config, "--baml-report-html", "baml_report_html")
     budgets, budgets_root = _option(config, "--baml-budgets", "baml_budgets")
     prices, prices_root = _option(config, "--baml-prices", "baml_prices")
-    if not (report or report_json or budgets or prices):
+    if not (report or report_json or report_html or budgets or prices):
         return  # nothing to record: the session state is made on first use (a baml_budget marker)
     from .budgets.config import BudgetConfigError
     from .session import TelemetrySession
@@ -105,6 +107,7 @@ def pytest_configure(config: pytest.Config) -> None:
         session = TelemetrySession.from_options(
             report=bool(report),
             report_json=str(json_root / report_json) if report_json else None,
+            report_html=str(html_root / report_html) if report_html else None,
             budgets_path=str(budgets_root / budgets) if budgets else None,
             prices=prices or None,
             prices_root=prices_root,

@@ -91,6 +91,7 @@ class TelemetrySession:
         *,
         report: bool = False,
         report_json: Path | None = None,
+        report_html: Path | None = None,
         budgets: Sequence[Budget] = (),
         prices: PriceTable | None = None,
         is_worker: bool = False,
@@ -98,6 +99,7 @@ class TelemetrySession:
     ) -> None:
         self.report = report
         self.report_json = report_json
+        self.report_html = report_html
         self.budgets = list(budgets)
         self.prices = prices
         self.is_worker = is_worker
@@ -106,7 +108,7 @@ class TelemetrySession:
         self.test_verdicts: list[Verdict] = []
         self.session_verdicts: list[Verdict] = []
         self.handler_id = f"pytest-baml-telemetry-session-{next(_ids)}"
-        self.recording = bool(report or report_json or self.budgets)
+        self.recording = bool(report or report_json or report_html or self.budgets)
         self.evaluated = False
         self.incomplete: list[str] = []
         """Why the data is incomplete (a lost xdist worker, an interrupted run); empty when complete."""
@@ -129,6 +131,7 @@ class TelemetrySession:
         is_worker: bool,
         prices: str | None = None,
         prices_root: Path | None = None,
+        report_html: str | None = None,
     ) -> TelemetrySession:
         """Build from option values; raise ``BudgetConfigError`` naming a bad file or path.
 
@@ -152,12 +155,18 @@ class TelemetrySession:
         json_path = None
         if report_json:
             json_path = check_output_file(root / report_json, "--baml-report-json (ini baml_report_json)", inputs)
+        html_path = None
+        if report_html:
+            others = [*inputs, *([json_path] if json_path else [])]
+            html_path = check_output_file(root / report_html, "--baml-report-html (ini baml_report_html)", others)
         budgets = load_budgets(budgets_file) if budgets_file else []
         tables = [PriceTable.load(prices_file)] if prices_file else []
         if prices:
             tables.append(load_price_sources(prices, prices_root))
         table = PriceTable.layered(tables) if tables else None
-        return cls(report=report, report_json=json_path, budgets=budgets, prices=table, is_worker=is_worker)
+        return cls(
+            report=report, report_json=json_path, report_html=html_path, budgets=budgets, prices=table, is_worker=is_worker
+        )
 
     # ------------------------------------------------------------------ recording
 
@@ -270,6 +279,7 @@ class TelemetrySession:
         unverifiable, or the report could not be written: :attr:`write_error`)."""
         self.evaluate_session()
         self.write_json()
+        self.write_html()
         return self.session_failed or self.write_error is not None
 
     def report_data(self) -> dict[str, Any]:
@@ -297,6 +307,23 @@ class TelemetrySession:
                     f"--baml-report-json: could not write the report to {str(self.report_json)!r}: "
                     f"{type(exc).__name__}: {why}; a previous report there (if any) is left unchanged"
                 )
+
+    def write_html(self) -> None:
+        """Write the HTML report atomically (:mod:`~pytest_baml_telemetry.report.html`); a failure
+        is kept in :attr:`write_error` (after a JSON one), never raised."""
+        if self.report_html is not None:
+            from .report.html import write_html
+            from .report.model import latency_histograms
+
+            try:
+                write_html(self.report_data(), self.report_html, latency_histograms(self.aggregator))
+            except (OSError, ValueError) as exc:
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                error = (
+                    f"--baml-report-html: could not write the report to {str(self.report_html)!r}: "
+                    f"{type(exc).__name__}: {why}; a previous report there (if any) is left unchanged"
+                )
+                self.write_error = error if self.write_error is None else f"{self.write_error}\nERROR: {error}"
 
     def summary_sections(self) -> list[tuple[str, list[str], bool]]:
         """The terminal summary: ``(title, lines, red)`` per section (report, failed session budgets)."""
