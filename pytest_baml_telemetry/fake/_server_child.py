@@ -74,12 +74,29 @@ def import_wire(name: str = "openai") -> types.ModuleType:
         package = types.ModuleType(_PACKAGE)
         package.__path__ = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
         sys.modules[_PACKAGE] = package
-    return importlib.import_module(f"{_PACKAGE}.wire.{name}")
+    return import_package_module(f"wire.{name}")
+
+
+def import_package_module(name: str) -> types.ModuleType:
+    """Import ``pytest_baml_telemetry.<name>`` (``wire.openai``, ``fake._server_proxy``) as
+    :func:`import_wire` does: under bare package entries, without running any ``__init__``."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if _PACKAGE not in sys.modules:
+        package = types.ModuleType(_PACKAGE)
+        package.__path__ = [root]
+        sys.modules[_PACKAGE] = package
+    if name.startswith("fake.") and f"{_PACKAGE}.fake" not in sys.modules:
+        fake = types.ModuleType(f"{_PACKAGE}.fake")
+        fake.__path__ = [os.path.join(root, "fake")]
+        sys.modules[f"{_PACKAGE}.fake"] = fake
+    return importlib.import_module(f"{_PACKAGE}.{name}")
 
 
 if TYPE_CHECKING:
     from ..wire import anthropic, bedrock, common, google, openai, openai_responses
+    from . import _server_proxy as proxy
 else:
+    proxy = import_package_module("fake._server_proxy")
     openai = import_wire("openai")
     common = import_wire("common")
     anthropic = import_wire("anthropic")
@@ -132,6 +149,7 @@ class State:
         self.requests: list[dict[str, Any]] = []
         self.release = threading.Event()
         self.counter = 0
+        self.cassette: Any = None  # a proxy.ChildCassette while a cassette is loaded
 
     def take(self, record: dict[str, Any], wire: Any) -> tuple[dict[str, Any] | None, threading.Event]:
         """Record a request and, for a chat request, take the first script matching it, atomically."""
@@ -362,6 +380,10 @@ class Handler(BaseHTTPRequestHandler):
             "provider": provider,
         }
         self.body = body
+        cassette = STATE.cassette
+        if cassette is not None:
+            self._cassette(cassette, record, raw, client, target, wire)
+            return
         script, release = STATE.take(record, wire)
         self.request_id = str(record["request_id"])
         if wire is None:
@@ -396,6 +418,51 @@ class Handler(BaseHTTPRequestHandler):
             getattr(self, "_do_" + script["kind"])(script, stream, model, release, record["index"])
         except _Released:
             self._drop()
+
+    def _cassette(self, cassette: Any, record: dict[str, Any], raw: bytes, client: str | None, target: str, wire: Any) -> None:
+        """Serve a request from the loaded cassette: replay, forward and record, or refuse (HTTP 500)."""
+        url = proxy.upstream_url(cassette.upstreams, client, target)
+        asked = {"method": self.command, "uri": url or target, "body": record["body"], "client": client}
+        with STATE.lock:
+            record["index"] = asked["index"] = len(STATE.requests)
+            release = STATE.release
+            action, item = cassette.decide(asked)
+            record["served"] = "cassette_" + action
+            record["script"] = item if action == "unmatched" else f"cassette {cassette.name}"
+            STATE.requests.append(record)
+        self.request_id = None
+        self.wire = wire or openai
+        try:
+            if action == "replay":
+                proxy.replay(self, item, cassette.latency, lambda s: _wait(release, s))
+            elif action == "unmatched":
+                body = self.wire.error_body(f"FakeLLMServer: {item}", "fake_llm_server_cassette", "cassette_unmatched")
+                self._send(500, _json(body))
+            elif url is None:
+                message = (
+                    f"FakeLLMServer: cannot record request #{record['index']} ({self.command} {mask_path(target)}): "
+                    f"no upstream is known for client {client!r}; point the client at the server with "
+                    "server.route(b) (which tells the server each client's own endpoint)"
+                )
+                cassette.add(None, message)
+                self._send(502, _json(self.wire.error_body(message, "fake_llm_server_cassette", "no_upstream")))
+            else:
+                self._forward(cassette, url, raw, record["index"], client, release)
+        except _Released:
+            self._drop()
+
+    def _forward(self, cassette: Any, url: str, raw: bytes, index: int, client: str | None, release: threading.Event) -> None:
+        """Forward a request to its upstream and file the interaction (or why it failed)."""
+        interaction = failure = None
+        try:
+            interaction = proxy.forward(self, url, self.command, raw, lambda s: _wait(release, s))
+            interaction["client"] = client
+        except Exception as exc:  # refused, reset, a broken HTTP answer: the test is told, the child serves on
+            failure = f"FakeLLMServer: recording request #{index} failed: {url.split('?')[0]} did not answer: {type(exc).__name__}: {exc}"
+        finally:
+            cassette.add(interaction, failure if interaction is None else None)
+        if failure is not None:
+            self._send(502, _json(self.wire.error_body(failure, "fake_llm_server_cassette", "upstream_failed")))
 
     # -- outcomes ----------------------------------------------------------------
 
@@ -528,6 +595,17 @@ def _command(msg: dict[str, Any]) -> Any:
     if cmd == "reset":
         STATE.reset()
         return None
+    if cmd == "cassette":  # load one (config) or unload (None)
+        config = msg.get("config")
+        STATE.cassette = None if config is None else proxy.ChildCassette(config)
+        return None
+    if cmd == "upstreams":
+        if STATE.cassette is not None:
+            with STATE.cassette.lock:
+                STATE.cassette.upstreams.update(msg["upstreams"])
+        return None
+    if cmd == "cassette_take":
+        return None if STATE.cassette is None else STATE.cassette.take()
     raise ValueError(f"unknown command {cmd!r}")
 
 

@@ -24,6 +24,12 @@ server does not speak raises ``ValueError`` naming the client and the provider.
 for ``instrument(b)`` (whose ``with_options`` stays instrumented); while a test runs under the
 plugin it also engages the network guard for that test (unless it is marked
 ``baml_allow_network``). The registry replaces any ``client_registry`` ``b`` already had.
+
+For cassettes (:meth:`FakeLLMServer.use_cassette`), :func:`upstream_for` says where each leaf
+client really connects (its ``base_url``/``endpoint_url``, Azure's resource and deployment,
+else the provider's default host) and :func:`client_registry_for` tells the server
+(``set_upstreams``); while the cassette records, a client keeps its own ``api_key`` (and AWS
+keys), resolved from ``env.NAME``, so the upstream accepts the forwarded request.
 """
 
 from __future__ import annotations
@@ -40,7 +46,7 @@ if TYPE_CHECKING:
 
     from .server import FakeLLMServer
 
-__all__ = ["OFFLINE_IMPOSSIBLE", "STRATEGY_PROVIDERS", "client_registry_for", "route", "routed_options"]
+__all__ = ["OFFLINE_IMPOSSIBLE", "STRATEGY_PROVIDERS", "client_registry_for", "route", "routed_options", "upstream_for"]
 
 STRATEGY_PROVIDERS = ("fallback", "round-robin")
 """Providers whose clients are left as declared (their members are routed)."""
@@ -78,6 +84,43 @@ def _resolve(value: Any) -> Any:
     return value
 
 
+_CREDENTIALS = ("api_key", "access_key_id", "secret_access_key", "session_token")
+"""Options a recording server keeps as declared: the upstream needs the client's own key."""
+_DEFAULT_UPSTREAMS = {
+    "openai": "https://api.openai.com/v1", "openai-responses": "https://api.openai.com/v1",
+    "ollama": "http://localhost:11434/v1", "anthropic": "https://api.anthropic.com",
+    "google-ai": "https://generativelanguage.googleapis.com/v1beta",
+}
+"""Each provider's own endpoint when a client gives no ``base_url`` (baml-py's defaults)."""
+_FAKE_PREFIXES = {"openai": "/v1", "openai-generic": "/v1", "openai-responses": "/v1", "ollama": "/v1", "google-ai": "/v1beta"}
+"""What the server's own base URL for a provider adds after the client tag (``client_options``)."""
+
+
+def upstream_for(block: ClientBlock) -> dict[str, Any] | None:
+    """Where the leaf client ``block`` really connects, for recording: ``{"base", "prefix", "query"}``
+    (see :func:`~._server_proxy.upstream_url`); ``None`` when it is not known (an
+    ``openai-generic`` client without ``base_url``)."""
+    options = {k: v for k, v in ((k, _resolve(v)) for k, v in block.options.items()) if v is not None}
+    provider = str(block.provider)
+    base = options.get("endpoint_url" if provider == "aws-bedrock" else "base_url")
+    query: dict[str, str] = {}
+    prefix = _FAKE_PREFIXES.get(provider, "")
+    if provider == "azure-openai":
+        deployment = options.get("deployment_id")
+        prefix = f"/openai/deployments/{deployment or options.get('model') or 'gpt-4o-mini'}"
+        if base is None and options.get("resource_name") and deployment:
+            base = f"https://{options['resource_name']}.openai.azure.com/openai/deployments/{deployment}"
+        if options.get("api_version"):
+            query["api-version"] = str(options["api_version"])
+    elif provider == "aws-bedrock" and base is None:
+        base = f"https://bedrock-runtime.{options.get('region') or 'us-east-1'}.amazonaws.com"
+    if base is None:
+        base = _DEFAULT_UPSTREAMS.get(provider)
+    if not isinstance(base, str) or not base:
+        return None
+    return {"base": base, "prefix": prefix, "query": query}
+
+
 def routed_options(server: FakeLLMServer, block: ClientBlock) -> dict[str, Any]:
     """The options of the registry entry that replaces the leaf client ``block`` (its provider
     must be one the server speaks)."""
@@ -90,7 +133,14 @@ def routed_options(server: FakeLLMServer, block: ClientBlock) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"provider": provider, "client": block.name, "options": rest}
     if isinstance(model, str) and model:
         kwargs["model"] = model
-    return server.client_options(**kwargs)
+    routed = server.client_options(**kwargs)
+    if getattr(server, "cassette_records", False):  # recording: the upstream needs the client's own key
+        if provider == "aws-bedrock" and isinstance(declared.get("api_key"), str):
+            declared.setdefault("secret_access_key", declared["api_key"])
+        for key in _CREDENTIALS:
+            if isinstance(declared.get(key), str) and (key in routed or provider == "aws-bedrock"):
+                routed[key] = declared[key]
+    return routed
 
 
 def _shorthands(files: Mapping[str, str], blocks: Mapping[str, ClientBlock]) -> dict[str, list[str]]:
@@ -126,6 +176,7 @@ def client_registry_for(server: FakeLLMServer, client: Any) -> baml_py.ClientReg
             "(client<llm> Name { provider ... options { model ... } }) and name that block instead"
         )
     registry = baml_py.ClientRegistry()
+    upstreams: dict[str, Any] = {}
     for block in blocks.values():
         provider = block.provider
         if provider in STRATEGY_PROVIDERS:
@@ -144,6 +195,12 @@ def client_registry_for(server: FakeLLMServer, client: Any) -> baml_py.ClientReg
                 f"{block.name!r}, provider='openai', registry=...)"
             )
         registry.add_llm_client(block.name, str(provider), routed_options(server, block), block.retry_policy)
+        upstream = upstream_for(block)
+        if upstream is not None:
+            upstreams[block.name] = upstream
+    set_upstreams = getattr(server, "set_upstreams", None)
+    if upstreams and callable(set_upstreams):
+        set_upstreams(upstreams)
     return registry
 
 

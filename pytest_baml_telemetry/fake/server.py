@@ -198,6 +198,8 @@ class FakeLLMServer:
         self._finalizer: weakref.finalize | None = None
         self._queued: list[dict[str, Any]] = []  # scripts added before start()
         self._lock = threading.RLock()
+        self._cassette: Any = None  # a .cassette.Cassette while one is in use
+        self._upstreams: dict[str, dict[str, Any]] = {}  # client tag -> its own endpoint (route)
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -536,6 +538,63 @@ class FakeLLMServer:
             if self._child is None:
                 return
         self._call("reset")
+
+    # -- cassettes (record once, replay forever: see .cassette) -------------------
+
+    def use_cassette(
+        self,
+        path: Any,
+        *,
+        record_mode: str = "none",
+        match_on: Sequence[str] = ("method", "path", "body"),
+        replay_latency: str = "recorded",
+        secrets: Sequence[str] = (),
+    ) -> Any:
+        """Serve every request from the vcrpy cassette ``path`` (scripts are not used meanwhile),
+        recording as ``record_mode`` allows (``none``/``once``/``new_episodes``/``all``, vcrpy's
+        meanings) by forwarding to each client's own endpoint, which :meth:`route` tells the server.
+        ``match_on``: vcr's matcher names (``body``: the model and the prompt of the JSON body);
+        ``replay_latency="recorded"`` replays at the recorded pace, ``"none"`` at once. ``secrets``:
+        more values to scrub. Returns the :class:`~.cassette.Cassette`; :meth:`eject_cassette` writes it."""
+        from .cassette import Cassette
+
+        cassette = Cassette(path, record_mode=record_mode, match_on=match_on, replay_latency=replay_latency, secrets=secrets)
+        config = cassette.child_config(dict(self._upstreams))
+        self._call("cassette", config=config)
+        self._cassette = cassette
+        return cassette
+
+    @property
+    def cassette(self) -> Any:
+        """The cassette in use (:meth:`use_cassette`), else ``None``."""
+        return self._cassette
+
+    @property
+    def cassette_records(self) -> bool:
+        """Whether the cassette in use records (then :meth:`route` keeps the clients' own credentials)."""
+        return self._cassette is not None and self._cassette.records
+
+    def set_upstreams(self, upstreams: Mapping[str, Mapping[str, Any]]) -> None:
+        """Tell the server where each client (by its tag) really connects, for recording:
+        ``{client: {"base": url, "prefix": path the fake's base URL adds, "query": {...}}}``
+        (:meth:`route` does it)."""
+        self._upstreams.update({str(k): dict(v) for k, v in upstreams.items()})
+        if self._cassette is not None:
+            self._call("upstreams", upstreams=dict(upstreams))
+
+    def eject_cassette(self) -> Any:
+        """Stop using the cassette: write what was recorded (scrubbed) and return a
+        :class:`~.cassette.CassetteResult` (``unmatched``: the requests it could not serve)."""
+        from .cassette import CassetteResult
+
+        cassette, self._cassette = self._cassette, None
+        if cassette is None:
+            raise RuntimeError("FakeLLMServer.eject_cassette: no cassette is in use (use_cassette(...) first)")
+        taken = self._call("cassette_take") or {}
+        self._call("cassette", config=None)
+        recorded = cassette.save(list(taken.get("recorded") or []))
+        return CassetteResult(cassette.path, played=int(taken.get("played") or 0), recorded=recorded,
+                              unmatched=list(taken.get("unmatched") or []))
 
     # -- pointing a real client at the server ------------------------------------
 
