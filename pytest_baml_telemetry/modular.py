@@ -6,19 +6,22 @@ own HTTP is in Rust and respx does not). This module gives that path the same co
 
 * :func:`call_modular` / :func:`acall_modular` run one BAML function through the modular
   API with an ``httpx.Client`` / ``httpx.AsyncClient`` and emit start, then stop or
-  exception, with tokens read from the provider's OpenAI-style JSON (``usage``), the
-  requested ``model`` (from the request body, as for baml-py's own calls) and the
-  provider's ``id`` as ``request_id``. ``stream=True`` uses ``b.stream_request`` and
-  reads the server-sent events (``time_to_first_chunk``, usage from the final chunk).
-* :func:`record_openai_response` fills a call of :meth:`Emitter.call` from a response,
-  for code that does its own sending.
-* Response builders for respx routes: :func:`openai_chat_response` (a dict),
-  :func:`openai_response`, :func:`openai_error_response` and
-  :func:`openai_stream_response` (``httpx.Response`` objects; the stream one can break
-  off mid-way). ``usage=None`` sends no ``usage`` field.
-
-The bodies are written and read by :mod:`pytest_baml_telemetry.wire.openai`, the format
-the fake LLM server speaks too; this module adds httpx, the emitter and argument checks.
+  exception, in every wire format: the request baml built names it (:func:`wire_format`:
+  the URL path — ``/chat/completions``, an Azure deployment's, ``/responses``,
+  ``/v1/messages``, ``models/{model}:generateContent``, ``/model/{id}/converse`` — after any
+  base-URL prefix; ``provider=`` names the client's provider, for ``openai-generic`` and
+  ``ollama``, whose paths are OpenAI's). The format's ``wire`` module reads the text, the
+  tokens (cached included), the served model (``response_model``) and the provider's
+  response id (``request_id``; Bedrock's from its ``x-amzn-RequestId`` header); ``model`` is
+  the model requested (the body's, else the URL's: Gemini, Bedrock, Azure), ``provider``
+  the format's provider name. ``stream=True`` uses ``b.stream_request`` and reads the
+  server-sent events (``time_to_first_chunk``; the usage when the stream ends, a count a
+  later event lacks kept from an earlier one).
+* :func:`record_response` (:func:`record_openai_response` for OpenAI bodies) fills a call of
+  :meth:`Emitter.call` from a response, for code that does its own sending.
+* Response builders for respx routes, per provider (:mod:`.modular_responses`, re-exported
+  here): ``openai_*``, ``openai_responses_*``, ``anthropic_*``, ``google_*``, ``bedrock_*``
+  (``_body``, ``_response``, ``_error_response``, ``_stream_events``, ``_stream_response``).
 
 Errors. A non-2xx response raises ``httpx.HTTPStatusError`` (``raise_for_status``, body
 read so that ``exc.response.text`` is available); transport errors (``httpx.ReadTimeout``,
@@ -27,12 +30,16 @@ read so that ``exc.response.text`` is available); transport errors (``httpx.Read
 exception event carries the very exception, which is then re-raised unchanged. Its tokens
 follow the billing rule: 0/0 for an error status >= 400 or an ``httpx.ConnectError`` (not
 billed), the answer's usage for a parse error after a 2xx answer, ``None`` for a timeout
-or a broken stream without a usage chunk (billing unknown).
+or a broken stream (billing unknown, as baml-py's Collector reports it).
+
+baml-py 0.226.3 (measured): ``b.stream_request`` refuses ``aws-bedrock`` ("AWS Bedrock modular
+streaming is not supported"), and ``b.request`` of an ``aws-bedrock`` client is unsigned and
+goes to ``https://bedrock-runtime.{region}.amazonaws.com`` whatever its ``endpoint_url``.
 
 Example with respx::
 
-    route = respx.post("https://api.openai.com/v1/chat/completions")
-    route.side_effect = [openai_error_response(429), openai_response('{"name": "Ann"}', usage=(120, 30))]
+    route = respx.post("https://api.anthropic.com/v1/messages")
+    route.side_effect = [anthropic_error_response(429), anthropic_response('{"name": "Ann"}', usage=(120, 30, 20))]
     with httpx.Client() as http:
         with pytest.raises(httpx.HTTPStatusError):
             call_modular(b, "ExtractResume", arguments={"resume": "..."}, http_client=http)
@@ -42,15 +49,41 @@ Example with respx::
 from __future__ import annotations
 
 import inspect
-import itertools
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+import urllib.parse
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from ._validate import check_callable, check_count, check_int, check_mapping, fail, short_number_repr, short_repr
+from ._validate import check_callable, check_mapping, check_str, fail, short_repr
 from .collector_log import NOT_BILLED
-from .contract import MAX_NATIVE, Usage
+from .contract import Usage
 from .emitter import Call, Emitter
-from .wire import common, openai
+from .modular_responses import (
+    anthropic_body,
+    anthropic_error_response,
+    anthropic_response,
+    anthropic_stream_events,
+    anthropic_stream_response,
+    bedrock_body,
+    bedrock_error_response,
+    bedrock_response,
+    google_body,
+    google_error_response,
+    google_response,
+    google_stream_events,
+    google_stream_response,
+    openai_body,
+    openai_chat_response,
+    openai_error_response,
+    openai_response,
+    openai_responses_body,
+    openai_responses_error_response,
+    openai_responses_response,
+    openai_responses_stream_events,
+    openai_responses_stream_response,
+    openai_stream_events,
+    openai_stream_response,
+)
+from .wire import anthropic, bedrock, common, google, openai, openai_responses
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx
@@ -58,189 +91,98 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "call_modular",
     "acall_modular",
+    "WireFormat",
+    "FORMATS",
+    "PROVIDER_FORMATS",
+    "wire_format",
+    "record_response",
     "record_openai_response",
     "openai_usage",
+    "openai_body",
     "openai_chat_response",
     "openai_response",
     "openai_error_response",
     "openai_stream_events",
     "openai_stream_response",
+    "openai_responses_body",
+    "openai_responses_response",
+    "openai_responses_error_response",
+    "openai_responses_stream_events",
+    "openai_responses_stream_response",
+    "anthropic_body",
+    "anthropic_response",
+    "anthropic_error_response",
+    "anthropic_stream_events",
+    "anthropic_stream_response",
+    "google_body",
+    "google_response",
+    "google_error_response",
+    "google_stream_events",
+    "google_stream_response",
+    "bedrock_body",
+    "bedrock_response",
+    "bedrock_error_response",
 ]
 
 DEFAULT_MODEL = "gpt-4o-mini"
-_CREATED = 1_700_000_000  # a fixed "created" keeps built responses reproducible
-_ids = itertools.count(1)
 
 
-# --------------------------------------------------------------------------- builders
+# --------------------------------------------------------------------------- wire formats
 
 
-def _check_model(model: Any, where: str) -> str:
-    if not isinstance(model, str) or not model:
-        fail(TypeError, f"{where}: model={short_repr(model)}", "a non-empty str")
-    return model
+FORMATS: tuple[tuple[str, Any], ...] = (
+    ("openai", openai),
+    ("openai-responses", openai_responses),
+    ("anthropic", anthropic),
+    ("google-ai", google),
+    ("aws-bedrock", bedrock),
+)
+"""``(provider, wire module)``: a request URL is read in the first format whose
+``is_chat_path`` accepts the longest tail of its path (as the fake LLM server serves it)."""
+
+PROVIDER_FORMATS: dict[str, Any] = {
+    "openai": openai,
+    "openai-generic": openai,
+    "azure-openai": openai,
+    "ollama": openai,
+    "openai-responses": openai_responses,
+    "anthropic": anthropic,
+    "google-ai": google,
+    "aws-bedrock": bedrock,
+}
+"""``provider -> wire module``, for a request whose URL path names no format."""
 
 
-def _completion_id(id: str | None, where: str) -> str:
-    if id is None:
-        return f"chatcmpl-respx{next(_ids)}"
-    if not isinstance(id, str) or not id:
-        fail(TypeError, f"{where}: id={short_repr(id)}", "a non-empty str or None (a generated 'chatcmpl-...')")
-    return id
+class WireFormat(NamedTuple):
+    """How to read one request's answers: the provider's name, its ``wire`` module, and the
+    tail of the URL path that format serves (``""`` when the path names none)."""
+
+    provider: str | None
+    wire: Any
+    path: str
 
 
-def openai_chat_response(
-    content: str | dict[str, Any] | list[Any],
-    *,
-    usage: Any = None,
-    model: str = DEFAULT_MODEL,
-    id: str | None = None,
-    finish_reason: str = "stop",
-) -> dict[str, Any]:
-    """An OpenAI chat-completions JSON body whose message content is ``content``.
+def wire_format(url: Any, provider: str | None = None) -> WireFormat:
+    """The wire format of a request to ``url`` (a str or ``httpx.URL``).
 
-    ``usage``: a :class:`~.contract.Usage`, an ``(input, output[, cached_input])`` tuple,
-    a dict with those keys, or ``None`` to send no ``usage`` field. ``id`` defaults to a
-    fresh ``"chatcmpl-respx<n>"``. A dict/list ``content`` is JSON-encoded.
+    The longest tail of the URL's path that a format serves names it (a base URL may add a
+    prefix, e.g. a proxy's or the fake server's ``/_c/{client}`` tag); ``provider`` (the
+    client's provider, when given) is its name, else the format's (``azure-openai`` for a
+    deployment's chat completions). A path no format serves is read in ``provider``'s format
+    (:data:`PROVIDER_FORMATS`), else as OpenAI chat completions.
     """
-    where = "openai_chat_response"
-    return openai.completion_body(
-        common.content_text(content, where),
-        id=_completion_id(id, where),
-        model=_check_model(model, where),
-        created=_CREATED,
-        finish_reason=finish_reason,
-        usage=openai.usage_to_wire(usage),
-    )
-
-
-def openai_response(
-    content: str | dict[str, Any] | list[Any],
-    *,
-    usage: Any = None,
-    model: str = DEFAULT_MODEL,
-    id: str | None = None,
-    finish_reason: str = "stop",
-    status_code: int = 200,
-    headers: Mapping[str, str] | None = None,
-) -> httpx.Response:
-    """An ``httpx.Response`` carrying :func:`openai_chat_response` (for respx routes)."""
-    import httpx
-
-    body = openai_chat_response(content, usage=usage, model=model, id=id, finish_reason=finish_reason)
-    return httpx.Response(common.check_status(status_code, "openai_response"), json=body, headers=dict(headers or {}))
-
-
-def openai_error_response(
-    status_code: int,
-    *,
-    message: str | None = None,
-    retry_after: int | None = None,
-    error_type: str | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> httpx.Response:
-    """An OpenAI-style error response, e.g. ``openai_error_response(429, retry_after=2)``."""
-    import httpx
-
-    where = "openai_error_response"
-    status = common.check_status(status_code, where)
-    if status < 400:
-        fail(ValueError, f"{where}: status_code={status_code!r} is not an error", "400..599")
-    kind, code = openai.error_type(status)
-    if error_type is not None:
-        kind = error_type
-    all_headers = dict(headers or {})
-    if retry_after is not None:
-        longest = MAX_NATIVE // 1_000_000_000
-        check_int(
-            retry_after, f"{where}: retry_after={short_number_repr(retry_after)}", minimum=0, maximum=longest,
-            expected=f"whole seconds, an int from 0 to {longest}",
-        )
-        all_headers["Retry-After"] = str(retry_after)
-    text = message if message is not None else f"scripted HTTP {status} error"
-    return httpx.Response(status, json=openai.error_body(text, kind, code), headers=all_headers)
-
-
-def openai_stream_events(
-    content: str | dict[str, Any] | list[Any],
-    *,
-    chunks: int | Sequence[str] | None = None,
-    usage: Any = None,
-    model: str = DEFAULT_MODEL,
-    id: str | None = None,
-    finish_reason: str = "stop",
-) -> list[dict[str, Any] | str]:
-    """The server-sent events of an OpenAI chat-completions stream, as baml-py asks for them.
-
-    Content chunks (``chunks``: ``None`` one per word, an int: that many pieces, or a list
-    of str joining to ``content``), a chunk with ``finish_reason``, the usage chunk
-    (``"choices": []``; only when ``usage`` is given), then the string ``"[DONE]"``.
-    """
-    where = "openai_stream_events"
-    text = common.content_text(content, where)
-    return openai.stream_events(
-        common.split_content(text, common.check_chunks(chunks, text, where)),
-        id=_completion_id(id, where),
-        model=_check_model(model, where),
-        created=_CREATED,
-        finish_reason=finish_reason,
-        usage=openai.usage_to_wire(usage),
-    )
-
-
-class _SSEStream:
-    """An httpx byte stream (sync and async) that may break off after some events."""
-
-    def __init__(self, events: list[bytes], break_after: int | None) -> None:
-        self._events = events
-        self._break_after = break_after
-
-    def _pieces(self) -> Iterator[bytes]:
-        for i, event in enumerate(self._events):
-            if self._break_after is not None and i >= self._break_after:
-                import httpx
-
-                raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
-            yield event
-
-    def __iter__(self) -> Iterator[bytes]:
-        return self._pieces()
-
-    async def __aiter__(self) -> Any:
-        for piece in self._pieces():
-            yield piece
-
-    def close(self) -> None:
-        pass
-
-    async def aclose(self) -> None:
-        pass
-
-
-def openai_stream_response(
-    content: str | dict[str, Any] | list[Any],
-    *,
-    chunks: int | Sequence[str] | None = None,
-    usage: Any = None,
-    model: str = DEFAULT_MODEL,
-    id: str | None = None,
-    finish_reason: str = "stop",
-    break_after: int | None = None,
-    headers: Mapping[str, str] | None = None,
-) -> httpx.Response:
-    """A ``text/event-stream`` ``httpx.Response`` with :func:`openai_stream_events`.
-
-    ``break_after=n`` sends only the first ``n`` events, then the body fails with
-    ``httpx.RemoteProtocolError`` (a connection dropped mid-stream). The response is
-    streamed, so build a fresh one per request (a respx ``side_effect`` function or list).
-    """
-    import httpx
-
-    check_count(break_after, f"openai_stream_response: break_after={short_repr(break_after)}", optional=True)
-    events = openai_stream_events(content, chunks=chunks, usage=usage, model=model, id=id, finish_reason=finish_reason)
-    stream = _SSEStream([openai.encode_event(e) for e in events], break_after)
-    all_headers = {"content-type": "text/event-stream", **dict(headers or {})}
-    return httpx.Response(200, headers=all_headers, stream=stream)  # type: ignore[arg-type]
+    check_str(provider, f"wire_format: provider={short_repr(provider)}", optional=True)
+    path = urllib.parse.urlsplit(str(url)).path if url is not None else ""
+    start = 0
+    while start >= 0:
+        tail = path[start:]
+        for name, wire in FORMATS:
+            if wire.is_chat_path(tail):
+                if provider is None:
+                    provider = "azure-openai" if wire is openai and openai.path_deployment(tail) else name
+                return WireFormat(provider, wire, tail)
+        start = path.find("/", start + 1)
+    return WireFormat(provider, PROVIDER_FORMATS.get(provider or "", openai), "")
 
 
 # --------------------------------------------------------------------------- reading responses
@@ -256,25 +198,58 @@ def openai_usage(body: Any) -> Usage | None:
     return None if counts is None else Usage(*counts)
 
 
-def _record_meta(call: Call, body: Mapping[str, Any]) -> None:
-    """``request_id`` and ``response_model`` from a body or the first chunk of a stream."""
+def _record_body(call: Call, wire: Any, body: Mapping[str, Any], headers: Any) -> None:
+    """Usage, ``request_id`` (the body's id, else the format's request-id header) and ``response_model``."""
+    counts = wire.response_usage(body)
+    if counts is not None:
+        call.set_usage(Usage(*counts))
     extra: dict[str, Any] = {}
-    request_id = openai.response_id(body)
+    request_id = wire.response_id(body)
+    if request_id is None and headers is not None:
+        request_id = headers.get(wire.REQUEST_ID_HEADER) or None
     if request_id is not None:
         extra["request_id"] = request_id
-    model = openai.response_model(body)
+    model = wire.response_model(body)
     if model is not None:
         extra["response_model"] = model
     if extra:
         call.set(**extra)
 
 
+def record_response(call: Call, response: Any, *, provider: str | None = None) -> None:
+    """Set usage, ``request_id`` and ``response_model`` on ``call`` from an answer in any wire format.
+
+    ``response`` is an ``httpx.Response`` (its request's URL names the format: see
+    :func:`wire_format`) or its decoded JSON body (read in ``provider``'s format, OpenAI chat
+    completions when ``None``). A body that is not JSON sets nothing. ``model`` and
+    ``provider`` are not touched: :func:`call_modular` sets them from the request.
+    """
+    check_str(provider, f"record_response: provider={short_repr(provider)}", optional=True)
+    headers = None
+    if isinstance(response, Mapping):
+        body: Any = response
+        wire = PROVIDER_FORMATS.get(provider or "", openai)
+    else:
+        try:
+            url = response.request.url
+        except Exception:  # noqa: BLE001 - an httpx.Response built without a request
+            url = None
+        wire = wire_format(url, provider).wire if url is not None else PROVIDER_FORMATS.get(provider or "", openai)
+        headers = getattr(response, "headers", None)
+        try:
+            body = response.json()
+        except Exception:
+            return
+    if isinstance(body, Mapping):
+        _record_body(call, wire, body, headers)
+
+
 def record_openai_response(call: Call, response: Any) -> None:
     """Set usage, ``request_id`` (the provider's ``id``) and ``response_model`` on ``call``.
 
-    ``response`` is an ``httpx.Response`` or its decoded JSON body. A body that is not
-    JSON (or an error body) sets nothing. ``model`` is not touched: it is the model the
-    request asked for (set it from the request body, as :func:`call_modular` does).
+    ``response`` is an ``httpx.Response`` or its decoded JSON body, read as OpenAI chat
+    completions (:func:`record_response` reads every format). A body that is not JSON (or an
+    error body) sets nothing. ``model`` is not touched: it is the model the request asked for.
     """
     if isinstance(response, Mapping):
         body: Any = response
@@ -283,46 +258,63 @@ def record_openai_response(call: Call, response: Any) -> None:
             body = response.json()
         except Exception:
             return
-    if not isinstance(body, Mapping):
-        return
-    usage = openai_usage(body)
-    if usage is not None:
-        call.set_usage(usage)
-    _record_meta(call, body)
+    if isinstance(body, Mapping):
+        _record_body(call, openai, body, None)
 
 
 class _StreamState:
-    """Accumulates an OpenAI SSE stream: text, id, model, usage."""
+    """Accumulates a server-sent-event stream of one wire format: text, id, model, usage."""
 
-    def __init__(self, call: Call, on_text: Callable[[str], None] | None) -> None:
+    def __init__(self, call: Call, wire: Any, on_text: Callable[[str], None] | None) -> None:
         self.call = call
+        self.wire = wire
         self.text = ""
         self.on_text = on_text
         self.done = False
-        self.seen = False
+        self.need_id = True
+        self.need_model = True
+        self.counts: tuple[int | None, ...] | None = None
 
     def feed_line(self, line: str) -> None:
         if self.done:
             return
-        chunk = openai.decode_event(line)  # a malformed event raises json.JSONDecodeError (a ValueError)
-        if chunk is None:
+        wire = self.wire
+        event = wire.decode_event(line)  # a malformed event raises json.JSONDecodeError (a ValueError)
+        if event is None:
             return
-        if chunk == common.DONE:
-            self.done = True
+        if type(event) is not dict:
+            if event == common.DONE:
+                self.done = True
             return
-        assert isinstance(chunk, dict)
         call = self.call
-        if not self.seen:
-            self.seen = True
-            _record_meta(call, chunk)
-        usage = openai_usage(chunk)
-        if usage is not None:
-            call.set_usage(usage)
-        for piece in openai.event_pieces(chunk):
+        if self.need_id:
+            request_id = wire.response_id(event)
+            if request_id is not None:
+                self.need_id = False
+                call.set(request_id=request_id)
+        if self.need_model:
+            model = wire.response_model(event)
+            if model is not None:
+                self.need_model = False
+                call.set(response_model=model)
+        counts = wire.response_usage(event)
+        if counts is not None:
+            old = self.counts
+            self.counts = counts if old is None else tuple(n if n is not None else o for n, o in zip(counts, old))
+        for piece in wire.event_pieces(event):
             call.mark_first_chunk()
             self.text += piece
             if self.on_text is not None:
                 self.on_text(self.text)
+
+    def finish(self, headers: Any) -> None:
+        """The stream ended whole: its usage stands; a response id from the headers if none came."""
+        if self.counts is not None:
+            self.call.set_usage(Usage(*self.counts))
+        if self.need_id and headers is not None:
+            request_id = headers.get(self.wire.REQUEST_ID_HEADER)
+            if request_id:
+                self.call.set(request_id=request_id)
 
 
 # --------------------------------------------------------------------------- calls
@@ -354,7 +346,7 @@ def _lookup(b: Any, function_name: Any, stream: bool, want_partials: bool) -> tu
 class _Plan:
     """One modular call, checked before anything is emitted: what to build, send, parse, emit."""
 
-    __slots__ = ("emitter", "arguments", "build", "parse", "on_text", "call_kwargs")
+    __slots__ = ("emitter", "arguments", "build", "parse", "on_text", "call_kwargs", "provider")
 
     def __init__(
         self,
@@ -367,7 +359,12 @@ class _Plan:
         client_module: str | None,
         stream: bool,
         on_partial: Callable[[Any], None] | None,
+        provider: str | None,
     ) -> None:
+        self.provider: str | None = check_str(
+            provider, f"provider={short_repr(provider)}", optional=True,
+            expected="the client's provider (a non-empty str such as 'openai-generic') or None (read from the URL)",
+        )
         if arguments is None:
             arguments = {}
         check_mapping(
@@ -407,27 +404,40 @@ class _Plan:
         }
 
 
-def _request_parts(call: Call, request: Any) -> tuple[str, str, dict[str, str], Any]:
+def _request_parts(call: Call, request: Any, provider: str | None) -> tuple[WireFormat, str, str, dict[str, str], Any]:
     body = request.body.json()
-    model = openai.request_model(body)
+    url = request.url
+    fmt = wire_format(url, provider)
+    model = fmt.wire.request_model(body) or fmt.wire.path_model(fmt.path)
     if model is not None:
         call.set_model(model)
     # baml's own request id ("breq_..."), replaced by the provider's response id when one is served
     request_id = getattr(request, "id", None)
-    call.set(num_attempts=1, request_id=request_id if isinstance(request_id, str) else None)
-    return request.method or "POST", request.url, dict(request.headers), body
+    call.set(num_attempts=1, request_id=request_id if isinstance(request_id, str) else None, provider=fmt.provider)
+    return fmt, request.method or "POST", url, dict(request.headers), body
 
 
-def _answer_text(call: Call, response: httpx.Response) -> str:
-    """Record a (non-streamed) answer, raise for an error status, return the message text.
+def _stream_state(call: Call, fmt: WireFormat, on_text: Callable[[str], None] | None) -> _StreamState:
+    if not hasattr(fmt.wire, "decode_event"):
+        raise ValueError(f"stream=True: the {fmt.provider or 'requested'} wire format has no server-sent events to read")
+    return _StreamState(call, fmt.wire, on_text)
+
+
+def _answer_text(call: Call, fmt: WireFormat, response: httpx.Response) -> str:
+    """Record a (non-streamed) answer, raise for an error status, return the model's text.
 
     An error status >= 400 was not billed: its tokens are 0/0."""
     if response.is_success:
-        record_openai_response(call, response)
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, Mapping):
+            _record_body(call, fmt.wire, body, response.headers)
     elif response.status_code >= 400:
         call.usage = NOT_BILLED
     response.raise_for_status()
-    return openai.response_text(response.json())
+    return fmt.wire.response_text(response.json())
 
 
 def call_modular(
@@ -442,14 +452,17 @@ def call_modular(
     client_module: str | None = None,
     stream: bool = False,
     on_partial: Callable[[Any], None] | None = None,
+    provider: str | None = None,
 ) -> Any:
     """Run a BAML function through the modular API with httpx, emitting the call contract.
 
     ``req = b.request.<function_name>(**arguments)`` (``b.stream_request`` when
     ``stream=True``), send it with ``http_client`` (an ``httpx.Client``; a fresh one when
-    ``None``), read usage / ``request_id`` / ``response_model`` from the OpenAI-style
-    response, and return ``b.parse.<function_name>(text)``. With ``stream=True`` the SSE
-    body is read as it arrives (``time_to_first_chunk``; usage from the final usage chunk)
+    ``None``), read usage / ``request_id`` / ``response_model`` from the response in the
+    request's wire format (:func:`wire_format`; ``provider``: the client's provider name,
+    e.g. ``"ollama"``, else the format's), and return ``b.parse.<function_name>(text)``.
+    With ``stream=True`` the SSE body is read as it arrives (``time_to_first_chunk``; usage
+    when it ends)
     and ``on_partial`` (optional) gets ``b.parse_stream.<function_name>(text so far)``
     after each content chunk. Non-2xx answers raise ``httpx.HTTPStatusError``; every
     exception is emitted and re-raised unchanged. Use :func:`acall_modular` for an
@@ -463,7 +476,7 @@ def call_modular(
             f"call_modular(http_client={short_repr(http_client)})",
             "an httpx.Client or None (use acall_modular for an httpx.AsyncClient)",
         )
-    plan = _Plan(b, function_name, arguments, emitter, resource, action, client_module, stream, on_partial)
+    plan = _Plan(b, function_name, arguments, emitter, resource, action, client_module, stream, on_partial, provider)
     if inspect.iscoroutinefunction(plan.build):
         raise TypeError(f"call_modular({function_name!r}): b is an async client; use `await acall_modular(...)`")
     owned = http_client is None
@@ -471,18 +484,19 @@ def call_modular(
     assert client is not None
     try:
         with plan.emitter.call(function_name, **plan.call_kwargs) as call:
-            method, url, headers, body = _request_parts(call, plan.build(**plan.arguments))
+            fmt, method, url, headers, body = _request_parts(call, plan.build(**plan.arguments), plan.provider)
             try:
                 if not stream:
-                    text = _answer_text(call, client.request(method, url, headers=headers, json=body))
+                    text = _answer_text(call, fmt, client.request(method, url, headers=headers, json=body))
                 else:
-                    state = _StreamState(call, plan.on_text)
+                    state = _stream_state(call, fmt, plan.on_text)
                     with client.stream(method, url, headers=headers, json=body) as response:
                         if not response.is_success:
                             response.read()
-                            _answer_text(call, response)
+                            _answer_text(call, fmt, response)
                         for line in response.iter_lines():
                             state.feed_line(line)
+                        state.finish(response.headers)
                     text = state.text
             except httpx.ConnectError:
                 call.usage = NOT_BILLED  # the request never reached the provider
@@ -508,6 +522,7 @@ async def acall_modular(
     client_module: str | None = None,
     stream: bool = False,
     on_partial: Callable[[Any], None] | None = None,
+    provider: str | None = None,
 ) -> Any:
     """The async form of :func:`call_modular`: an ``httpx.AsyncClient``, a sync or async ``b``.
 
@@ -522,7 +537,7 @@ async def acall_modular(
             f"acall_modular(http_client={short_repr(http_client)})",
             "an httpx.AsyncClient or None (use call_modular for an httpx.Client)",
         )
-    plan = _Plan(b, function_name, arguments, emitter, resource, action, client_module, stream, on_partial)
+    plan = _Plan(b, function_name, arguments, emitter, resource, action, client_module, stream, on_partial, provider)
     owned = http_client is None
     client = httpx.AsyncClient() if owned else http_client
     assert client is not None
@@ -531,18 +546,19 @@ async def acall_modular(
             request = plan.build(**plan.arguments)
             if inspect.isawaitable(request):
                 request = await request
-            method, url, headers, body = _request_parts(call, request)
+            fmt, method, url, headers, body = _request_parts(call, request, plan.provider)
             try:
                 if not stream:
-                    text = _answer_text(call, await client.request(method, url, headers=headers, json=body))
+                    text = _answer_text(call, fmt, await client.request(method, url, headers=headers, json=body))
                 else:
-                    state = _StreamState(call, plan.on_text)
+                    state = _stream_state(call, fmt, plan.on_text)
                     async with client.stream(method, url, headers=headers, json=body) as response:
                         if not response.is_success:
                             await response.aread()
-                            _answer_text(call, response)
+                            _answer_text(call, fmt, response)
                         async for line in response.aiter_lines():
                             state.feed_line(line)
+                        state.finish(response.headers)
                     text = state.text
             except httpx.ConnectError:
                 call.usage = NOT_BILLED  # the request never reached the provider
