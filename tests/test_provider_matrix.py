@@ -103,9 +103,11 @@ def _wire(provider: Provider) -> Any:
 
 def error_body(provider: Provider, status: int) -> Any:
     """The error body the server sends for ``fail(status)`` in this provider's format."""
+    from http.server import BaseHTTPRequestHandler
+
     wire = _wire(provider)
-    return wire.error_body(f"FakeLLMServer scripted failure: HTTP {status} {texts.reason_phrase(status)}",
-                           *wire.error_type(status))
+    phrase = BaseHTTPRequestHandler.responses.get(status, ("",))[0]  # the server's (none for 529)
+    return wire.error_body(f"FakeLLMServer scripted failure: HTTP {status} {phrase}".rstrip(), *wire.error_type(status))
 
 
 # ------------------------------------------------------------------------------- outcomes
