@@ -68,9 +68,9 @@ def test_fake_client_calls_from_many_threads_write_whole_lines_that_pair(tmp_pat
     assert_paired(records, threads * per_thread)
     kinds = Counter(r["event"][-1] for r in records)
     assert kinds["exception"] == sum(1 for i in range(threads) for j in range(per_thread) if (i + j) % 5 == 0)
-    errors = [r for r in records if r["event"][-1] == "exception"]
-    assert all(r["metadata"]["reason"]["type"] == "BamlClientHttpError" for r in errors)
-    assert all(r["metadata"]["reason"]["status_code"] == 429 for r in errors)
+    failures = [r for r in records if r["event"][-1] == "exception"]
+    assert all(r["metadata"]["reason"]["type"] == "BamlClientHttpError" for r in failures)
+    assert all(r["metadata"]["reason"]["status_code"] == 429 for r in failures)
 
 
 def test_fake_client_async_tasks_write_lines_that_pair(tmp_path: Path) -> None:
