@@ -399,3 +399,48 @@ def test_the_matrix_covers_every_provider_the_server_speaks() -> None:
     from pytest_baml_telemetry.fake.server_clients import SUPPORTED_PROVIDERS
 
     assert sorted(p.provider for p in PROVIDERS) == sorted(SUPPORTED_PROVIDERS)
+
+
+# ------------------------------------------------------------------ finish reasons
+
+FINISH_REASONS: dict[str, tuple[str | None, str | None, str | None, str | None]] = {
+    "openai": ("stop", "length", "stop", "length"),
+    "openai-generic": ("stop", "length", "stop", "length"),
+    "azure-openai": ("stop", "length", "stop", "length"),
+    "ollama": ("stop", "length", "stop", "length"),
+    "openai-responses": ("completed", "incomplete", None, "max_output_tokens"),
+    "anthropic": ("end_turn", "max_tokens", "end_turn", "max_tokens"),
+    "google-ai": ("STOP", "MAX_TOKENS", "STOP", "MAX_TOKENS"),
+    "aws-bedrock": ("end_turn", "max_tokens", None, None),
+}
+"""The ``finish_reason`` baml-py 0.226.3 reads for ``respond(finish_reason="stop")`` and
+``"length"``, on a call and on a stream (measured): each provider's own name. ``None``: no
+finish reason reaches baml-py (a Responses stream that completed; a Bedrock stream, whose
+``messageStop`` frame carries ``stopReason`` as AWS sends it), so no allow-list refuses it."""
+
+
+@pytest.mark.parametrize("streaming", [False, True], ids=["call", "stream"])
+@pytest.mark.parametrize("provider", PROVIDERS, ids=str)
+def test_each_provider_reports_its_own_finish_reason(app, server, provider: Provider, streaming: bool) -> None:
+    dispatcher = Dispatcher()
+    registry = server.client_registry_for(app.b)
+    options = server.client_options(provider=provider.provider, model=provider.model, client=provider.client,
+                                    options={"finish_reason_allow_list": ["nothing is allowed"]})
+    registry.add_llm_client(provider.client, provider.provider, options)
+    with EventCapture(dispatcher=dispatcher) as capture:
+        b = instrument(app.b, emitter=Emitter(dispatcher=dispatcher)).with_options(client_registry=registry)
+        for index, scripted in enumerate(("stop", "length")):
+            server.respond("cut short", finish_reason=scripted, usage=(10, 5), client=provider.client)
+            want = FINISH_REASONS[provider.provider][index + 2 * streaming]
+            if want is None:
+                assert _call(b, provider, Outcome(scripted, streaming=streaming))[0] == "cut short"
+                continue
+            with pytest.raises(errors.BamlClientFinishReasonError) as info:
+                _call(b, provider, Outcome(scripted, streaming=streaming))
+            assert (info.value.finish_reason, info.value.message, info.value.raw_output) == (
+                want, texts.FINISH_REASON_NOT_ALLOWED, "cut short"
+            )
+            event = capture.exceptions[-1]
+            assert event.metadata["reason"] is info.value and event.metadata["client_name"] == provider.client
+            billed = (10, 5) if provider.stream_usage or not streaming else (None, None)
+            assert _counts(event.measurements)[:2] == billed  # answered: its usage stands
