@@ -285,7 +285,9 @@ def test_each_provider_and_outcome_through_the_real_runtime(routed, server, prov
         assert message.startswith(want.starts) and all(part in message for part in want.contains), message[:600]
     # what reached the server
     requests = server.requests
-    assert [(r.client, r.provider, r.stream) for r in requests] == [(provider.client, provider.wire, outcome.streaming)] * want.requests
+    assert [(r.client, r.provider, r.stream, r.model) for r in requests] == [
+        (provider.client, provider.wire, outcome.streaming, provider.model)
+    ] * want.requests
     # the events
     kinds = [e.name[-1] for e in capture.events]
     assert kinds == ["start", "stop" if raised is None else "exception"]
@@ -377,7 +379,7 @@ def test_a_retry_policy_retries_and_counts_its_attempts(routed, server) -> None:
     assert len(server.requests) == 2
 
 
-def test_the_async_client_routes_every_provider_too(app, server) -> None:
+def test_the_async_client_calls_and_streams_every_provider_too(app, server) -> None:
     import asyncio
 
     dispatcher = Dispatcher()
@@ -386,13 +388,22 @@ def test_the_async_client_routes_every_provider_too(app, server) -> None:
         for p in PROVIDERS:
             server.respond(f"from {p.client}", usage=USAGE, client=p.client)
 
-        async def main() -> list[str]:
-            return [await getattr(b, f"Ask{p.client}")("q") for p in PROVIDERS]
+        for p in PROVIDERS:
+            server.respond(f"streamed from {p.client}", usage=USAGE, chunks=2, client=p.client)
 
-        assert asyncio.run(main()) == [f"from {p.client}" for p in PROVIDERS]
+        async def main() -> list[str]:
+            answers = [await getattr(b, f"Ask{p.client}")("q") for p in PROVIDERS]
+            for p in PROVIDERS:
+                stream = getattr(b.stream, f"Ask{p.client}")("q")
+                async for _ in stream:
+                    pass
+                answers.append(await stream.get_final_response())
+            return answers
+
+        assert asyncio.run(main()) == [f"from {p.client}" for p in PROVIDERS] + [f"streamed from {p.client}" for p in PROVIDERS]
         assert [(e.metadata["provider"], e.metadata["client_name"], _counts(e.measurements)) for e in capture.stops] == [
             (p.provider, p.client, USAGE) for p in PROVIDERS
-        ]
+        ] + [(p.provider, p.client, USAGE if p.stream_usage else UNKNOWN) for p in PROVIDERS]
 
 
 def test_the_matrix_covers_every_provider_the_server_speaks() -> None:
