@@ -26,15 +26,14 @@ module adds httpx and argument checks (``TypeError``/``ValueError`` naming the b
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import httpx
 
 from ._validate import check_count, check_int, check_str, fail, short_number_repr, short_repr
 from .contract import MAX_NATIVE
 from .wire import anthropic, bedrock, common, google, openai, openai_responses
-
-if TYPE_CHECKING:  # pragma: no cover
-    import httpx
 
 __all__ = [
     "EventStream",
@@ -112,6 +111,14 @@ def _headers(headers: Any, where: str) -> dict[str, str]:
     return dict(headers)
 
 
+def _usage(fmt: _Format, usage: Any, where: str) -> Any:
+    """The provider's usage object; a bad usage's error names the builder first."""
+    try:
+        return fmt.wire.usage_to_wire(usage)
+    except (TypeError, ValueError) as exc:
+        raise type(exc)(f"{where}: {exc}") from None
+
+
 def _body(fmt: _Format, where: str, content: Any, usage: Any, model: Any, id: Any, finish_reason: Any) -> dict[str, Any]:
     return fmt.wire.completion_body(
         common.content_text(content, where),
@@ -119,13 +126,11 @@ def _body(fmt: _Format, where: str, content: Any, usage: Any, model: Any, id: An
         model=_check_model(model, where),
         created=_CREATED,
         finish_reason=_finish(fmt, finish_reason, where),
-        usage=fmt.wire.usage_to_wire(usage),
+        usage=_usage(fmt, usage, where),
     )
 
 
 def _response(where: str, body: dict[str, Any], status_code: Any, headers: Any) -> httpx.Response:
-    import httpx
-
     all_headers = _headers(headers, where)
     return httpx.Response(common.check_status(status_code, where), json=body, headers=all_headers)
 
@@ -133,8 +138,6 @@ def _response(where: str, body: dict[str, Any], status_code: Any, headers: Any) 
 def _error(
     fmt: _Format, where: str, status_code: Any, message: Any, retry_after: Any, error_type: Any, headers: Any
 ) -> httpx.Response:
-    import httpx
-
     status = common.check_status(status_code, where)
     if status < 400:
         fail(ValueError, f"{where}: status_code={status_code!r} is not an error", "400..599")
@@ -167,11 +170,11 @@ def _events(
         model=_check_model(model, where),
         created=_CREATED,
         finish_reason=_finish(fmt, finish_reason, where),
-        usage=fmt.wire.usage_to_wire(usage),
+        usage=_usage(fmt, usage, where),
     )
 
 
-class EventStream:
+class EventStream(httpx.SyncByteStream, httpx.AsyncByteStream):
     """An httpx byte stream (sync and async) of encoded events that may break off after some.
 
     ``break_after=n``: after ``n`` events the body fails with ``httpx.RemoteProtocolError``
@@ -184,15 +187,13 @@ class EventStream:
     def _pieces(self) -> Iterator[bytes]:
         for i, event in enumerate(self._events):
             if self._break_after is not None and i >= self._break_after:
-                import httpx
-
                 raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
             yield event
 
     def __iter__(self) -> Iterator[bytes]:
         return self._pieces()
 
-    async def __aiter__(self) -> Any:
+    async def __aiter__(self) -> AsyncIterator[bytes]:
         for piece in self._pieces():
             yield piece
 
@@ -204,12 +205,10 @@ class EventStream:
 
 
 def _stream(fmt: _Format, where: str, events: list[Any], break_after: Any, headers: Any) -> httpx.Response:
-    import httpx
-
     check_count(break_after, f"{where}: break_after={short_repr(break_after)}", optional=True)
     stream = EventStream([fmt.wire.encode_event(e) for e in events], break_after)
     all_headers = {"content-type": fmt.wire.STREAM_CONTENT_TYPE, **_headers(headers, where)}
-    return httpx.Response(200, headers=all_headers, stream=stream)  # type: ignore[arg-type]
+    return httpx.Response(200, headers=all_headers, stream=stream)
 
 
 # --------------------------------------------------------------------------- OpenAI chat completions
