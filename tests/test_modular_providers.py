@@ -297,3 +297,47 @@ def test_an_anthropic_stream_through_the_async_path(generated_client, server, te
                         model="gpt-4o-mini")
     end = _end(capture)
     assert (end.metadata["provider"], end.measurements["cached_input_tokens"]) == ("anthropic", 4)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_async_client_in_google_ai(generated_client, server, tel, stream):
+    """An async ``b`` (its ``b.request`` is awaited) in the Gemini format, streamed or not."""
+    emitter, capture = tel
+    registry = server.client_registry("TestClient", provider="google-ai")
+    async_b = generated_client.async_b.with_options(client_registry=registry)
+    answer = (google_stream_response if stream else google_response)(
+        "Hello Ann", usage=(6, 2, 1), model="gemini-2.0-flash-001", id="gid"
+    )
+
+    async def main():
+        with respx.mock() as router:
+            route = router.route()
+            route.mock(side_effect=[answer])
+            result = await acall_modular(async_b, "SayHello", arguments={"name": "Ann"}, emitter=emitter, stream=stream)
+            assert route.calls.last.request.url.path.endswith(
+                ":streamGenerateContent" if stream else ":generateContent"
+            )
+            return result
+
+    assert asyncio.run(main()) == "Hello Ann"
+    end = _end(capture)
+    assert _summary(end) == {"event": "stop", "tokens": (6, 2, 1, 8), "model": "gpt-4o-mini", "provider": "google-ai",
+                             "streaming": stream}
+    assert (end.metadata["request_id"], end.metadata["response_model"]) == ("gid", "gemini-2.0-flash-001")
+
+
+def test_an_anthropic_delta_without_input_tokens_keeps_message_starts(generated_client, server, tel):
+    """Anthropic's older streams end with ``message_delta`` usage ``{"output_tokens": n}`` only: the
+    input and cached counts of ``message_start`` stay, the output count is the delta's."""
+    from pytest_baml_telemetry.modular_responses import EventStream
+
+    emitter, capture = tel
+    b = _client(generated_client, server, "anthropic")
+    events = anthropic.stream_events(["Hi ", "Ann"], id="msg_1", model="claude",
+                                     usage=anthropic.usage_to_wire((10, 5, 3)))
+    (delta,) = [e for e in events if e["type"] == "message_delta"]
+    delta["usage"] = {"output_tokens": 5}
+    answer = httpx.Response(200, headers={"content-type": "text/event-stream"},
+                            stream=EventStream([anthropic.encode_event(e) for e in events]))
+    assert _modular(b, "anthropic", answer, emitter, stream=True) == "Hi Ann"
+    assert _summary(_end(capture))["tokens"] == (10, 5, 3, 15)
