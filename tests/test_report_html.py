@@ -124,12 +124,30 @@ def parse(html: str) -> Node:
     return p.root
 
 
-_EXTERNAL = re.compile(r"[a-z][a-z0-9+.-]*://|url\(|@import|\bsrc\s*=|\bhref\s*=|<script|<link|<iframe|<img|<object|<embed", re.I)
+_LOADING_TAGS = {"script", "link", "iframe", "frame", "img", "object", "embed", "use", "image", "video", "audio",
+                 "source", "base", "form", "a"}
+_LOADING_CSS = re.compile(r"url\(|@import|expression\(", re.I)
 
 
 def external_references(html: str) -> list[str]:
-    """Anything in the file that could load something: URLs, src/href, url(), scripts."""
-    return _EXTERNAL.findall(html)
+    """Anything in the file that could load or run something: a URL anywhere (``scheme://``),
+    elements that load (script, link, img, ...), ``src``/``href``/``on*`` attributes, CSS
+    ``url()``/``@import``. Escaped user text is text: it never counts."""
+    found = re.findall(r"[a-z][a-z0-9+.-]*://", html, re.I)
+    stack = [parse(html)]
+    while stack:
+        node = stack.pop()
+        for c in node.children:
+            if isinstance(c, Node):
+                stack.append(c)
+                if c.tag in _LOADING_TAGS:
+                    found.append(f"<{c.tag}>")
+                found.extend(f"{c.tag} {k}=" for k in c.attrs if k in ("src", "href", "xlink:href", "srcset", "action")
+                             or k.startswith("on"))
+                found.extend(f"{c.tag} style: {m}" for m in _LOADING_CSS.findall(c.attrs.get("style", "")))
+                if c.tag == "style":
+                    found.extend(f"<style>: {m}" for m in _LOADING_CSS.findall(c.text()))
+    return found
 
 
 # ----------------------------------------------------------------------------- a real session

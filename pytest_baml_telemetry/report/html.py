@@ -274,9 +274,86 @@ def _records(name: str, items: list[Any]) -> list[str]:
     return out
 
 
+def _unit(key: str) -> str:
+    """The unit of a compared key (as :mod:`.compare` names them): latency, cost, rate or a count."""
+    if key in ("mean", "max_latency", "max_ttfc") or key.startswith("ttfc_") or key[:1] == "p" and key[1:].isdigit():
+        return "ns"
+    return {"cost": "usd", "error_rate": "ratio"}.get(key, "count")
+
+
+def _amount(value: Any, unit: str) -> str:
+    if value is None:
+        return "unknown"
+    if unit == "ns":
+        return f"{value / 1_000_000:,.1f} ms"
+    if unit == "usd":
+        return format_usd(value)
+    if unit == "ratio":
+        return f"{value:.1%}"
+    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,}"
+
+
+def _delta_cell(key: str, d: Any) -> str:
+    """One delta: ``baseline -> current (+12.5%)``, red when it grew, green when it fell."""
+    if not isinstance(d, Mapping):
+        return _value(key, d)
+    base, cur, delta, pct = d.get("baseline"), d.get("current"), d.get("delta"), d.get("percent")
+    if base is None and cur is None:
+        return "-"
+    unit = _unit(key)
+    text = f"{_amount(base, unit)} → {_amount(cur, unit)}"
+    if delta is None:
+        return f'{_e(text)} {_unknown("(not comparable)")}'
+    how = f"{pct:+.1f}%" if pct is not None else "from 0"
+    cls = "up" if delta > 0 else "down" if delta < 0 else ""
+    return f'{_e(text)} <span class="{cls}">({_e(how)})</span>'
+
+
+def _compare_section(c: Mapping[str, Any]) -> list[str]:
+    """The ``compare`` section of :func:`~pytest_baml_telemetry.report.compare.compare_reports`."""
+    run = c.get("baseline_run") or {}
+    when = f" (run of {run['started']})" if isinstance(run, Mapping) and run.get("started") else ""
+    out = [f'<p id="baseline">baseline: {_e(c.get("baseline"))}{_e(when)}</p>']
+    rows = c["rows"]
+    if rows:
+        keys = list(rows[0]["deltas"])
+        head = "".join(f'<th class="name">{h}</th>' for h in ("function", "model")) + "".join(
+            f"<th>{_e(k)} Δ</th>" for k in keys
+        )
+        out.append(f'<table id="compare-rows"><thead><tr>{head}</tr></thead><tbody>')
+        for r in rows:
+            cells = [_e(r["function"]), _e(model_label(r.get("model")))]
+            cells.extend(_delta_cell(k, r["deltas"].get(k)) for k in keys)
+            out.append(_row(cells))
+        out.append("</tbody></table>")
+    for key, what in (("only_in_baseline", "only in the baseline"), ("only_in_current", "only in this run")):
+        items = c.get(key) or []
+        if items:
+            names = ", ".join(f"{r.get('function')} [{model_label(r.get('model'))}]" for r in items)
+            out.append(f'<p class="note" id="{key}">{what}: {_e(names)}</p>')
+    tolerances = c.get("tolerances") or []
+    if tolerances:
+        shown = ", ".join(f"{t.get('key')}:{t.get('tolerance')}" for t in tolerances)
+        out.append(f'<p class="note">tolerances: {_e(shown)}</p>')
+    regressions = c.get("regressions") or []
+    if regressions:
+        out.append('<table id="regressions"><tbody>')
+        for r in regressions:
+            mark, cls = ("UNVERIFIABLE", "unverifiable") if r.get("unverifiable") else ("FAIL", "fail")
+            out.append(f'<tr class="verdict {cls}"><td><span class="badge {cls}">{mark}</span></td>'
+                       f'<td class="name">{_e(r.get("message", ""))}</td></tr>')
+        out.append("</tbody></table>")
+    elif tolerances:
+        out.append('<p class="note" id="no-regressions"><span class="badge pass">PASS</span> no regression beyond tolerance</p>')
+    return out
+
+
 def _compare(section: Any) -> list[str]:
-    """The baseline comparison, drawn from whatever shape the data gives: scalars as notes,
-    lists of records as tables (so it follows :mod:`.compare` without knowing its fields)."""
+    """The baseline comparison: the shape :mod:`.compare` writes, else drawn from whatever
+    shape the data gives (scalars as notes, lists of records as tables)."""
+    rows = section.get("rows") if isinstance(section, Mapping) else None
+    if isinstance(rows, list) and all(isinstance(r, Mapping) and isinstance(r.get("deltas"), Mapping) for r in rows):
+        return _compare_section(section)
     if not isinstance(section, Mapping):
         return [f'<p class="note">{_value("compare", section)}</p>']
     out = []
