@@ -16,7 +16,10 @@ from typing import Any
 from ._validate import check_bool, short_repr
 from .budgets.limits import BUDGET_KEYS
 
-__all__ = ["EVENTS_DEFAULTS", "FAKE_DEFAULTS", "LLM_SERVER_DEFAULTS", "MARKERS", "merge_marker_options"]
+__all__ = [
+    "CASSETTE_DEFAULTS", "EVENTS_DEFAULTS", "FAKE_DEFAULTS", "LLM_SERVER_DEFAULTS", "MARKERS", "cassette_marker_options",
+    "merge_marker_options",
+]
 
 EVENTS_DEFAULTS: Mapping[str, Any] = {"validate": True, "allow_handler_failures": False, "context": False}
 """Options of ``@pytest.mark.baml_events`` and their defaults."""
@@ -25,6 +28,9 @@ FAKE_DEFAULTS: Mapping[str, Any] = {"assert_all_used": True, "real_sleep": False
 LLM_SERVER_DEFAULTS: Mapping[str, Any] = {"assert_all_used": True}
 """Options of ``@pytest.mark.baml_llm_server`` (the ``baml_llm_server`` and
 ``baml_llm_server_session`` fixtures) and their defaults."""
+
+CASSETTE_DEFAULTS: Mapping[str, Any] = {"name": None, "match_on": ("method", "path", "body"), "replay_latency": "recorded"}
+"""Options of ``@pytest.mark.baml_cassette`` (the cassette of the test's ``baml_llm_server``) and their defaults."""
 
 
 def _signature(name: str, options: Mapping[str, Any]) -> str:
@@ -41,6 +47,11 @@ MARKERS: dict[str, str] = {
     "baml_llm_server": (
         f"{_signature('baml_llm_server', LLM_SERVER_DEFAULTS)}: options of the baml_llm_server and "
         "baml_llm_server_session fixtures (scripts never served fail the test); closest scope wins per option"
+    ),
+    "baml_cassette": (
+        f"{_signature('baml_cassette', CASSETTE_DEFAULTS)}: the test's baml_llm_server replays (and, as "
+        "--baml-record-mode allows, records) the vcrpy cassette NAME, by default cassettes/<module>/<test>.yaml "
+        "beside the test file"
     ),
     "baml_allow_network": (
         "baml_allow_network: let this test's BAML requests reach hosts that are not loopback "
@@ -73,3 +84,51 @@ def merge_marker_options(markers: Iterable[Any], name: str, defaults: Mapping[st
                 check_bool(value, f"@pytest.mark.{name}({key}={short_repr(value)})")
             options.setdefault(key, value)
     return {**defaults, **options}
+
+
+def cassette_marker_options(markers: Iterable[Any]) -> dict[str, Any]:
+    """The options of the ``baml_cassette`` markers (closest first): the cassette name may be
+    given positionally (``baml_cassette("shared")``); the closest marker wins per option.
+    A bad name, ``match_on`` or ``replay_latency`` raises ``TypeError``/``ValueError`` naming it."""
+    options: dict[str, Any] = {}
+    for marker in markers:
+        if len(marker.args) > 1:
+            raise TypeError(
+                f"@pytest.mark.baml_cassette{marker.args!r}: at most one positional argument (the cassette name); "
+                f"expected keyword options among {sorted(CASSETTE_DEFAULTS)}"
+            )
+        given = dict(marker.kwargs)
+        if marker.args:
+            if "name" in given:
+                raise TypeError("@pytest.mark.baml_cassette: the name is given twice (positionally and as name=)")
+            given["name"] = marker.args[0]
+        for key, value in given.items():
+            if key not in CASSETTE_DEFAULTS:
+                raise TypeError(
+                    f"@pytest.mark.baml_cassette({key}={short_repr(value)}): unknown option {key!r}; "
+                    f"expected one of {sorted(CASSETTE_DEFAULTS)}"
+                )
+            options.setdefault(key, value)
+    merged = {**CASSETTE_DEFAULTS, **options}
+    name = merged["name"]
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        raise TypeError(f"@pytest.mark.baml_cassette(name={short_repr(name)}): expected a cassette file name (a non-empty str) or None")
+    match_on = merged["match_on"]
+    if isinstance(match_on, str) or not isinstance(match_on, (list, tuple)) or not match_on:
+        raise TypeError(
+            f"@pytest.mark.baml_cassette(match_on={short_repr(match_on)}): expected a non-empty list of matcher names "
+            "(vcr's: method, scheme, host, port, path, query, uri, body; raw_body)"
+        )
+    from .fake._server_proxy import MATCHERS
+
+    for matcher in match_on:
+        if matcher not in MATCHERS:
+            raise ValueError(
+                f"@pytest.mark.baml_cassette(match_on={short_repr(match_on)}): match_on entry {short_repr(matcher)}: "
+                f"expected one of {', '.join(MATCHERS)}"
+            )
+    if merged["replay_latency"] not in ("recorded", "none"):
+        raise ValueError(
+            f"@pytest.mark.baml_cassette(replay_latency={short_repr(merged['replay_latency'])}): expected 'recorded' or 'none'"
+        )
+    return merged

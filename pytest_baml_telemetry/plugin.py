@@ -23,7 +23,7 @@ from .contract import DEFAULT_PREFIX
 from .markers import EVENTS_DEFAULTS as _EVENTS_DEFAULTS
 from .markers import FAKE_DEFAULTS as _FAKE_DEFAULTS
 from .markers import LLM_SERVER_DEFAULTS as _LLM_SERVER_DEFAULTS
-from .markers import MARKERS, merge_marker_options
+from .markers import MARKERS, cassette_marker_options, merge_marker_options
 
 __all__ = ["MARKERS", "marker_options"]
 
@@ -52,6 +52,13 @@ _OPTIONS = (
         '([models."<model>"] with input_per_mtok, ...)',
     ),
     ("--baml-block-network", "baml_block_network", "block every BAML request to a host that is not loopback for the whole run"),
+    ("--baml-compare", "baml_compare", "compare with an earlier --baml-report-json report (a baseline) at PATH"),
+    (
+        "--baml-compare-fail",
+        "baml_compare_fail",
+        "SPEC: fail on regressions from the baseline beyond tolerances, KEY:N% or KEY:VALUE, comma-separated "
+        "(p95:10%,cost:5%,p99:50ms)",
+    ),
 )
 
 
@@ -75,8 +82,31 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             group.addoption(option, action="store_true", default=None, help=text)
             parser.addini(ini, f"{text} (bool)", type="bool", default=False)
         else:
-            group.addoption(option, metavar="PATH", default=None, help=text)
-            parser.addini(ini, f"{text} (path, relative to the ini file)", default="")
+            spec = option == "--baml-compare-fail"
+            group.addoption(option, metavar="SPEC" if spec else "PATH", default=None, help=text)
+            parser.addini(ini, text if spec else f"{text} (path, relative to the ini file)", default="")
+    _add_cassette_options(group, parser)
+
+
+_RECORD_MODES = ("none", "once", "new_episodes", "all")
+
+
+def _add_cassette_options(group: Any, parser: pytest.Parser) -> None:
+    """``--baml-record-mode`` / ini ``baml_record_mode``: how ``@pytest.mark.baml_cassette`` records."""
+    text = (
+        "how baml_cassette cassettes record: none (replay only, the default: an unmatched request fails), "
+        "once (record a missing cassette), new_episodes (record what does not match), all (re-record)"
+    )
+    group.addoption("--baml-record-mode", dest="baml_record_mode", choices=_RECORD_MODES, default=None, help=text)
+    parser.addini("baml_record_mode", text, default="none")
+
+
+def _record_mode(config: pytest.Config) -> str:
+    """The record mode of this run (the command line, else the ini key); ``UsageError`` for a bad ini value."""
+    value = config.getoption("baml_record_mode", None) or config.getini("baml_record_mode") or "none"
+    if value not in _RECORD_MODES:
+        raise pytest.UsageError(f"ini baml_record_mode={value!r}: expected one of {', '.join(_RECORD_MODES)}")
+    return str(value)
 
 
 def _option(config: pytest.Config, option: str, ini: str) -> tuple[Any, Path]:
@@ -98,7 +128,9 @@ def pytest_configure(config: pytest.Config) -> None:
     report_html, html_root = _option(config, "--baml-report-html", "baml_report_html")
     budgets, budgets_root = _option(config, "--baml-budgets", "baml_budgets")
     prices, prices_root = _option(config, "--baml-prices", "baml_prices")
-    if not (report or report_json or report_html or budgets or prices):
+    compare, compare_root = _option(config, "--baml-compare", "baml_compare")
+    compare_fail, _ = _option(config, "--baml-compare-fail", "baml_compare_fail")
+    if not (report or report_json or report_html or budgets or prices or compare or compare_fail):
         return  # nothing to record: the session state is made on first use (a baml_budget marker)
     from .budgets.config import BudgetConfigError
     from .session import TelemetrySession
@@ -113,6 +145,9 @@ def pytest_configure(config: pytest.Config) -> None:
             prices_root=prices_root,
             root=Path.cwd(),
             is_worker=hasattr(config, "workerinput"),
+            compare=str(compare_root / compare) if compare else None,
+            compare_fail=compare_fail or None,
+            args=list(config.invocation_params.args),
         )
     except BudgetConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
@@ -240,7 +275,7 @@ class _RecordingHooks:
 
 
 _FIXTURES = frozenset({"baml_events", "baml_fake", "baml_llm_server", "baml_llm_server_session"})
-_MARKERS = ("baml_budget", "baml_events", "baml_fake", "baml_llm_server")
+_MARKERS = ("baml_budget", "baml_events", "baml_fake", "baml_llm_server", "baml_cassette")
 _CHECKED_MARKERS = (
     ("baml_events", _EVENTS_DEFAULTS),
     ("baml_fake", _FAKE_DEFAULTS),
@@ -284,6 +319,8 @@ class _ItemHooks:
                 except TypeError as exc:
                     message = str(exc)
                     break
+        if message is None and item.get_closest_marker("baml_cassette") is not None:
+            message = _cassette_setup_error(item)
         if message is not None:
             pytest.fail(message, pytrace=False)
 
@@ -529,12 +566,51 @@ def baml_llm_server(request: pytest.FixtureRequest) -> Iterator[Any]:
 
     _ensure_item_hooks(request.config)  # also when requested dynamically (getfixturevalue)
     marker_options(request.node, "baml_llm_server", _LLM_SERVER_DEFAULTS)  # a bad option fails setup
+    cassette = _cassette_request(request)
     message = None
     with FakeLLMServer() as server:
+        if cassette is not None:
+            server.use_cassette(cassette.pop("path"), **cassette)
         yield server
         message = _unused_scripts(request.node, server)
+        if cassette is not None:
+            result = server.eject_cassette()  # writes what was recorded, also when the test failed
+            if result.unmatched and not _failed(request.node):
+                message = "\n".join(result.unmatched) + (f"\n{message}" if message else "")
     if message is not None:
         pytest.fail(message, pytrace=False)
+
+
+def _cassette_setup_error(item: pytest.Item) -> str | None:
+    """Why ``@pytest.mark.baml_cassette`` on ``item`` cannot work (a bad option, no ``baml_llm_server``)."""
+    try:
+        cassette_marker_options(item.iter_markers("baml_cassette"))
+        _record_mode(item.config)
+    except (TypeError, ValueError, pytest.UsageError) as exc:
+        return str(exc)
+    if "baml_llm_server" not in getattr(item, "fixturenames", ()):
+        return (
+            "@pytest.mark.baml_cassette: the cassette is served by the baml_llm_server fixture; "
+            "request it (def test_x(baml_llm_server): b = baml_llm_server.route(b) ...)"
+        )
+    return None
+
+
+def _cassette_request(request: pytest.FixtureRequest) -> dict[str, Any] | None:
+    """``use_cassette``'s arguments for the test's ``baml_cassette`` marker (``None``: no marker)."""
+    node = request.node
+    if node.get_closest_marker("baml_cassette") is None:
+        return None
+    from .fake.cassette import cassette_path
+
+    options = cassette_marker_options(node.iter_markers("baml_cassette"))
+    test = node.name if request.cls is None else f"{request.cls.__name__}.{node.name}"
+    return {
+        "path": cassette_path(Path(str(node.path)), test, options["name"]),
+        "record_mode": _record_mode(request.config),
+        "match_on": tuple(options["match_on"]),
+        "replay_latency": options["replay_latency"],
+    }
 
 
 @pytest.fixture(scope="session")

@@ -40,7 +40,7 @@ from typing import Any
 from .._validate import check_str, fail, short_repr
 from . import _server_proxy as proxy
 
-__all__ = ["RECORD_MODES", "REPLAY_LATENCIES", "Cassette", "CassetteResult", "check_record_mode", "file_lock"]
+__all__ = ["RECORD_MODES", "REPLAY_LATENCIES", "Cassette", "CassetteResult", "cassette_path", "check_record_mode", "file_lock"]
 
 RECORD_MODES = ("none", "once", "new_episodes", "all")
 REPLAY_LATENCIES = ("recorded", "none")
@@ -68,6 +68,18 @@ def _vcr() -> Any:
             "FakeLLMServer cassettes need vcrpy: pip install 'pytest-baml-telemetry[cassettes]' (or vcrpy>=6)"
         ) from None
     return persister, serialize, yamlserializer, Request
+
+
+def cassette_path(test_file: Path, test: str, name: str | None = None) -> Path:
+    """Where the cassette of test ``test`` (``Class.test_x[param]``) of ``test_file`` lives, as in
+    pytest-recording: ``cassettes/<module>/<test>.yaml`` beside the test file; a relative ``name``
+    is under that directory, an absolute one is used as is (``.yaml`` added when it has no suffix)."""
+    if name is None:
+        name = "".join(c if c.isalnum() or c in "._-[]=," else "-" for c in test)
+    path = Path(name)
+    if path.suffix not in (".yaml", ".yml"):
+        path = path.with_name(path.name + ".yaml")
+    return path if path.is_absolute() else test_file.parent / "cassettes" / test_file.stem / path
 
 
 @contextlib.contextmanager

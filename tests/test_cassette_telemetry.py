@@ -1,0 +1,63 @@
+"""Same telemetry from a cassette (issue 15): the events of a replayed call equal those of the
+recorded one (tokens, model, provider, request id), for a call and a stream, on the real runtime."""
+
+from __future__ import annotations
+
+import pytest
+from test_cassette_record import app, point  # noqa: F401 - the app fixture, shared
+
+from pytest_baml_telemetry import instrument
+from pytest_baml_telemetry.fake.server import FakeLLMServer
+
+pytestmark = pytest.mark.usefixtures("_quiet_baml")
+
+FIELDS = ("model", "response_model", "provider", "client_name", "request_id", "num_attempts")
+COUNTS = ("input_tokens", "output_tokens", "total_tokens", "cached_input_tokens")
+
+
+def _events(app, server, tel, stream: bool, function: str):  # noqa: F811
+    emitter, capture = tel
+    b = instrument(server.route(app.b), emitter=emitter)
+    if stream:
+        s = getattr(b.stream, function)("hi")
+        list(s)
+        s.get_final_response()
+    else:
+        getattr(b, function)("hi")
+    (stop,) = capture.stops
+    return {k: stop.metadata.get(k) for k in FIELDS}, {k: stop.measurements.get(k) for k in COUNTS}
+
+
+@pytest.mark.parametrize("function", ["Ask", "AskClaude", "AskGemini"])
+@pytest.mark.parametrize("stream", [False, True], ids=["call", "stream"])
+def test_replayed_events_equal_the_recorded_ones(app, tmp_path, monkeypatch, tel, function, stream) -> None:  # noqa: F811
+    from pytest_baml_telemetry import Dispatcher, Emitter
+    from pytest_baml_telemetry.capture import EventCapture
+
+    path = tmp_path / "c.yaml"
+    with FakeLLMServer() as upstream:
+        point(monkeypatch, upstream)
+        upstream.respond("alpha beta", usage=(11, 4, 3), model="served-model-2026")
+        with FakeLLMServer() as server:
+            server.use_cassette(path, record_mode="once")
+            recorded = _events(app, server, tel, stream, function)
+            assert server.eject_cassette().recorded == 1
+    dispatcher = Dispatcher()
+    capture = EventCapture(dispatcher=dispatcher).attach()
+    try:
+        with FakeLLMServer() as server:
+            server.use_cassette(path)
+            replayed = _events(app, server, (Emitter(dispatcher=dispatcher), capture), stream, function)
+            assert server.eject_cassette().played == 1
+    finally:
+        capture.detach()
+    metadata, counts = recorded
+    if metadata["request_id"].startswith("breq_"):
+        # measured: where the answer names no response id (the fake's Gemini answers, Anthropic's
+        # stream), instrument() falls back to baml's own per-call request id, new on every run
+        assert function in ("AskGemini", "AskClaude") and replayed[0]["request_id"].startswith("breq_")
+        replayed[0]["request_id"] = metadata["request_id"]
+    else:
+        assert function in ("Ask", "AskClaude")  # the provider's id, served again from the cassette
+    assert replayed == recorded
+    assert counts["input_tokens"] == 11 and counts["output_tokens"] == 4
