@@ -61,3 +61,57 @@ def test_replayed_events_equal_the_recorded_ones(app, tmp_path, monkeypatch, tel
         assert function in ("Ask", "AskClaude")  # the provider's id, served again from the cassette
     assert replayed == recorded
     assert counts["input_tokens"] == 11 and counts["output_tokens"] == 4
+
+
+@pytest.mark.parametrize("latency", ["recorded", "none"])
+def test_replayed_latency_follows_the_recording_or_not(app, tmp_path, monkeypatch, tel, latency) -> None:  # noqa: F811
+    path = tmp_path / "c.yaml"
+    with FakeLLMServer() as upstream:
+        point(monkeypatch, upstream)
+        upstream.respond("slow answer", usage=(3, 2), latency=0.4)
+        with FakeLLMServer() as server:
+            server.use_cassette(path, record_mode="once")
+            server.route(app.b).Ask("hi")
+            server.eject_cassette()
+    emitter, capture = tel
+    with FakeLLMServer() as server:
+        server.use_cassette(path, replay_latency=latency)
+        instrument(server.route(app.b), emitter=emitter).Ask("hi")
+        server.eject_cassette()
+    (stop,) = capture.stops
+    seconds = stop.measurements["duration"] / 1e9  # monotonic_ns differences
+    if latency == "recorded":
+        assert seconds >= 0.4
+    else:
+        assert seconds < 0.3
+
+
+def test_credentials_of_every_kind_are_scrubbed_before_writing(tmp_path) -> None:
+    import base64
+
+    from pytest_baml_telemetry.fake.cassette import Cassette
+
+    secrets = {
+        "authorization": "Bearer sk-bearer-secret-1", "x-api-key": "anthropic-secret-2", "api-key": "azure-secret-3",
+        "x-goog-api-key": "google-secret-4", "x-amz-security-token": "aws-token-secret-5", "cookie": "session=cookie-secret-6",
+    }
+    interaction = {
+        "request": {
+            "method": "POST",
+            "uri": "https://example.test/v1/models/m:generateContent?key=query-secret-7&alt=sse&access_token=query-secret-8",
+            "headers": {**{k: [v] for k, v in secrets.items()}, "content-type": ["application/json"]},
+            "body": '{"model": "m", "note": "sk-bearer-secret-1 echoed"}',
+        },
+        "response": {
+            "status": {"code": 401, "message": "Unauthorized"},
+            "headers": {"Set-Cookie": ["sid=cookie-secret-9"], "content-type": ["application/json"]},
+            "body_b64": base64.b64encode(b'{"error": "bad key anthropic-secret-2"}').decode(),
+            "elapsed": 0.01, "duration": 0.01, "chunks": None,
+        },
+    }
+    path = tmp_path / "c.yaml"
+    Cassette(path, record_mode="all", secrets=["extra-secret-10"]).save([interaction])
+    text = path.read_text(encoding="utf-8")
+    for value in [*secrets.values(), "sk-bearer-secret-1", "query-secret-7", "query-secret-8", "cookie-secret-9"]:
+        assert value not in text, value
+    assert "alt=sse" in text and "content-type" in text and "***" in text  # the rest is kept
