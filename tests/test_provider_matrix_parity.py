@@ -11,13 +11,15 @@ Measured with baml-py 0.226.3, where a provider differs from what the faults bui
 
 * every provider but aws-bedrock gives the OpenAI table's classes, codes and message layouts,
   its own error body quoted in the message (a fault reproduces it with ``body=``);
-* aws-bedrock (the AWS SDK): the class, ``status_code`` and ``client_name`` agree once the
-  fault is scripted with the status baml-py reports (a 400 ``ValidationException`` is 401; a
-  throttling or 5xx answer is retried by the SDK, still one baml attempt), but every
-  ``message`` is the SDK's Rust ``Debug`` dump (``"ServiceError(\\n    ServiceError { ..."``
-  with the response's headers, ``"Failed to parse event: ..."`` on a stream), which the
-  faults do not build; a hang is no ``BamlTimeoutError`` but status 2 (``DispatchFailure``).
-  Those cells compare class, status, client name and events only (:data:`MESSAGE_DIFFERS`).
+* aws-bedrock (the AWS SDK): an HTTP error's ``message`` is the SDK's Rust ``Debug`` dump
+  (``"ServiceError(\\n    ServiceError { ..."`` with the response's headers) and a 400
+  ``ValidationException`` reads as status 401 (a throttling or 5xx answer is retried by the
+  SDK, still one baml attempt): ``faults.http_error(status, provider="aws-bedrock")`` builds
+  that (compared whole, the date and AWS request id normalised). Not built by the faults,
+  so compared by class, status, client name and events only: a malformed body (``"ServiceError(
+  ... DeserializeError"``, on a stream ``"Failed to parse event: ResponseError(..."``), a cut
+  stream (``"Failed to parse event: DispatchFailure(..."``), and a hang, which is no
+  ``BamlTimeoutError`` but status 2 (``"DispatchFailure(..."``: ``request_timeout_ms`` is not applied).
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ def _normalise(text: Any) -> Any:
     if not isinstance(text, str):
         return text
     text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text)
+    text = re.sub(r'"[0-9a-f]{8}-0000-0000-0000-[0-9a-f]{12}"', '"<AWS request id>"', text)  # the AWS SDK's dump
+    text = re.sub(r'"\w{3}, \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT"', '"<date>"', text)
     return re.sub(r"prompt: Chat\(.*?\), request_options: \{.*?\}, start_time: SystemTime \{[^}]*\}, latency: [^,]+,",
                   "prompt: <P>, request_options: <O>, start_time: <T>, latency: <L>,", text)
 
@@ -112,9 +116,7 @@ def _http(status: int, streaming: bool = False) -> Mode:
             server.fail(status, client=p.client)
 
     def fault(p: Provider) -> faults.Fault:
-        if p.sdk:
-            return faults.http_error(401 if status == 400 else status)  # the status baml-py reports
-        return faults.http_error(status, body=error_body(p, status))
+        return faults.http_error(status, body=error_body(p, status), provider=p.provider)
 
     return Mode(f"http_{status}" + ("_stream" if streaming else ""), script, fault, streaming)
 
@@ -180,21 +182,48 @@ def test_the_fault_gives_what_the_provider_gives_through_the_real_runtime(app, s
     fake.fail(name, mode.fault(provider))
     fake_error = _run(lambda: getattr(fake.stream if mode.streaming else fake, name)(**_arguments(mode)), mode.streaming)
 
-    messages = not provider.sdk and mode.id not in MESSAGE_DIFFERS
+    messages = mode.id not in MESSAGE_DIFFERS and (not provider.sdk or mode.id.startswith("http_"))
     assert error_view(fake_error, messages=messages) == error_view(real, messages=messages)
     assert event_view(fake_seen) == event_view(seen)
     assert [e["event"] for e in event_view(seen)] == ["start", "exception"]
 
 
-def test_bedrock_messages_are_the_sdks_and_differ_from_the_faults(app, server) -> None:
-    """What the faults do not build for aws-bedrock, written down (class and status agree)."""
-    bedrock = next(p for p in PROVIDERS if p.sdk)
+def test_bedrock_http_faults_carry_the_sdks_status_and_message(app, server) -> None:
+    """``provider="aws-bedrock"``: a 400 reads as 401 and the message is the SDK's dump."""
     b = server.route(app.b)
-    server.fail(400, client=bedrock.client)
-    real = _run(lambda: b.AskBedrock("q"), False)
-    fault = faults.http_error(401).build(client_name=bedrock.client)
-    assert type(real) is type(fault) is errors.BamlClientHttpError
-    assert real.status_code == fault.status_code == 401
-    assert real.message.startswith("ServiceError(\n    ServiceError {\n        source: ValidationException(")
-    assert fault.message.startswith("Request failed with status code: 401 Unauthorized. ")
-    assert real.detailed_message.startswith('LLM client "Bedrock" failed with status code: InvalidAuthentication (401)\nMessage: ServiceError(')
+    server.fail(400, client="Bedrock")
+    real = _run(lambda: b.AskBedrock(question="q"), False)
+    plain = faults.http_error(400).build(client_name="Bedrock")
+    shaped = faults.http_error(400, provider="aws-bedrock").build(client_name="Bedrock")
+    assert type(real) is type(shaped) is errors.BamlClientHttpError
+    assert (real.status_code, shaped.status_code, plain.status_code) == (401, 401, 400)
+    head = "ServiceError(\n    ServiceError {\n        source: ValidationException(\n            ValidationException {\n"
+    assert real.message.startswith(head) and shaped.message.startswith(head)
+    assert '"x-amzn-errortype": HeaderValue' in shaped.message and 'b"{\\"message\\": \\"Bad Request\\"}"' in shaped.message
+    assert shaped.detailed_message.startswith('LLM client "Bedrock" failed with status code: InvalidAuthentication (401)\nMessage: ServiceError(')
+    assert '"retry-after": HeaderValue' in faults.rate_limited(retry_after="2s", provider="aws-bedrock").build().message
+
+
+@pytest.mark.parametrize("provider", [p for p in PROVIDERS if not p.sdk], ids=str)
+def test_a_provider_fault_quotes_that_providers_error_body(provider: Provider) -> None:
+    from test_provider_matrix import _wire
+
+    wire = _wire(provider)
+    body = wire.error_body("Too Many Requests", *wire.error_type(429))
+    assert faults.rate_limited(provider=provider.provider).build().args == faults.rate_limited(body=body).build().args
+    assert faults.http_error(500, provider=provider.provider, body={"x": 1}).build().message.endswith('. {"x":1}')
+    assert faults.http_error(2, provider=provider.provider).build().status_code == 2  # baml-py's own codes: as without
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        (lambda: faults.http_error(429, provider="cohere"), ValueError, r"faults.http_error\(provider='cohere'\): provider='cohere' is not supported"),
+        (lambda: faults.rate_limited(provider="vertex-ai"), ValueError, "cannot be faked offline"),
+        (lambda: faults.http_error(408, provider="aws-bedrock"), ValueError, r"ModelTimeoutException as BamlTimeoutError: use faults.timeout\(\)"),
+        (lambda: faults.http_error(500, provider="aws-bedrock", body="down"), TypeError, r"body='down': expected an AWS error body"),
+    ],
+)
+def test_bad_providers_and_bodies_are_refused_naming_them(make: Callable[[], Any], error: type[Exception], match: str) -> None:
+    with pytest.raises(error, match=match):
+        make()

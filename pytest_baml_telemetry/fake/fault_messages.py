@@ -2,7 +2,7 @@
 
 Each function returns one ``message`` or ``detailed_message`` layout, written down from
 the real runtime (a generated client on ``FakeLLMServer``; ``tests/test_parity_faults.py``
-re-checks them): how a status code is named, the plain and the streaming form of an HTTP
+and, per provider, ``tests/test_provider_matrix_parity.py`` re-check them): how a status code is named, the plain and the streaming form of an HTTP
 error, the ``LLMErrorResponse`` text of an unparseable body, the per-attempt lines of a
 call that failed after several attempts. No ``baml_py`` import here.
 """
@@ -21,6 +21,8 @@ __all__ = [
     "REQUEST_TIMED_OUT",
     "STREAM_CUT",
     "attempts_detail",
+    "aws_service_error",
+    "provider_error",
     "body_text",
     "code_name",
     "http_detail",
@@ -188,3 +190,89 @@ def attempts_detail(lines: list[str]) -> str:
     attempts:\\n\\nAttempt 0: ..."``, each attempt's own detail indented by four spaces."""
     body = "\n".join(f"Attempt {i}: " + line.replace("\n", "\n    ") for i, line in enumerate(lines))
     return f"{len(lines)} failed attempts:\n\n{body}"
+
+
+AWS_REQUEST_ID = "00000000-0000-0000-0000-000000000000"
+"""The ``x-amzn-RequestId`` an :func:`aws_service_error` names (a real one differs per request)."""
+HTTP_DATE = "Thu, 01 Jan 1970 00:00:00 GMT"
+"""The ``date`` header an :func:`aws_service_error` shows."""
+
+# Bedrock exceptions with fields of their own, printed (as None) between message and meta.
+_AWS_EXTRA_FIELDS = {"ModelErrorException": ("original_status_code", "resource_name")}
+
+
+def _rust_bytes(data: bytes) -> str:
+    """A Rust ``Debug`` byte string literal: ``b"{\\"message\\": ...}"``."""
+    escapes = {0x22: '\\"', 0x5C: "\\\\", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+    return 'b"' + "".join(
+        escapes.get(byte) or (chr(byte) if 0x20 <= byte < 0x7F else f"\\x{byte:02x}") for byte in data
+    ) + '"'
+
+
+def _indent(lines: list[str], depth: int) -> list[str]:
+    return [" " * (4 * depth) + line for line in lines]
+
+
+def aws_service_error(error_type: str, text: str, status_code: int, body: bytes, headers: list[tuple[str, str]]) -> str:
+    """``message`` of an aws-bedrock error answer: the AWS SDK's ``ServiceError`` as Rust's
+    pretty ``Debug`` prints it (measured with baml-py 0.226.3 on ``FakeLLMServer``): the
+    modelled exception (``error_type``, its ``text``), then the raw response (its status,
+    ``headers`` in the order sent, ``body``)."""
+    quoted = _rust_str(text)
+    source = [f"{error_type}(", f"    {error_type} {{", "        message: Some(", f"            {quoted},", "        ),"]
+    source += [f"        {field}: None," for field in _AWS_EXTRA_FIELDS.get(error_type, ())]
+    source += [
+        "        meta: ErrorMetadata {", "            code: Some(", f"                {_rust_str(error_type)},", "            ),",
+        "            message: Some(", f"                {quoted},", "            ),", "            extras: Some(", "                {",
+        f'                    "aws_request_id": {_rust_str(dict(headers).get("x-amzn-requestid", AWS_REQUEST_ID))},',
+        "                },", "            ),", "        },", "    },", "),",
+    ]
+    shown_headers: list[str] = []
+    for name, value in headers:
+        shown_headers += [f"{_rust_str(name)}: HeaderValue {{", "    _private: H1(", f"        {_rust_str(value)},", "    ),", "},"]
+    raw = [
+        "raw: Response {", "    status: StatusCode(", f"        {status_code},", "    ),", "    headers: Headers {", "        headers: {",
+        *_indent(shown_headers, 3), "        },", "    },", "    body: SdkBody {", "        inner: Once(", "            Some(",
+        f"                {_rust_bytes(body)},", "            ),", "        ),", "        retryable: true,", "    },",
+        "    extensions: Extensions {", "        extensions_02x: Extensions,", "        extensions_1x: Extensions,", "    },", "},",
+    ]
+    source[0] = "source: " + source[0]
+    return "\n".join(["ServiceError(", "    ServiceError {", *_indent(source, 2), *_indent(raw, 2), "    },", ")"])
+
+
+_WIRE_MODULES = {"openai": "openai", "openai-responses": "openai_responses", "anthropic": "anthropic",
+                 "google-ai": "google", "aws-bedrock": "bedrock"}
+
+
+def provider_error(owner: str, status_code: int, body: Any, provider: str, retry_ns: int | None) -> tuple[int, Any, str | None]:
+    """``(status_code, body, message)`` of an error status >= 400 as ``provider``'s client reports
+    it (``faults.http_error(provider=...)``; measured with baml-py 0.226.3 on ``FakeLLMServer``).
+
+    Every provider quotes its own error body (``body`` if given, else the provider's error
+    body for the status: ``message`` stays ``None``, built as for OpenAI). aws-bedrock's AWS
+    SDK words the error as :func:`aws_service_error` and reports a 400 ``ValidationException``
+    as 401; its 408 (``ModelTimeoutException``) is a ``BamlTimeoutError`` (``faults.timeout()``).
+    """
+    import importlib
+
+    from .server_clients import WIRE_FORMATS
+
+    module = importlib.import_module(f"pytest_baml_telemetry.wire.{_WIRE_MODULES[WIRE_FORMATS[provider]]}")
+    kind, code = module.error_type(status_code)
+    if body is None:
+        body = module.error_body(reason_phrase(status_code), kind, code)
+    if provider != "aws-bedrock":
+        return status_code, body, None
+    where = f"faults.{owner}(status_code={status_code}, provider='aws-bedrock')"
+    if status_code == 408:
+        raise ValueError(f"{where}: baml-py raises a Bedrock ModelTimeoutException as BamlTimeoutError: use faults.timeout()")
+    if not isinstance(body, dict) or not isinstance(body.get("message"), str):
+        raise TypeError(f"{where}: body={body!r}: expected an AWS error body, {{'message': str}}")
+    payload = json.dumps(body).encode()
+    headers = [("server", "FakeLLMServer/1.0"), ("date", HTTP_DATE), ("x-amzn-requestid", AWS_REQUEST_ID)]
+    if retry_ns is not None:
+        headers.append(("retry-after", str(-(-retry_ns // 1_000_000_000))))
+    headers += [(k.lower(), v) for k, v in module.error_headers(kind).items()]
+    headers += [("content-type", "application/json"), ("content-length", str(len(payload)))]
+    reported = 401 if status_code == 400 else status_code
+    return reported, None, aws_service_error(kind, body["message"], status_code, payload, headers)

@@ -41,6 +41,9 @@ After several attempts (a ``retry_policy``, a ``fallback`` client) the error is 
 attempt's, its ``detailed_message`` ``"N failed attempts:\\n\\nAttempt 0: ..."``.
 baml-py ignores ``Retry-After``: no error carries it (``rate_limited(retry_after=)`` is
 kept on the fault as ``fault.retry_after``, the header a server would send).
+``http_error(..., provider=...)`` / ``rate_limited(provider=...)`` shape an error status as
+that provider's client reports it: its own error body, and for ``"aws-bedrock"`` the AWS
+SDK's ``ServiceError(...)`` message with a 400 read as 401 (:func:`.fault_messages.provider_error`).
 
 Besides the exception, a fault says what the fake client reports about the call:
 ``usage`` (``Usage(0, 0, 0)`` when known not to be billed: an HTTP status >= 400, a
@@ -153,6 +156,7 @@ def http_error(
     body: str | Mapping[str, Any] | list[Any] | None = None,
     after: DurationLike | None = None,
     client_name: str | None = None,
+    provider: str | None = None,
 ) -> Fault:
     """A ``BamlClientHttpError`` with ``status_code``: an HTTP status (100..599) or one of the
     codes baml-py itself uses, 2 (the connection broke while reading the body) and 200 (a
@@ -166,12 +170,19 @@ def http_error(
     ``after`` is the latency before the failure. ``client_name`` defaults to the call's
     client (``with_options(client=...)``) or ``"FakeClient"``. A status >= 400 is not
     billed (``usage`` 0/0).
+
+    ``provider`` (a provider ``FakeLLMServer`` speaks) shapes an error status >= 400 as that
+    provider's client reports it (measured with baml-py 0.226.3): the default body is the
+    provider's own error body (Anthropic's ``{"type": "error", ...}``, Google's, ...); with
+    ``"aws-bedrock"`` the message is the AWS SDK's ``ServiceError(...)`` dump and a 400
+    (``ValidationException``) is reported as status 401 (a ``body`` is then ``{"message": ...}``).
     """
-    return _http_error("http_error", status_code, retry_after, message, body, after, client_name)
+    return _http_error("http_error", status_code, retry_after, message, body, after, client_name, provider)
 
 
 def _http_error(
-    owner: str, status_code: Any, retry_after: Any, message: Any, body: Any, after: Any, client_name: Any
+    owner: str, status_code: Any, retry_after: Any, message: Any, body: Any, after: Any, client_name: Any,
+    provider: Any = None,
 ) -> Fault:
     """:func:`http_error` for ``faults.<owner>()``, which its error messages name."""
     where = f"faults.{owner}(status_code={status_code!r})"
@@ -185,7 +196,15 @@ def _http_error(
         fail(TypeError, f"faults.{owner}(body={short_repr(body)})", "a str, a dict, a list or None")
     retry_ns = None if retry_after is None else parse_duration_ns(retry_after, name=f"faults.{owner}(): retry_after")
     after_ns = _after_ns(after, owner)
-    shown = _shown(status_code, retry_after=retry_after, message=message, body=body, after=after, client_name=client_name)
+    shown = _shown(
+        status_code, retry_after=retry_after, message=message, body=body, after=after, client_name=client_name, provider=provider
+    )
+    if provider is not None:
+        from .server_clients import check_provider
+
+        check_provider(provider, f"faults.{owner}(provider={short_repr(provider)})")
+        if message is None and status_code >= 400:  # the provider's body; Bedrock: its SDK's status and message
+            status_code, body, message = texts.provider_error(owner, status_code, body, provider, retry_ns)
     if status_code == 200 and message is None:
         fault = _malformed(owner, "this is not JSON {" if body is None else body, None, after_ns, client_name, status_code)
         fault.name, fault._shown = "http_error", shown
@@ -233,12 +252,15 @@ def rate_limited(
     body: str | Mapping[str, Any] | list[Any] | None = None,
     after: DurationLike | None = None,
     client_name: str | None = None,
+    provider: str | None = None,
 ) -> Fault:
-    """A 429 ``BamlClientHttpError`` (see :func:`http_error`). ``retry_after`` shapes only a
-    scripted server response (``fault.retry_after``); the raised error never carries it."""
-    fault = _http_error("rate_limited", 429, retry_after, message, body, after, client_name)
+    """A 429 ``BamlClientHttpError`` (see :func:`http_error`, also for ``provider``). ``retry_after``
+    shapes only a scripted server response (``fault.retry_after``); the raised error never carries it."""
+    fault = _http_error("rate_limited", 429, retry_after, message, body, after, client_name, provider)
     fault.name = "rate_limited"
-    fault._shown = _shown(retry_after=retry_after, message=message, body=body, after=after, client_name=client_name)
+    fault._shown = _shown(
+        retry_after=retry_after, message=message, body=body, after=after, client_name=client_name, provider=provider
+    )
     return fault
 
 
