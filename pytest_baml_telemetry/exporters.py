@@ -255,9 +255,21 @@ def jsonable(value: Any, *, dump_models: bool = False, max_repr: int = 1000) -> 
 # ------------------------------------------------------------------ the exporter
 
 
+_last_second: list[Any] = [None, ""]
+"""The last second formatted by :func:`_iso` and its text (one strftime per second, not per event)."""
+
+
 def _iso(ns: int) -> str:
     seconds, rest = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{rest // 1000:06d}Z"
+    last = _last_second
+    if last[0] != seconds:
+        last[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        last[0] = seconds  # a racing thread at worst formats the same second twice
+    return f"{last[1]}.{rest // 1000:06d}Z"
+
+
+_encode = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=False).encode
+"""One encoder for every line (``json.dumps`` with options builds a new one per call)."""
 
 
 def _describe(exc: BaseException) -> str:
@@ -379,7 +391,13 @@ class JsonlExporter(AttachableHandler):
                 if self.include_stacktrace:
                     meta[key] = self._stacktrace(value)
                 continue
-            meta[key] = MASK if value is not None and is_secret_name(key) else _convert(value, opts, 1)
+            if value is None:
+                meta[key] = None
+            elif _name_cache.get(key) if key in _name_cache else is_secret_name(key):
+                meta[key] = MASK
+            else:
+                t = type(value)
+                meta[key] = value if t is bool or t is int else _convert(value, opts, 1)
         return {
             "v": LINE_FORMAT,
             "time": _iso(time.time_ns()),
@@ -397,7 +415,7 @@ class JsonlExporter(AttachableHandler):
             if not isinstance(record, Mapping):
                 raise TypeError(f"JsonlExporter redact returned {short_repr(record)}; expected a dict or None")
             record = _mapping(record, self._opts, 0)
-        return (json.dumps(record, ensure_ascii=True, separators=(",", ":"), allow_nan=False) + "\n").encode("ascii")
+        return (_encode(record) + "\n").encode("ascii")
 
     def handle(self, event_name: EventName, measurements: Mapping[str, Any], metadata: Mapping[str, Any], config: Any) -> None:
         """Write one event (never raises: a failure is counted, logged and recorded in the log)."""
@@ -444,7 +462,7 @@ class JsonlExporter(AttachableHandler):
             "measurements": {"count": self._unreported},
             "metadata": {"reason": self._unreported_reason, "path": self.path},
         }
-        return (json.dumps(record, ensure_ascii=True, separators=(",", ":")) + "\n").encode("ascii")
+        return (_encode(record) + "\n").encode("ascii")
 
     def _failed(self, exc: Exception) -> None:
         with self._write_lock:
