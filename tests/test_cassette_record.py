@@ -225,3 +225,52 @@ def test_bad_cassette_options_are_named(tmp_path) -> None:
         Cassette(tmp_path / "c.yaml", replay_latency="slow")
     with FakeLLMServer() as server, pytest.raises(RuntimeError, match="no cassette is in use"):
         server.eject_cassette()
+
+
+def test_the_async_client_records_and_replays_too(app, tmp_path, monkeypatch) -> None:
+    import asyncio
+
+    path = tmp_path / "c.yaml"
+
+    async def calls(b):
+        stream = b.stream.Ask("streamed")
+        async for _ in stream:
+            pass
+        return await b.Ask("hi"), await stream.get_final_response()
+
+    with FakeLLMServer() as upstream:
+        point(monkeypatch, upstream)
+        upstream.respond("plain answer").respond("streamed answer", chunks=2)
+        with FakeLLMServer() as server:
+            server.use_cassette(path, record_mode="once")
+            recorded = asyncio.run(calls(server.route(app.async_b)))
+            assert server.eject_cassette().recorded == 2
+    with FakeLLMServer() as server:
+        server.use_cassette(path)
+        replayed = asyncio.run(calls(server.route(app.async_b)))
+        result = server.eject_cassette()
+    assert replayed == recorded and result.played == 2 and result.unmatched == []
+
+
+def test_an_upstream_that_does_not_answer_fails_the_request_saying_so(app, tmp_path, monkeypatch) -> None:
+    with FakeLLMServer() as gone:
+        url = gone.base_url
+    monkeypatch.setenv("CASSETTE_OPENAI_URL", url)  # nothing listens there any more
+    with FakeLLMServer() as server:
+        server.use_cassette(tmp_path / "c.yaml", record_mode="all")
+        with pytest.raises(BamlClientHttpError, match="did not answer"):
+            server.route(app.b).Ask("hi")
+        result = server.eject_cassette()
+    assert result.recorded == 0 and "recording request #0 failed" in result.unmatched[0]
+    assert "ConnectionRefusedError" in result.unmatched[0]
+
+
+def test_a_request_of_a_client_route_does_not_know_cannot_be_recorded(app, tmp_path) -> None:
+    with FakeLLMServer() as server:
+        server.use_cassette(tmp_path / "c.yaml", record_mode="all")
+        b = app.b.with_options(client_registry=server.client_registry("Chat"))  # tagged, but not routed
+        with pytest.raises(BamlClientHttpError):
+            b.Ask("hi")
+        result = server.eject_cassette()
+        assert server.requests[0].served == "cassette_record" and server.requests[0].client == "Chat"
+    assert "no upstream is known for client 'Chat'" in result.unmatched[0]
