@@ -2,8 +2,9 @@
 
 One :class:`TelemetrySession` lives on the pytest config. It records every call (when a
 report or session budget asks for it), runs per-test budgets (:class:`TestBudgets`),
-merges what pytest-xdist workers send home, evaluates session budgets on the controller
-and renders the report. It knows nothing of pytest's hooks: ``plugin.py`` calls it and
+merges what pytest-xdist workers send home, evaluates session budgets on the controller,
+compares with a baseline report (``--baml-compare``) and renders the report (with its
+``run`` metadata, per-test rows and ``compare`` section). It knows nothing of pytest's hooks: ``plugin.py`` calls it and
 turns the messages it returns into failures and terminal sections.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 
 from .budgets.aggregate import Aggregator
 from .budgets.budget import Budget, budget_from_marker, load_budgets
+from .budgets.config import load_toml
 from .budgets.paths import check_input_file, check_output_file
 from .budgets.prices import PriceTable, load_price_sources, price_source_files
 from .budgets.verdicts import Verdict, evaluate, failure_message
@@ -96,7 +98,12 @@ class TelemetrySession:
         prices: PriceTable | None = None,
         is_worker: bool = False,
         dispatcher: Dispatcher | None = None,
+        baseline: dict[str, Any] | None = None,
+        tolerances: Sequence[Any] = (),
+        args: Sequence[str] = (),
     ) -> None:
+        from .report.run import utc_now
+
         self.report = report
         self.report_json = report_json
         self.report_html = report_html
@@ -108,7 +115,18 @@ class TelemetrySession:
         self.test_verdicts: list[Verdict] = []
         self.session_verdicts: list[Verdict] = []
         self.handler_id = f"pytest-baml-telemetry-session-{next(_ids)}"
-        self.recording = bool(report or report_json or report_html or self.budgets)
+        self.baseline = baseline
+        """The earlier report ``--baml-compare`` names (``None``: no comparison)."""
+        self.tolerances = list(tolerances)
+        """The :class:`~pytest_baml_telemetry.report.compare.Tolerance` list of ``--baml-compare-fail`` and ``[compare]``."""
+        self.compare_section: dict[str, Any] | None = None
+        self.args = list(args)
+        """The pytest arguments (masked when written to the report)."""
+        self.started = utc_now()
+        self.finished: str | None = None
+        self.workers = 0
+        """How many xdist workers sent their data home (or were lost)."""
+        self.recording = bool(report or report_json or report_html or self.budgets or baseline is not None)
         self.evaluated = False
         self.incomplete: list[str] = []
         """Why the data is incomplete (a lost xdist worker, an interrupted run); empty when complete."""
@@ -132,6 +150,9 @@ class TelemetrySession:
         prices: str | None = None,
         prices_root: Path | None = None,
         report_html: str | None = None,
+        compare: str | None = None,
+        compare_fail: str | None = None,
+        args: Sequence[str] = (),
     ) -> TelemetrySession:
         """Build from option values; raise ``BudgetConfigError`` naming a bad file or path.
 
@@ -139,7 +160,12 @@ class TelemetrySession:
         readable regular files, the report path writable and not one of them.
         ``prices`` is the ``--baml-prices`` value (comma-separated sources, later ones
         winning: ``genai-prices,prices.toml``; files relative to ``prices_root``, default
-        ``root``); ``prices_path`` is one TOML price file (as before).
+        ``root``); ``prices_path`` is one TOML price file (as before). ``compare`` is the
+        baseline report (relative to ``root``) and ``compare_fail`` the tolerances (a
+        ``[compare]`` table of the budgets file gives more; the command line wins per key);
+        a bad baseline or tolerance is a ``BudgetConfigError``
+        (:class:`~pytest_baml_telemetry.report.compare.CompareError`). ``args`` are the
+        pytest arguments, for the report's ``run`` metadata (masked there).
         """
         inputs: list[Path] = []
         budgets_file = prices_file = None
@@ -159,13 +185,37 @@ class TelemetrySession:
         if report_html:
             others = [*inputs, *([json_path] if json_path else [])]
             html_path = check_output_file(root / report_html, "--baml-report-html (ini baml_report_html)", others)
-        budgets = load_budgets(budgets_file) if budgets_file else []
+        budgets: list[Budget] = []
+        file_tolerances: list[Any] = []
+        if budgets_file:
+            from .report.compare import tolerances_from_table
+
+            _, data = load_toml(budgets_file, "budget file", side_tables=True)
+            if "compare" in data:
+                file_tolerances = tolerances_from_table(data["compare"], f"budget file {str(budgets_file)!r}")
+            if "compare" not in data or len(data) > 1:  # a file of [compare] only has no budgets
+                budgets = load_budgets(budgets_file)
+        baseline = None
+        tolerances: list[Any] = []
+        if compare_fail and not compare:
+            from .report.compare import CompareError
+
+            raise CompareError(
+                f"--baml-compare-fail (ini baml_compare_fail) = {compare_fail!r} needs a baseline: "
+                "give --baml-compare=PATH (an earlier --baml-report-json report)"
+            )
+        if compare:
+            from .report.compare import load_baseline, merge_tolerances, parse_tolerances
+
+            baseline = load_baseline(root / compare)
+            tolerances = merge_tolerances(file_tolerances, parse_tolerances(compare_fail) if compare_fail else [])
         tables = [PriceTable.load(prices_file)] if prices_file else []
         if prices:
             tables.append(load_price_sources(prices, prices_root))
         table = PriceTable.layered(tables) if tables else None
         return cls(
-            report=report, report_json=json_path, report_html=html_path, budgets=budgets, prices=table, is_worker=is_worker
+            report=report, report_json=json_path, report_html=html_path, budgets=budgets, prices=table, is_worker=is_worker,
+            baseline=baseline, tolerances=tolerances, args=args,
         )
 
     # ------------------------------------------------------------------ recording
@@ -178,7 +228,11 @@ class TelemetrySession:
         self.dispatcher.detach(self.handler_id)
 
     def set_test(self, nodeid: str | None) -> None:
-        self.aggregator.current_test_id = nodeid
+        """Label calls with the running test (``None``: between tests); its per-test totals are kept."""
+        if nodeid is None:
+            self.aggregator.end_test()
+        else:
+            self.aggregator.begin_test(nodeid)
 
     def known_names(self, *more: Aggregator) -> tuple[set[str], set[str | None]]:
         """The function and model names seen so far (recorded here, in ``more``, or known from a spec)."""
@@ -196,6 +250,7 @@ class TelemetrySession:
         """A pytest-xdist worker ended without sending its data home (it crashed)."""
         detail = f": {str(error).strip().splitlines()[-1]}" if error else ""
         self.incomplete.append(f"xdist worker {worker} was lost{detail}; its calls are missing")
+        self.workers += 1
 
     def interrupted(self, why: str = "KeyboardInterrupt") -> None:
         """The run was interrupted (Ctrl-C / SIGINT): not every test ran."""
@@ -242,6 +297,7 @@ class TelemetrySession:
         self.aggregator.merge(Aggregator.from_payload(payload["agg"]))
         self.test_verdicts.extend(Verdict.from_dict(v) for v in payload["verdicts"])
         self.known_functions.update(payload.get("known_functions", ()))
+        self.workers += 1
         for reason in payload.get("incomplete", ()):
             if reason not in self.incomplete:
                 self.incomplete.append(reason)
@@ -277,17 +333,46 @@ class TelemetrySession:
         """At the end of the run (not on a worker): evaluate session budgets, write the JSON
         report; return whether the run must fail (a session budget failed or is
         unverifiable, or the report could not be written: :attr:`write_error`)."""
+        from .report.run import utc_now
+
         self.evaluate_session()
+        self.finished = utc_now()
         self.write_json()
         self.write_html()
-        return self.session_failed or self.write_error is not None
+        return self.session_failed or self.compare_failed or self.write_error is not None
+
+    @property
+    def compare_failed(self) -> bool:
+        """Whether the comparison with the baseline found regressions beyond the tolerances."""
+        return bool(self.baseline is not None and not self.compare_data()["passed"])
+
+    def compare_data(self, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The ``compare`` section (computed once, at the end of the run; ``data``: this run's report)."""
+        if self.compare_section is None:
+            from .report import build_report
+            from .report.compare import compare_reports
+
+            assert self.baseline is not None
+            current = data if data is not None else build_report(self.aggregator, self.prices)
+            self.compare_section = compare_reports(current, self.baseline, self.tolerances)
+        return self.compare_section
 
     def report_data(self) -> dict[str, Any]:
         from .report import build_report
+        from .report.by_test import rows_by_test
+        from .report.run import run_metadata
 
-        return build_report(
+        data = build_report(
             self.aggregator, self.prices, [*self.session_verdicts, *self._test_verdicts()], incomplete=self.incomplete
         )
+        data["run"] = run_metadata(started=self.started, finished=self.finished, xdist_workers=self.workers, args=self.args)
+        data["tests"] = rows_by_test(self.aggregator, self.prices)
+        if self.baseline is not None:
+            section = data["compare"] = self.compare_data(data)
+            summary = data["summary"]
+            summary["regressions"] = len(section["regressions"])
+            summary["passed"] = summary["passed"] and section["passed"]
+        return data
 
     def report_lines(self) -> list[str]:
         from .report import render_terminal
@@ -335,6 +420,12 @@ class TelemetrySession:
         if self.session_failed:
             lines = (failure_message(self.session_verdicts) or "").splitlines()
             sections.append(("BAML session budgets exceeded", lines, True))
+        if self.baseline is not None:
+            from .report.compare import render_compare
+
+            section = self.compare_data()
+            title = "BAML baseline regressions" if not section["passed"] else "BAML baseline comparison"
+            sections.append((title, render_compare(section), not section["passed"]))
         if not self.report and (self.incomplete or self.aggregator.not_recorded):  # else the report says it
             lines = [f"incomplete: {r}" for r in self.incomplete]
             if self.aggregator.not_recorded:

@@ -18,6 +18,10 @@ Token rules (part of the documented behaviour):
 
 Reading goes through :class:`~pytest_baml_telemetry.budgets.view.CallStats` (``stats()``,
 ``filtered()``), which uses :meth:`Aggregator.select` and :meth:`Aggregator.sealed_runs`.
+
+Per-test totals (:attr:`Aggregator.tests`) are kept per window, not per call:
+:meth:`Aggregator.begin_test` notes the :data:`TEST_COUNTERS` of every series and
+:meth:`Aggregator.end_test` adds the difference to the test, so recording costs nothing more.
 """
 
 from __future__ import annotations
@@ -38,10 +42,16 @@ from .unrecorded import NotRecorded
 if TYPE_CHECKING:
     from .view import CallStats
 
-__all__ = ["Aggregator", "PAYLOAD_FORMAT", "Series", "SeriesKey", "key_order"]
+__all__ = ["Aggregator", "PAYLOAD_FORMAT", "Series", "SeriesKey", "TEST_COUNTERS", "key_order"]
 
 PAYLOAD_FORMAT = "pytest-baml-telemetry/aggregator/v1"
 """The ``format`` tag of :meth:`Aggregator.to_payload`."""
+
+TEST_COUNTERS = (
+    "ok", "errors", "input_tokens", "output_tokens", "cached_input_tokens",
+    "unknown_input", "unknown_output", "unknown_calls",
+)
+"""The series counters kept per test (:attr:`Aggregator.tests`), in this order."""
 
 def _arg(call: str, name: str, value: Any) -> str:
     """How a message names a bad argument: ``Aggregator.record(duration_ns=-1)``."""
@@ -80,6 +90,10 @@ class Aggregator:
         """Test id recorded for calls whose ``test_id`` is not given (the plugin sets it)."""
         self.not_recorded = NotRecorded()
         """The events :meth:`handle` could not record (counted, never raised)."""
+        self.tests: dict[str, dict[SeriesKey, list[int]]] = {}
+        """Per test id, per ``(function, model)``: the :data:`TEST_COUNTERS` of the calls made
+        between :meth:`begin_test` and :meth:`end_test` (tests without calls are absent)."""
+        self._window: tuple[str, dict[SeriesKey, tuple[int, ...]]] | None = None
 
     # ------------------------------------------------------------------ recording
 
@@ -320,6 +334,41 @@ class Aggregator:
         except Exception as exc:
             self.not_recorded.add(event_name, measurements, metadata, exc, self.current_test_id)
 
+    # ------------------------------------------------------------------ per-test windows
+
+    def _counts(self) -> dict[SeriesKey, tuple[int, ...]]:
+        return {k: tuple(getattr(s, n) for n in TEST_COUNTERS) for k, s in self._series.items()}
+
+    def begin_test(self, test_id: str) -> None:
+        """Label calls with ``test_id`` (:attr:`current_test_id`) and open its per-test window
+        (a window still open is closed first)."""
+        check_str(test_id, _arg("Aggregator.begin_test", "test_id", test_id), expected="a test node id (str)")
+        self.end_test()
+        with self._lock:
+            self._window = (test_id, self._counts())
+        self.current_test_id = test_id
+
+    def end_test(self) -> None:
+        """Close the window :meth:`begin_test` opened: add its calls to :attr:`tests`."""
+        with self._lock:
+            window, self._window = self._window, None
+            if window is None:
+                return
+            test_id, before = window
+            zero = (0,) * len(TEST_COUNTERS)
+            for key, now in self._counts().items():
+                then = before.get(key, zero)
+                if now != then:
+                    row = self.tests.setdefault(test_id, {}).setdefault(key, [0] * len(TEST_COUNTERS))
+                    for i, (a, b) in enumerate(zip(now, then)):
+                        row[i] += a - b
+        self.current_test_id = None
+
+    def series_provider(self, key: SeriesKey) -> str | None:
+        """The provider of the series ``key`` (``None``: unknown, or no such series)."""
+        s = self._series.get(key)
+        return None if s is None else s.provider
+
     # ------------------------------------------------------------------ reading
 
     def __len__(self) -> int:
@@ -364,6 +413,8 @@ class Aggregator:
         with self._lock:
             self._series.clear()
             self.not_recorded = NotRecorded()
+            self.tests = {}
+            self._window = None
 
     # ------------------------------------------------------------------ merging / payload
 
@@ -379,6 +430,7 @@ class Aggregator:
         with other._lock:
             theirs = list(other._series.values())
             copies = [(o, [array("q", r) for r in o.runs], array("q", o.buf), array("q", o.ttfc)) for o in theirs]
+            their_tests = [(t, key, list(row)) for t, rows in other.tests.items() for key, row in rows.items()]
         with self._lock:
             for o, runs, buf, ttfc in copies:
                 s = self._series.get((o.function_name, o.model))
@@ -399,6 +451,10 @@ class Aggregator:
                 s.heaviest = _top(s.heaviest + o.heaviest, self.worst_n)
                 s.slowest_ttfc = _top(s.slowest_ttfc + o.slowest_ttfc, self.worst_n)
             self.not_recorded.merge(other.not_recorded)
+            for t, key, row in their_tests:
+                mine = self.tests.setdefault(t, {}).setdefault(key, [0] * len(TEST_COUNTERS))
+                for i, v in enumerate(row):
+                    mine[i] += v
         return self
 
     def to_payload(self, *, durations_as: str = "base64") -> dict[str, Any]:
@@ -436,6 +492,12 @@ class Aggregator:
                 "sample_n": self.sample_n,
                 "series": series,
                 "not_recorded": self.not_recorded.to_payload(),
+                # per test: [test_id, function, model, *TEST_COUNTERS], one row per series used
+                "tests": [
+                    [t, key[0], key[1], *row]
+                    for t in sorted(self.tests)
+                    for key, row in sorted(self.tests[t].items(), key=lambda kr: key_order(kr[0]))
+                ],
             }
 
     @classmethod
@@ -485,6 +547,8 @@ class Aggregator:
                 heapify(s.heaviest)
                 heapify(s.slowest_ttfc)
             agg.not_recorded = NotRecorded.from_payload(payload.get("not_recorded"))
+            for row in payload.get("tests", ()):  # an older worker sends none
+                _test_row(agg, row)
         except KeyError as e:
             raise ValueError(f"aggregator payload is missing the field {e.args[0]!r}") from None
         except (TypeError, OverflowError, ValueError) as e:  # binascii.Error is a ValueError
@@ -515,7 +579,7 @@ class Aggregator:
                     sorted(s.slowest_ttfc),
                 )
                 for key, s in self._series.items()
-            }
+            } | {("tests", t): sorted(rows.items(), key=lambda kr: key_order(kr[0])) for t, rows in self.tests.items()}
 
     def __repr__(self) -> str:
         return f"Aggregator({len(self)} calls, {len(self._series)} function/model pairs)"
@@ -609,6 +673,22 @@ def _entry(e: Any, size: int, where: str) -> tuple:
         if j != size - 4 and not is_int(v):
             raise ValueError(f"{where}: worst-call entry {short_repr(e)} has a non-int at position {j}")
     return t
+
+
+def _test_row(agg: Aggregator, row: Any) -> None:
+    """Add one ``[test_id, function, model, *TEST_COUNTERS]`` payload row to ``agg.tests``."""
+    n = len(TEST_COUNTERS)
+    if (
+        not isinstance(row, (list, tuple)) or len(row) != 3 + n or not isinstance(row[0], str)
+        or not isinstance(row[1], str) or not (row[2] is None or isinstance(row[2], str))
+        or not all(is_int(v) and v >= 0 for v in row[3:])
+    ):
+        raise ValueError(
+            f"aggregator payload tests: row {short_repr(row)} is not [test id, function, model, {n} counts >= 0]"
+        )
+    mine = agg.tests.setdefault(row[0], {}).setdefault((row[1], row[2]), [0] * n)
+    for i, v in enumerate(row[3:]):
+        mine[i] += int(v)
 
 
 def _top(entries: list, n: int) -> list:

@@ -2,6 +2,10 @@
 
 Every problem with a file (missing, a directory, not UTF-8, not TOML) is a
 :class:`BudgetConfigError` naming the file; the plugin turns it into a usage error.
+
+A budget file may also hold a ``[compare]`` table (the baseline tolerances, read by
+:mod:`pytest_baml_telemetry.report.compare`): :func:`load_toml` leaves such side tables
+(:data:`SIDE_TABLES`) out of what the budget reader sees, unless asked for them.
 """
 
 from __future__ import annotations
@@ -13,9 +17,12 @@ from typing import Any, Union
 
 from .._validate import fail, short_repr
 
-__all__ = ["BudgetConfigError", "StrPath", "load_toml"]
+__all__ = ["BudgetConfigError", "SIDE_TABLES", "StrPath", "load_toml"]
 
 StrPath = Union[str, "PathLike[str]"]
+
+SIDE_TABLES: dict[str, tuple[str, ...]] = {"budget file": ("compare",)}
+"""Per kind of file (``what``): top-level tables another module reads (left out by default)."""
 
 
 class BudgetConfigError(ValueError):
@@ -25,8 +32,11 @@ class BudgetConfigError(ValueError):
     """
 
 
-def load_toml(path: StrPath, what: str) -> tuple[Path, dict[str, Any]]:
-    """Read the TOML file ``path``; ``what`` (``"budget file"``) names it in messages."""
+def load_toml(path: StrPath, what: str, *, side_tables: bool = False) -> tuple[Path, dict[str, Any]]:
+    """Read the TOML file ``path``; ``what`` (``"budget file"``) names it in messages.
+
+    The :data:`SIDE_TABLES` of ``what`` are left out unless ``side_tables``.
+    """
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # Python 3.10
@@ -44,7 +54,11 @@ def load_toml(path: StrPath, what: str) -> tuple[Path, dict[str, Any]]:
         raise BudgetConfigError(f"{what} {str(p)!r} is not a file")
     try:
         with p.open("rb") as f:
-            return p, tomllib.load(f)
+            data = tomllib.load(f)
+        if not side_tables:
+            for name in SIDE_TABLES.get(what, ()):
+                data.pop(name, None)
+        return p, data
     except tomllib.TOMLDecodeError as e:
         raise BudgetConfigError(f"{what} {str(p)!r} is not valid TOML: {e}") from e
     except UnicodeDecodeError as e:
