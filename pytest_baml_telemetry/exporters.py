@@ -255,16 +255,17 @@ def jsonable(value: Any, *, dump_models: bool = False, max_repr: int = 1000) -> 
 # ------------------------------------------------------------------ the exporter
 
 
-_last_second: list[Any] = [None, ""]
-"""The last second formatted by :func:`_iso` and its text (one strftime per second, not per event)."""
+_last_second: list[tuple[int, str]] = [(-1, "")]
+"""The last second :func:`_iso` formatted, with its text (one strftime per second, not per
+event); replaced as one tuple, so a thread never pairs one second with another's text."""
 
 
 def _iso(ns: int) -> str:
     seconds, rest = divmod(ns, 1_000_000_000)
-    last = _last_second
+    last = _last_second[0]
     if last[0] != seconds:
-        last[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-        last[0] = seconds  # a racing thread at worst formats the same second twice
+        last = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+        _last_second[0] = last
     return f"{last[1]}.{rest // 1000:06d}Z"
 
 

@@ -52,7 +52,8 @@ def test_one_line_per_event_in_the_documented_format(setup) -> None:
     start, stop = lines(path)
     assert set(start) == {"v", "time", "event", "measurements", "metadata"}
     assert (start["v"], start["event"], stop["event"]) == (1, list(CALL_START), list(CALL_STOP))
-    datetime.datetime.strptime(start["time"], "%Y-%m-%dT%H:%M:%S.%fZ")
+    when = datetime.datetime.strptime(start["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=datetime.timezone.utc)
+    assert abs(when.timestamp() - start["measurements"]["system_time"] / 1e9) < 0.5  # UTC wall clock
     assert set(start["measurements"]) == {"system_time", "monotonic_time"}
     assert stop["measurements"]["input_tokens"] == 120 and stop["measurements"]["cached_input_tokens"] == 20
     assert stop["metadata"]["model"] == "gpt-4o-mini" and stop["metadata"]["resource"] == "Svc"
