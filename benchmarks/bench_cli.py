@@ -180,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{f'check over {events:,} events':<52} {check_s:>12.2f} s {base_read_s:>12.2f} s "
           f"{check_s / base_read_s:>7.2f}x")
     print(f"{'check: events per second':<52} {events / check_s / 1e3:>10.0f} k/s")
-    print(f"{'check: peak memory added (ru_maxrss)':<52} {added_kib / 1024:>10.1f} MiB   (log {size / 2**20:.0f} MiB)")
+    print(f"{'check: peak resident memory (ru_maxrss)':<52} {peak_kib / 1024:>10.1f} MiB "
+          f"{small_kib / 1024:>10.1f} MiB   (baseline: 1,000 lines; log {size / 2**20:.0f} MiB)")
 
     def row(benchmark: str, measured: str, baseline: str = "", ratio: str = "") -> dict[str, str]:
         return {"benchmark": benchmark, "measured": measured, "baseline": baseline, "ratio": ratio, "target": "",
@@ -191,7 +192,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{per_base_write:.2f} us (json.dumps + append)", f"{per_export / per_base_write:.2f}x"),
         row(f"check over {events:,} events ({size / 2**20:.0f} MiB)", f"{check_s:.2f} s",
             f"{base_read_s:.2f} s (json.loads per line)", f"{check_s / base_read_s:.2f}x"),
-        row("check: peak memory added", f"{added_kib / 1024:.1f} MiB", f"log {size / 2**20:.0f} MiB"),
+        row(f"check: peak resident memory, {events:,} events", f"{peak_kib / 1024:.1f} MiB",
+            f"{small_kib / 1024:.1f} MiB (1,000 lines); log {size / 2**20:.0f} MiB", f"+{added_kib / 1024:.1f} MiB"),
     ]
     print("RESULT " + json.dumps({"events": events, "rows": rows}))
     return 0
