@@ -10,6 +10,8 @@ import shutil
 import struct
 import subprocess
 import textwrap
+import zlib
+from collections import Counter
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -285,16 +287,60 @@ def test_the_report_shows_the_figures_verdicts_and_histograms(session_report: tu
     assert not page.all("script")
 
 
+def decode_png(data: bytes) -> tuple[int, int, Counter[bytes]]:
+    """Width, height and how many pixels have each RGB colour of an 8-bit RGB/RGBA PNG."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", data[:8]
+    pos, idat = 8, b""
+    width = height = bpp = 0
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + n]
+        pos += 12 + n
+        if kind == b"IHDR":
+            width, height, depth, ctype = struct.unpack(">IIBB", body[:10])
+            assert depth == 8 and ctype in (2, 6), (depth, ctype)
+            bpp = 3 if ctype == 2 else 4
+        elif kind == b"IDAT":
+            idat += body
+    raw, stride = zlib.decompress(idat), width * bpp
+    prev, i, colours = bytearray(stride), 0, Counter[bytes]()
+    for _ in range(height):
+        f, line = raw[i], bytearray(raw[i + 1 : i + 1 + stride])
+        i += 1 + stride
+        for x in range(stride) if f else ():
+            a = line[x - bpp] if x >= bpp else 0
+            b, c = prev[x], (prev[x - bpp] if x >= bpp else 0)
+            if f == 1:
+                line[x] = (line[x] + a) & 255
+            elif f == 2:
+                line[x] = (line[x] + b) & 255
+            elif f == 3:
+                line[x] = (line[x] + (a + b) // 2) & 255
+            else:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                line[x] = (line[x] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+        colours.update(bytes(line[x : x + 3]) for x in range(0, stride, bpp))
+        prev = line
+    return width, height, colours
+
+
 def test_the_report_is_drawn_on_screen(session_report: tuple[pytest.RunResult, Path]) -> None:
     _, path = session_report
     shot = path.parent / "report.png"
     _, console = chromium(path, f"--screenshot={shot}", "--window-size=1280,1400", "--hide-scrollbars")
     assert console == ""
-    data = shot.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    width, height = struct.unpack(">II", data[16:24])
+    width, height, colours = decode_png(shot.read_bytes())
     assert (width, height) == (1280, 1400)
-    assert len(data) > 20_000  # drawn: tables, bars and text (a blank page is a few KB)
+
+    def seen(rgb: str) -> int:
+        return colours[bytes.fromhex(rgb)]
+
+    assert seen("ffffff") < width * height * 0.95  # not a blank page
+    assert seen("6b8fd6") > 2_000  # the histogram bars are drawn
+    assert seen("fbe0e0") > 1_000  # red: the FAILED summary and the FAIL badge
+    assert seen("dff3e3") > 100 and seen("e6e9f5") > 100  # the PASS and XFAIL badges
+    assert all(seen(rgb) > 10 for rgb in ("2a7a3b", "c06000", "b01818"))  # the p50, p95, p99 markers
 
 
 # ----------------------------------------------------------------------------- wiring

@@ -47,8 +47,8 @@ figure{display:inline-block;margin:8px 16px 8px 0;vertical-align:top}figcaption{
 pre{margin:2px 0;white-space:pre-wrap;font:12px/1.35 ui-monospace,Menlo,Consolas,monospace;color:#333}
 .budget{margin:10px 0}.budget-label{font-weight:600}.up{color:#8a1414}.down{color:#175c2a}
 svg text{font:11px system-ui,sans-serif;fill:#333;stroke:none}svg .bar{fill:#6b8fd6}svg .axis{stroke:#888}
-svg .marker{stroke-width:1.5;stroke-dasharray:4 3}svg .p50{stroke:#2a7a3b;fill:#2a7a3b}
-svg .p95{stroke:#c06000;fill:#c06000}svg .p99{stroke:#b01818;fill:#b01818}
+svg .marker{stroke-width:1.5;stroke-dasharray:4 3}svg line.p50{stroke:#2a7a3b}svg text.p50{fill:#2a7a3b}
+svg line.p95{stroke:#c06000}svg text.p95{fill:#c06000}svg line.p99{stroke:#b01818}svg text.p99{fill:#b01818}
 """
 
 
