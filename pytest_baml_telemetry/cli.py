@@ -338,9 +338,19 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """The console script ``pytest-baml-telemetry``; returns the exit status."""
     opts = _parser().parse_args(list(argv) if argv is not None else None)
-    if opts.command == "check":
+    if opts.command != "check":  # pragma: no cover - argparse refuses other commands
+        return 2
+    try:
         return check(opts.events, budgets=opts.budgets, prices=opts.prices, json_out=opts.json_out, html_out=opts.html_out)
-    return 2  # pragma: no cover - argparse refuses other commands
+    except KeyboardInterrupt:
+        print("pytest-baml-telemetry check: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the report piped into `head`: nothing more to say
+        try:
+            sys.stdout.close()
+        except OSError:
+            pass
+        return 1
 
 
 if __name__ == "__main__":

@@ -400,3 +400,14 @@ def test_a_large_log_is_streamed_in_bounded_memory(tmp_path: Path) -> None:
     assert f"{n} line(s), {n} event(s), {n} call(s) recorded" in out
     bound = 16 * 1024  # KiB: the aggregator's arrays (8 bytes a call) and the report, not the file
     assert peak - base < bound, f"peak {peak / 1024:.1f} MiB vs {base / 1024:.1f} MiB for a {size / 2**20:.0f} MiB log"
+
+
+def test_an_interrupt_exits_130_without_a_traceback(monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    import pytest_baml_telemetry.cli as cli
+
+    def interrupted(*args: Any, **kwargs: Any) -> int:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "check", interrupted)
+    assert main(["check", "e.jsonl"]) == 130
+    assert capsys.readouterr().err == "pytest-baml-telemetry check: interrupted\n"
