@@ -48,7 +48,8 @@ def test_record_once_then_replay_with_no_upstream_and_a_prompt_change_fails(app,
         _run(pytester, "--baml-record-mode=once").assert_outcomes(passed=1)
         assert len(upstream.requests) == 1
     assert cassette.is_file() and KEY not in cassette.read_text(encoding="utf-8")
-    monkeypatch.delenv("CASSETTE_OPENAI_KEY")  # CI: no key, no upstream
+    for name in ("CASSETTE_OPENAI_KEY", "CASSETTE_OPENAI_URL"):  # CI: no key, no upstream, the default host
+        monkeypatch.delenv(name)
     _run(pytester).assert_outcomes(passed=1)  # none is the default
     _write_tests(pytester, app, ASK.format(question="bye"))
     result = _run(pytester)
