@@ -411,3 +411,17 @@ def test_an_interrupt_exits_130_without_a_traceback(monkeypatch: pytest.MonkeyPa
     monkeypatch.setattr(cli, "check", interrupted)
     assert main(["check", "e.jsonl"]) == 130
     assert capsys.readouterr().err == "pytest-baml-telemetry check: interrupted\n"
+
+
+def test_a_custom_prefix_is_exported_and_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    dispatcher = Dispatcher()
+    emitter = Emitter(("myapp", "llm"), dispatcher=dispatcher)
+    with JsonlExporter(tmp_path / "e.jsonl", dispatcher=dispatcher, prefix=("myapp", "llm")) as exporter:
+        for _ in range(2):
+            with emitter.call("Classify") as call:
+                call.set_usage(10, 1)
+    assert exporter.written == 4
+    (tmp_path / "b.toml").write_text("[[budget]]\nfunction = 'Classify'\nmax_calls = 1\n")
+    status, out, _ = _check("e.jsonl", "--budgets", "b.toml")
+    assert status == 1 and "2 call(s) recorded" in out and "max_calls: 2 calls exceeds the limit 1 call" in out

@@ -188,3 +188,28 @@ def test_real_client_threads(generated_client, server, tmp_path: Path) -> None:
             t.join()
     records = read(path)
     assert_paired(records, n)
+
+
+def test_real_typed_results_enum_and_model_arguments(typed_client, server, tmp_path: Path) -> None:
+    """The real runtime's types: an enum result is written as its value, a list-of-enum argument
+    as values, a pydantic result as its repr by default and as a dict with dump_models=True."""
+    dispatcher = Dispatcher()
+    b = instrument(typed_client.b, emitter=Emitter(dispatcher=dispatcher)).with_options(
+        client_registry=server.client_registry("TypedClient")
+    )
+    types = typed_client.types
+    path = tmp_path / "events.jsonl"
+    with JsonlExporter(path, dispatcher=dispatcher, include_arguments=True, include_results=True):
+        server.respond("HIGH", usage=(5, 1))
+        assert b.Classify("urgent!", [types.Priority.LOW, types.Priority.HIGH]) == types.Priority.HIGH
+        server.respond('{"name": "Ann", "tags": ["x"], "priority": "LOW"}', usage=(5, 1))
+        person = b.ExtractPerson("Ann")
+    with JsonlExporter(path, dispatcher=dispatcher, include_results=True, dump_models=True, events=["stop"]):
+        server.respond('{"name": "Bo", "tags": [], "age": 7, "priority": "HIGH"}', usage=(5, 1))
+        b.ExtractPerson("Bo")
+    start, stop, _, pstop, dumped = read(path)
+    assert start["metadata"]["arguments"] == {"text": "urgent!", "labels": ["LOW", "HIGH"]}
+    assert stop["metadata"]["result"] == "HIGH"
+    assert pstop["metadata"]["result"] == repr(person) and "Ann" in pstop["metadata"]["result"]
+    dump = dumped["metadata"]["result"]
+    assert (dump["name"], dump["age"], dump["priority"]) == ("Bo", 7, "HIGH")
