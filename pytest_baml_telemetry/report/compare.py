@@ -108,19 +108,23 @@ def _tolerance(key: str, value: Any, where: str) -> Tolerance:
         return Tolerance(key, percent=pct, text=text)
     if unit == "ns":
         try:
-            ns = parse_duration_ns(value, name=key)
+            number: Any = float(value)  # a number of seconds (pytest-benchmark's unit), also given as text
+        except ValueError:
+            number = value  # a duration: "50ms"
+        try:
+            ns = parse_duration_ns(number, name=key)
         except (TypeError, ValueError) as exc:
             raise CompareError(
                 f"{where}: tolerance {text!r} is not N% nor a duration (seconds or '50ms'): {exc}"
             ) from None
         return Tolerance(key, absolute=float(ns), text=text)
     try:
-        number = float(value)
+        amount = float(value)
     except ValueError:
-        number = math.nan
-    if not math.isfinite(number) or number < 0:
+        amount = math.nan
+    if not math.isfinite(amount) or amount < 0:
         raise CompareError(f"{where}: tolerance {text!r} is not N% nor a number >= 0 (in {unit})")
-    return Tolerance(key, absolute=number, text=text)
+    return Tolerance(key, absolute=amount, text=text)
 
 
 def parse_tolerances(spec: str, where: str = _WHERE) -> list[Tolerance]:
@@ -295,12 +299,12 @@ def _check(t: Tolerance, d: Mapping[str, Any], key: tuple[str, str | None]) -> d
     grew = cur - base
     if t.percent is not None:
         pct = math.inf if base == 0 and cur > 0 else (0.0 if base == 0 else (cur / base - 1) * 100)
-        if pct <= t.percent:
+        if pct <= t.percent or math.isclose(pct, t.percent, rel_tol=1e-9, abs_tol=1e-9):  # at the tolerance: passes
             return None
         how = "from 0" if math.isinf(pct) else f"{pct:+.1f}%"
     else:
         assert t.absolute is not None
-        if grew <= t.absolute:
+        if grew <= t.absolute or math.isclose(grew, t.absolute, rel_tol=1e-9, abs_tol=1e-12):
             return None
         how = f"+{_fmt(grew, unit)}"
     out["message"] = f"{label}: {t.key} {_fmt(base, unit)} -> {_fmt(cur, unit)} ({how}), tolerance {t.text}"
