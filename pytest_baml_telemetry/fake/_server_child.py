@@ -14,7 +14,9 @@ Protocol with the parent (one JSON object per line):
 * the parent then writes commands ``{"id": n, "cmd": ..., ...}`` to stdin and the
   child answers each with ``{"id": n, "ok": true, "result": ...}`` or
   ``{"id": n, "ok": false, "error": ...}``. Commands: ``ping``, ``script``
-  (append one scripted outcome), ``requests``, ``pending``, ``reset``, ``stop``.
+  (append one scripted outcome), ``requests``, ``pending``, ``reset``, ``stop``, and for
+  cassettes (:mod:`._server_proxy`) ``cassette`` (load a config, or ``None`` to unload),
+  ``upstreams`` (each client's own endpoint) and ``cassette_take`` (what was recorded).
 
 Because every command is answered only after it took effect, a script is queued
 before the parent's ``respond()`` returns: there is no race with a request sent
@@ -35,7 +37,8 @@ the answer's body, its stream events and their framing, usage, finish reasons, e
 bodies and the request-id header. A path may start with a client tag ``/_c/{client}``
 (:func:`split_tag`), stripped and recorded. A request is served the first queued script
 whose filters (``client``, ``provider``: the format's name) match it (:func:`matches`).
-Every request is recorded, credentials masked (:func:`is_secret`: every header and query
+While a cassette is loaded, it serves every request instead of the scripts
+(:meth:`Handler._cassette`: replayed, forwarded and recorded, or refused). Every request is recorded, credentials masked (:func:`is_secret`: every header and query
 parameter whose name holds ``auth``, ``key``, ``token``, ``secret``, ``password``,
 ``cookie``, ...), before it is answered.
 """

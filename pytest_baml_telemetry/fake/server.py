@@ -116,7 +116,9 @@ class RecordedRequest:
     JSON body (``None`` when it was not JSON), ``body`` the raw text. ``served``
     says what answered it: ``"respond"``, ``"fail"``, ``"hang"``, ``"malformed"``,
     ``"fail_stream"``, ``"unscripted"`` (nothing scripted: HTTP 500) or
-    ``"not_found"`` (a path no wire format serves: HTTP 404, no script used);
+    ``"not_found"`` (a path no wire format serves: HTTP 404, no script used); while a cassette is
+    in use (:meth:`FakeLLMServer.use_cassette`) ``"cassette_replay"``, ``"cassette_record"``
+    (forwarded to the client's own endpoint) or ``"cassette_unmatched"`` (HTTP 500, ``script`` says why);
     ``script`` describes the script used (with its ``[client=..., provider=...]`` filters); ``request_id`` is the ``x-request-id`` header
     the server sent back (unique within the server's life, also across :meth:`FakeLLMServer.reset`).
     """
