@@ -57,8 +57,41 @@ JSON schema ``"pytest-baml-telemetry/report/v1"``::
                   "passed": bool},               # no budget failed and the data is complete
       "not_recorded": {"count": int, "reasons": {str: int},
                        "first": {"event": str, "function": ..., "model": ..., "test_id": str | null,
-                                 "measurements": {...}, "reason": str} | null}
+                                 "measurements": {...}, "reason": str} | null},
+      "run": {                                 # written by the plugin (report/run.py)
+        "started": str, "finished": str | null,  # UTC, ISO 8601
+        "python": str, "python_implementation": str,
+        "baml_py": str | null, "plugin": str,    # versions (null: baml-py not installed)
+        "xdist_workers": int,                    # workers that sent data home (0: no xdist)
+        "pytest_args": [str]                     # secret values masked as "***", paths normalised
+      },
+      "tests": [                               # one per test id that made calls, sorted (report/by_test.py)
+        {"test_id": str, "calls": int, "ok": int, "errors": int,
+         "input_tokens": int | null, "output_tokens": int | null,   # null: some call's count unknown
+         "cached_input_tokens": int | null, "total_tokens": int | null,
+         "unknown_token_calls": int,
+         "cost_usd": float | null,               # null: unpriced or partly unknown, never 0 for unknown
+         "cost_status": "priced" | "partial" | "unpriced" | "no usage",
+         "functions": [str]}, ...
+      ],
+      "compare": {                             # only with --baml-compare (report/compare.py)
+        "baseline": str, "baseline_run": {...} | null,   # the baseline's path and "run"
+        "tolerances": [{"key": str, "tolerance": str, "percent": float | null,
+                        "absolute": float | null, "unit": str}],
+        "rows": [{"function": str, "model": str | null,  # in both runs
+                  "deltas": {KEY: {"baseline": num | null, "current": num | null,
+                                   "delta": num | null, "percent": float | null}}}],
+        "only_in_baseline": [{"function": str, "model": str | null}], "only_in_current": [...],
+        "regressions": [{"function", "model", "key", "baseline", "current", "delta", "percent",
+                         "tolerance": str, "unverifiable": bool, "message": str}],
+        "passed": bool
+      }
     }
+
+With ``compare``, ``summary`` also has ``"regressions": int`` and ``summary.passed`` is
+false when there is one. The ``run``, ``tests`` and ``compare`` sections extend v1 (a
+reader of v1 that ignores unknown keys reads them unchanged); an older v1 report without
+them is still a valid baseline.
 
 An *unverifiable* verdict never passes: an event in its scope could not be recorded
 (session: any; per test: one of that test), or (session budgets) a worker was lost or
