@@ -20,6 +20,9 @@ from typing import Any
 
 from .contract import Usage
 from .emitter import Call
+from .wire import anthropic as _anthropic_wire
+from .wire import google as _google_wire
+from .wire import openai_responses as _responses_wire
 
 __all__ = ["read_collector_log", "top_level_strings", "bill_failure", "NOT_BILLED"]
 
@@ -244,6 +247,10 @@ def read_collector_log(log: Any, call: Call) -> None:
                 request_id = served.get("id") or None
                 if "model" in served:
                     extra["response_model"] = served["model"]
+                elif request_id is None:  # a format whose id and model are not top-level "id"/"model"
+                    request_id = _served_by_format(selected.provider, text, extra)
+        if request_id is None and response is not None and selected.provider == "aws-bedrock":
+            request_id = _header(response, "x-amzn-requestid")  # Converse bodies carry no id
         if request_id is None and request is not None:
             request_id = request.id  # no response id: baml's own request id ("breq_...")
         extra["request_id"] = request_id
@@ -258,8 +265,49 @@ def read_collector_log(log: Any, call: Call) -> None:
         call.extra.update(extra)
 
 
-_UNKNOWN_ATTEMPTS = ("timed out", "Timeout:", "Stream transport error", "Could not read response body", "AbortError")
-"""Texts of baml-py 0.226.3's attempt lines (``detailed_message``) for an attempt whose billing is unknown."""
+_ID_FORMATS: dict[str, Any] = {"anthropic": _anthropic_wire, "google-ai": _google_wire, "openai-responses": _responses_wire}
+"""Providers whose response id and model :func:`_served_by_format` reads through their wire module."""
+
+
+def _served_by_format(provider: Any, text: str, extra: dict[str, Any]) -> str | None:
+    """The response id (returned) and served model (into ``extra``) of the formats that do not put
+    them at the top level as ``"id"``/``"model"``: Gemini (``responseId``/``modelVersion``), and the
+    first event of an Anthropic stream (``message_start``'s ``message``) or a Responses stream
+    (``response.created``'s ``response``), read by their wire modules."""
+    wire = _ID_FORMATS.get(provider)
+    if wire is None:
+        return None
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    if provider == "anthropic" and isinstance(body.get("message"), dict):
+        body = body["message"]  # a stream's message_start event
+    model = wire.response_model(body)
+    if model is not None:
+        extra["response_model"] = model
+    return wire.response_id(body)
+
+
+def _header(response: Any, name: str) -> str | None:
+    """Header ``name`` (lower case) of a baml ``HTTPResponse``, if it has one as a non-empty str."""
+    headers = getattr(response, "headers", None)
+    if not isinstance(headers, dict):
+        return None
+    for key, value in headers.items():
+        if isinstance(key, str) and key.lower() == name and isinstance(value, str) and value:
+            return value
+    return None
+
+
+_UNKNOWN_ATTEMPTS = (
+    "timed out", "Timeout:", "Stream transport error", "Could not read response body", "AbortError", "DispatchFailure(",
+)
+"""Texts of baml-py 0.226.3's attempt lines (``detailed_message``) for an attempt whose billing is unknown
+(``DispatchFailure(``: the AWS SDK's dropped connection, which baml-py reports as status 500 on a
+Bedrock stream, measured)."""
 
 
 def bill_failure(call: Call, error: BaseException) -> None:
