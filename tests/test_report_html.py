@@ -244,6 +244,23 @@ def test_the_report_shows_the_figures_verdicts_and_histograms(session_report: tu
         ["Summarize", "gpt-4o", "21", "1", "550.0", "1,000.0", "2,000.0", "2,000.0", "20,000", "4,000", "$0.09"],
         ["TOTAL", "", "23", "1", "500.0", "1,000.0", "2,000.0", "2,000.0", "20,010", "4,010", "$0.09 + unpriced"],
     ]
+    from importlib.metadata import version
+
+    from pytest_baml_telemetry import __version__
+
+    run = page.one(id="run").words()
+    assert run.startswith("started 20") and ", finished 20" in run
+    assert f"baml-py {version('baml-py')}" in run and f"pytest-baml-telemetry {__version__}" in run
+    assert page.one(id="args").words().endswith(
+        " -p no:randomly --baml-budgets=budgets.toml --baml-prices=prices.toml --baml-report-html=report.html"
+    )
+    assert page.one("details", id="tests").one("summary").words() == "Per test (3 tests with BAML calls)"
+    assert page.one("table", id="tests-table").rows() == [
+        ["test", "calls", "errors", "in tokens", "out tokens", "cost"],
+        ["test_app.py::test_known_broken", "1", "0", "5", "5", "unpriced"],
+        ["test_app.py::test_odd_name[<b>bold</b>]", "1", "0", "5", "5", "unpriced"],
+        ["test_app.py::test_summaries", "21", "1", "20,000", "4,000", "$0.09"],
+    ]
     notes = " ".join(p.words() for p in page.all("p", cls="note"))
     assert f"unpriced models in prices.toml: {MODEL} (cost unknown, not $0)" in notes
 
@@ -413,3 +430,36 @@ def test_under_xdist_the_controller_writes_the_whole_report(pytester: pytest.Pyt
     assert result.ret == pytest.ExitCode.OK
     page = parse((pytester.path / "r.html").read_text(encoding="utf-8"))
     assert page.one("table", id="calls").rows()[1][:3] == ["F", "no model", "6"]
+
+
+COMPARED = '''
+def test_summaries(baml_fake):
+    baml_fake.respond("Summarize", "ok", model="gpt-4o", latency="{ms}ms", usage=(100, 10), reusable=True)
+    for _ in range(5):
+        baml_fake.Summarize(text="Ada")
+'''
+
+
+def test_with_a_baseline_the_page_shows_the_deltas_and_regressions(pytester: pytest.Pytester) -> None:
+    chromium_binary()
+    pytester.makepyfile(test_app=COMPARED.format(ms=100))
+    result = pytester.runpytest_subprocess("-p", "no:randomly", "--baml-report-json=base.json")
+    no_crash(result)
+    assert result.ret == pytest.ExitCode.OK
+    pytester.makepyfile(test_app=COMPARED.format(ms=200))  # twice as slow
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "--baml-compare=base.json", "--baml-compare-fail=p95:10%", "--baml-report-html=r.html"
+    )
+    no_crash(result)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    page = render(pytester.path / "r.html")
+    assert page.one(id="summary").words() == "FAILED: 5 BAML calls, 0 budgets, 0 failed, 1 regression"
+    baseline = page.one(id="baseline").words()
+    assert re.fullmatch(rf"baseline: {re.escape(str(pytester.path / 'base.json'))} \(run of 20\S+\)", baseline), baseline
+    header, row = page.one("table", id="compare-rows").rows()
+    assert header[:3] == ["function", "model", "p50 Δ"] and "p95 Δ" in header
+    assert row[:2] == ["Summarize", "gpt-4o"]
+    assert row[header.index("p95 Δ")] == "100.0 ms → 200.0 ms (+100.0%)"
+    assert row[header.index("tokens Δ")] == "550 → 550 (+0.0%)"
+    ((mark, message),) = page.one("table", id="regressions").rows()
+    assert (mark, message) == ("FAIL", "Summarize / gpt-4o: p95 100.0ms -> 200.0ms (+100.0%), tolerance 10%")

@@ -236,3 +236,22 @@ def test_without_chromium_the_check_fails_saying_how_to_install_it(monkeypatch: 
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(pytest.fail.Exception, match=r"apt-get install -y chromium"):
         chromium_binary()
+
+
+def test_run_metadata_and_per_test_rows_are_shown_escaped() -> None:
+    data = build_report(evil_aggregator(), PRICES) | {
+        "run": {"started": "2026-12-01T10:00:00.000+00:00", "finished": "2026-12-01T10:01:00.000+00:00",
+                "python": "3.11.7", "python_implementation": "CPython", "baml_py": "0.226.3", "plugin": "0.1.0",
+                "xdist_workers": 2, "pytest_args": ["-k", EVIL, "--token=***"]},
+        "tests": [{"test_id": EVIL_TEST, "calls": 10, "ok": 10, "errors": 0, "input_tokens": None, "output_tokens": 20,
+                   "unknown_token_calls": 1, "cost_usd": None, "cost_status": "unpriced", "functions": [EVIL]}],
+    }
+    html = render_html(data)
+    assert EVIL not in html and EVIL_TEST not in html
+    page = parse(html)
+    assert page.one(id="run").words() == (
+        "started 2026-12-01T10:00:00.000+00:00, finished 2026-12-01T10:01:00.000+00:00 · CPython 3.11.7 · "
+        "baml-py 0.226.3 · pytest-baml-telemetry 0.1.0 · 2 xdist workers"
+    )
+    assert page.one(id="args").words() == f"pytest -k {EVIL} --token=***"
+    assert page.one("table", id="tests-table").rows()[1] == [EVIL_TEST, "10", "0", "unknown", "20*", "unpriced"]

@@ -4,8 +4,8 @@ The page draws the data of :func:`~pytest_baml_telemetry.report.build_report` (a
 :func:`~pytest_baml_telemetry.report.model.latency_histograms` of the same source) and
 nothing else: the table of the terminal report per function and model, one latency
 histogram per row as inline SVG with p50/p95/p99 markers, tokens and cost (unknown ones
-shown as unknown, never $0), the budget verdicts, and the baseline deltas when the data
-carries a ``compare`` section. No network: inline CSS and SVG, no script (a
+shown as unknown, never $0), the budget verdicts, the baseline deltas when the data
+carries a ``compare`` section, the ``run`` metadata and the per-test rows when it has them. No network: inline CSS and SVG, no script (a
 Content-Security-Policy of ``default-src 'none'`` keeps it so), no external URL. Every
 value is HTML-escaped: function names, models and test ids are user data.
 """
@@ -367,13 +367,55 @@ def _compare(section: Any) -> list[str]:
     return out
 
 
+def _run(run: Any) -> list[str]:
+    """The ``run`` metadata (when, versions, workers, the masked pytest arguments) as one line."""
+    if not isinstance(run, Mapping):
+        return []
+    parts = []
+    if run.get("started"):
+        parts.append(f"started {run['started']}" + (f", finished {run['finished']}" if run.get("finished") else ""))
+    python = " ".join(str(x) for x in (run.get("python_implementation"), run.get("python")) if x)
+    for label, value in (("Python", python), ("baml-py", run.get("baml_py")), ("pytest-baml-telemetry", run.get("plugin"))):
+        if value:
+            parts.append(f"{label} {value}" if label != "Python" else value)
+    if run.get("xdist_workers"):
+        parts.append(f"{run['xdist_workers']} xdist workers")
+    out = [f'<p class="note" id="run">{_e(" · ".join(parts))}</p>'] if parts else []
+    if run.get("pytest_args"):
+        out.append(f'<p class="note" id="args">pytest {_e(" ".join(str(a) for a in run["pytest_args"]))}</p>')
+    return out
+
+
+def _tests(tests: Any) -> list[str]:
+    """The per-test rows (calls, errors, tokens, cost per test id), folded: no script needed."""
+    if not isinstance(tests, list) or not tests:
+        return []
+    n = len(tests)
+    out = [f'<details id="tests"><summary>Per test ({n:,} test{"s" if n != 1 else ""} with BAML calls)</summary>',
+           '<table id="tests-table"><thead><tr><th class="name">test</th><th>calls</th><th>errors</th>'
+           "<th>in tokens</th><th>out tokens</th><th>cost</th></tr></thead><tbody>"]
+    for t in tests:
+        unknown = t.get("unknown_token_calls") or 0
+        cells = [_e(t.get("test_id")), f"{t.get('calls', 0):,}", f"{t.get('errors', 0):,}"]
+        for k in ("input_tokens", "output_tokens"):
+            v = t.get(k)
+            cells.append(_unknown() if v is None else f"{v:,}" + (_unknown("*") if unknown else ""))
+        cells.append(_cost(t) if t.get("cost_status") in ("priced", "partial", "unpriced", "no usage") else
+                     (_unknown() if t.get("cost_usd") is None else _e(format_usd(t["cost_usd"]))))
+        out.append(_row(cells, names=1))
+    out.append("</tbody></table></details>")
+    return out
+
+
 def _summary(data: Mapping[str, Any]) -> list[str]:
     s = data["summary"]
     ok = s["passed"]
     cls, word = ("pass", "PASSED") if ok else ("fail", "FAILED")
     n = s["calls"]
+    regressions = f", {s['regressions']} regression{'s' if s['regressions'] != 1 else ''}" if "regressions" in s else ""
     out = [f'<p id="summary" class="summary {cls}">{word}: {n:,} BAML call{"s" if n != 1 else ""}, '
-           f'{s["budgets"]} budget{"s" if s["budgets"] != 1 else ""}, {s["budgets_failed"]} failed</p>']
+           f'{s["budgets"]} budget{"s" if s["budgets"] != 1 else ""}, {s["budgets_failed"]} failed{_e(regressions)}</p>',
+           *_run(data.get("run"))]
     nr = data.get("not_recorded") or {}
     if nr.get("count"):
         c = nr["count"]
@@ -405,6 +447,7 @@ def render_html(data: Mapping[str, Any], histograms: Iterable[Mapping[str, Any]]
         *_summary(data),
         '<h2 id="calls-title">Calls per function and model</h2>',
         *_table(data),
+        *_tests(data.get("tests")),
     ]
     hs = list(histograms)
     if hs:
