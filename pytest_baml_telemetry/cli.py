@@ -54,6 +54,10 @@ class CheckResult:
         self.other = 0
         self.lost = 0
         self.truncated: str | None = None
+        self.first_time: str | None = None
+        """The ``time`` of the first event line (``None``: none had one)."""
+        self.last_time: str | None = None
+        """The ``time`` of the last event line."""
         """Why the last line was not counted (``None``: it was complete)."""
 
     def incomplete(self) -> list[str]:
@@ -148,6 +152,11 @@ def read_events(stream: IO[bytes], name: str, record: Any, result: CheckResult |
             )
         event_name = _event_name(event, name, lineno, names)
         res.events += 1
+        when = obj.get("time")
+        if when is not None:
+            if res.first_time is None:
+                res.first_time = str(when)
+            res.last_time = when
         if event_name == _LOST:
             count = measurements.get("count")
             if type(count) is not int or count < 0:
@@ -163,6 +172,8 @@ def read_events(stream: IO[bytes], name: str, record: Any, result: CheckResult |
         else:
             res.other += 1
     res.lines = lineno
+    if res.last_time is not None:
+        res.last_time = str(res.last_time)
     return res
 
 
@@ -258,7 +269,8 @@ def check(
     session.finish()  # session budgets, then the JSON report
     print(
         f"{shown}: {result.lines} line(s), {result.events} event(s), {result.calls} call(s) recorded"
-        + (f", {result.other} start or other event(s)" if result.other else ""),
+        + (f", {result.other} start or other event(s)" if result.other else "")
+        + (f"; from {result.first_time} to {result.last_time}" if result.first_time else ""),
         file=out,
     )
     for title, lines, _red in session.summary_sections():

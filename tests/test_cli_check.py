@@ -189,9 +189,10 @@ def test_exit_0_when_every_budget_holds(tmp_path: Path, monkeypatch: pytest.Monk
 
 def test_no_budgets_prints_the_report_and_exits_0(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
-    _log(tmp_path / "e.jsonl", fail=True)
+    records = [json.loads(line) for line in _log(tmp_path / "e.jsonl", fail=True).read_text().splitlines()]
     status, out, err = _check("e.jsonl")
     assert status == 0 and err == ""
+    assert out.splitlines()[0].endswith(f"; from {records[0]['time']} to {records[-1]['time']}")
     assert "ExtractResume" in out and "TOTAL" in out and "unpriced" in out
 
 
