@@ -227,3 +227,22 @@ def test_a_bad_baseline_is_a_usage_error(pytester: pytest.Pytester, content: str
     assert result.ret == pytest.ExitCode.USAGE_ERROR, out
     assert "--baml-compare (ini baml_compare): baseline " in out and "base.json" in out
     assert named in out
+
+
+def test_ini_keys(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    baseline(pytester, monkeypatch)
+    pytester.makeini(
+        "[pytest]\nasyncio_default_fixture_loop_scope = function\nbaml_compare = base.json\nbaml_compare_fail = p95:10%\n"
+    )
+    monkeypatch.setenv("BAML_TEST_LATENCY", "150ms")
+    result, out = run(pytester)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, out
+    result.stdout.fnmatch_lines(["tolerances: p95:10%", "  REGRESSION SayHello / gpt-4o: p95 100.0ms -> 150.0ms (+50.0%), tolerance 10%"])
+
+
+def test_a_bad_compare_table_is_a_usage_error(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytester.makefile(".toml", budgets='[compare]\np95 = "fast"\n')
+    baseline(pytester, monkeypatch)
+    result, out = run(pytester, "--baml-compare=base.json", "--baml-budgets=budgets.toml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR, out
+    assert "budget file 'budgets.toml' [compare] p95: tolerance 'fast' is not N% nor a duration" in out
