@@ -9,6 +9,7 @@ else is imported where it is used.
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -89,6 +90,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 _RECORD_MODES = ("none", "once", "new_episodes", "all")
+_STARTED = time.time()
+"""When this process loaded the plugin: in ``all`` mode a cassette written since is added to (shared cassettes)."""
 
 
 def _add_cassette_options(group: Any, parser: pytest.Parser) -> None:
@@ -610,6 +613,7 @@ def _cassette_request(request: pytest.FixtureRequest) -> dict[str, Any] | None:
         "record_mode": _record_mode(request.config),
         "match_on": tuple(options["match_on"]),
         "replay_latency": options["replay_latency"],
+        "run_started": _STARTED,
     }
 
 

@@ -151,3 +151,28 @@ def test_two_xdist_workers_never_write_one_cassette_at_once(app, pytester, monke
     asked = sorted(i["request"]["body"] for i in data["interactions"])
     assert len(asked) == 8 and all(f"q{i}" in asked[i] for i in range(8))  # no worker's write was lost
     _run(pytester, "-p", "xdist", "-n", "2").assert_outcomes(passed=8)
+
+
+def test_all_re_records_a_shared_cassette_once_per_run_keeping_every_test(app, pytester, monkeypatch) -> None:  # noqa: F811
+    _write_tests(pytester, app, """
+        @pytest.mark.baml_cassette("shared")
+        def test_one(baml_llm_server):
+            assert baml_llm_server.route(APP.b).Ask("one") == "new"
+
+        @pytest.mark.baml_cassette("shared")
+        def test_two(baml_llm_server):
+            assert baml_llm_server.route(APP.b).Ask("two") == "new"
+    """)
+    shared = pytester.path / "cassettes" / "test_app" / "shared.yaml"
+    with FakeLLMServer() as upstream:
+        point(monkeypatch, upstream)
+        for _ in range(2):
+            upstream.respond("old")
+        _run(pytester, "--baml-record-mode=new_episodes").assert_outcomes(failed=2)  # "old" recorded
+        assert len(yaml.safe_load(shared.read_text(encoding="utf-8"))["interactions"]) == 2
+        for _ in range(2):
+            upstream.respond("new")
+        _run(pytester, "--baml-record-mode=all").assert_outcomes(passed=2)
+    interactions = yaml.safe_load(shared.read_text(encoding="utf-8"))["interactions"]
+    assert len(interactions) == 2 and all("new" in i["response"]["body"]["string"] for i in interactions)
+    _run(pytester).assert_outcomes(passed=2)

@@ -274,3 +274,29 @@ def test_a_request_of_a_client_route_does_not_know_cannot_be_recorded(app, tmp_p
         result = server.eject_cassette()
         assert server.requests[0].served == "cassette_record" and server.requests[0].client == "Chat"
     assert "no upstream is known for client 'Chat'" in result.unmatched[0]
+
+
+def _hold_lock(path: str, seconds: float, out: str) -> None:
+    from pytest_baml_telemetry.fake.cassette import file_lock
+
+    with file_lock(Path(path)):
+        Path(out).write_text(f"{time.time()}", encoding="utf-8")
+        time.sleep(seconds)
+        Path(out).write_text(f"{time.time()}", encoding="utf-8")
+
+
+def test_the_cassette_lock_keeps_a_second_process_out_until_the_first_is_done(tmp_path) -> None:
+    import multiprocessing
+
+    from pytest_baml_telemetry.fake.cassette import file_lock
+
+    path, out = tmp_path / "c.yaml", tmp_path / "held"
+    holder = multiprocessing.get_context("spawn").Process(target=_hold_lock, args=(str(path), 1.0, str(out)))
+    holder.start()
+    deadline = time.monotonic() + 30
+    while not out.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    with file_lock(path):
+        got = time.time()
+    holder.join(10)
+    assert got >= float(out.read_text(encoding="utf-8"))  # only after the holder's last write

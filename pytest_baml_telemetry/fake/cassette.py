@@ -12,7 +12,8 @@ cassette at once).
 Record modes mean what they mean in vcrpy and pytest-recording: ``none`` (replay only; an
 unmatched request fails), ``once`` (record when the cassette file is missing, else as
 ``none``), ``new_episodes`` (replay what matches, record the rest, appended), ``all``
-(record everything anew, replacing the file).
+(record everything anew, replacing the file; given ``run_started``, a file already rewritten
+since then, by an earlier test sharing the cassette or another xdist worker, is added to).
 
 Each response keeps, besides vcr's ``status``/``headers``/``body``, a ``timing`` entry:
 ``elapsed`` (seconds to the headers), ``duration`` (to the end of the body) and, for a
@@ -135,6 +136,7 @@ class Cassette:
         match_on: Sequence[str] = proxy.DEFAULT_MATCH_ON,
         replay_latency: str = "recorded",
         secrets: Iterable[str] = (),
+        run_started: float | None = None,
     ) -> None:
         where = "FakeLLMServer.use_cassette"
         if not isinstance(path, (str, os.PathLike)) or not str(path):
@@ -151,6 +153,7 @@ class Cassette:
             fail(ValueError, f"{where}: replay_latency={short_repr(replay_latency)}", "'recorded' or 'none'")
         self.replay_latency = replay_latency
         self.secrets = {check_str(s, f"{where}: secrets entry {short_repr(s)}") for s in secrets}
+        self.run_started = run_started
         self.existed = self.path.is_file() and bool(self.path.read_text(encoding="utf-8").strip())
 
     def __repr__(self) -> str:
@@ -191,14 +194,14 @@ class Cassette:
     def save(self, recorded: list[dict[str, Any]]) -> int:
         """Write the interactions ``recorded`` (the child's form), scrubbed, with what the file
         already holds unless ``record_mode="all"``; under :func:`file_lock`. Returns how many were added."""
-        if not recorded and not (self.record_mode == "all"):
+        if not recorded:
             return 0
         persister, serialize, yamlserializer, Request = _vcr()
         secrets = set(self.secrets)
         new = [_scrub(item, secrets) for item in recorded]
         with file_lock(self.path):
             kept: list[Any] = [[], []]
-            if self.record_mode != "all" and self.path.is_file():
+            if self.path.is_file() and (self.record_mode != "all" or self._rewritten_this_run()):
                 try:
                     loaded = persister.FilesystemPersister.load_cassette(self.path, yamlserializer)
                     kept = [list(loaded[0]), list(loaded[1])]
@@ -214,6 +217,17 @@ class Cassette:
             temporary.write_text(text, encoding="utf-8")
             os.replace(temporary, self.path)
         return len(new)
+
+
+    def _rewritten_this_run(self) -> bool:
+        """In ``all`` mode: whether the file was already rewritten in this run (by an earlier test
+        sharing the cassette, or another xdist worker), so this test's interactions join it."""
+        if self.run_started is None:
+            return False
+        try:
+            return self.path.stat().st_mtime >= self.run_started
+        except OSError:
+            return False
 
 
 def _to_child(request: Any, response: dict[str, Any]) -> dict[str, Any]:

@@ -551,16 +551,22 @@ class FakeLLMServer:
         match_on: Sequence[str] = ("method", "path", "body"),
         replay_latency: str = "recorded",
         secrets: Sequence[str] = (),
+        run_started: float | None = None,
     ) -> Any:
         """Serve every request from the vcrpy cassette ``path`` (scripts are not used meanwhile),
         recording as ``record_mode`` allows (``none``/``once``/``new_episodes``/``all``, vcrpy's
         meanings) by forwarding to each client's own endpoint, which :meth:`route` tells the server.
         ``match_on``: vcr's matcher names (``body``: the model and the prompt of the JSON body);
         ``replay_latency="recorded"`` replays at the recorded pace, ``"none"`` at once. ``secrets``:
-        more values to scrub. Returns the :class:`~.cassette.Cassette`; :meth:`eject_cassette` writes it."""
+        more values to scrub. ``run_started`` (a ``time.time()``): in ``all`` mode, a cassette file
+        written since then is added to rather than replaced (tests sharing it in one run).
+        Returns the :class:`~.cassette.Cassette`; :meth:`eject_cassette` writes it."""
         from .cassette import Cassette
 
-        cassette = Cassette(path, record_mode=record_mode, match_on=match_on, replay_latency=replay_latency, secrets=secrets)
+        cassette = Cassette(
+            path, record_mode=record_mode, match_on=match_on, replay_latency=replay_latency, secrets=secrets,
+            run_started=run_started,
+        )
         config = cassette.child_config(dict(self._upstreams))
         self._call("cassette", config=config)
         self._cassette = cassette
