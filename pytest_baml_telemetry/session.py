@@ -226,6 +226,7 @@ class TelemetrySession:
 
     def stop(self) -> None:
         self.dispatcher.detach(self.handler_id)
+        self.aggregator.end_test()  # a test window left open (an interrupted run) keeps its calls
 
     def set_test(self, nodeid: str | None) -> None:
         """Label calls with the running test (``None``: between tests); its per-test totals are kept."""

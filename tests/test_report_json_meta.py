@@ -162,3 +162,37 @@ def test_a_payload_without_tests_and_a_bad_tests_row() -> None:
         Aggregator.from_payload(payload)
     with pytest.raises(TypeError, match=r"Aggregator.begin_test\(test_id=3\): expected a test node id"):
         agg.begin_test(3)  # type: ignore[arg-type]
+
+
+def test_a_window_left_open_keeps_its_calls_when_the_session_stops() -> None:
+    from pytest_baml_telemetry.session import TelemetrySession
+
+    session = TelemetrySession(report=True)
+    session.start()
+    session.set_test("t::interrupted")
+    session.aggregator.record("F", "m", 10, input_tokens=1, output_tokens=2)
+    session.stop()  # no set_test(None): the run was interrupted
+    assert session.aggregator.tests == {"t::interrupted": {("F", "m"): [1, 0, 1, 2, 0, 0, 0, 0]}}
+    assert [r["test_id"] for r in session.report_data()["tests"]] == ["t::interrupted"]
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--api-key", "sk-1", "-x"], ["--api-key", "***", "-x"]),
+        (["--token=abc"], ["--token=***"]),
+        (["--auth-header", "--baml-report"], ["--auth-header", "--baml-report"]),  # a flag, no value
+        (["-o", "openai_api_key=sk", "-o", "timeout=3"], ["-o", "openai_api_key=***", "-o", "timeout=3"]),
+        (["-oanthropic_token=x"], ["-oanthropic_token=***"]),
+        (["--override-ini=my_secret=x"], ["--override-ini=my_secret=***"]),
+        (["OPENAI_API_KEY=sk-2", "NAME=ok"], ["OPENAI_API_KEY=***", "NAME=ok"]),
+        (["--proxy=https://u:pw@host:8080/x"], ["--proxy=https://u:***@host:8080/x"]),
+        (["-k", "key and not token"], ["-k", "key and not token"]),  # a -k expression is not a secret
+        (["--baml-prices=./app/../prices.toml", "./tests/../t/test_a.py::test_b"],
+         ["--baml-prices=prices.toml", "t/test_a.py::test_b"]),
+    ],
+)
+def test_pytest_args_are_masked_and_normalised(args: list[str], expected: list[str]) -> None:
+    from pytest_baml_telemetry.report.run import run_metadata
+
+    assert run_metadata(started=None, finished=None, xdist_workers=0, args=args)["pytest_args"] == expected
