@@ -56,6 +56,7 @@ _LAZY = {
     "LatencyTracker": ".trackers",
     "LoggingHandler": ".trackers",
     "log_calls": ".trackers",
+    "JsonlExporter": ".exporters",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,6 +65,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .budgets import PriceTable as PriceTable
     from .capture import EventCapture as EventCapture
     from .capture import expect as expect
+    from .exporters import JsonlExporter as JsonlExporter
     from .fake import AsyncFakeBamlClient as AsyncFakeBamlClient
     from .fake import FakeBamlClient as FakeBamlClient
     from .fake import NothingScriptedError as NothingScriptedError
