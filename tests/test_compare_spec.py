@@ -126,3 +126,14 @@ def test_rows_on_one_side_are_listed_and_models_matter() -> None:
     assert "only in the baseline (not called in this run): F / a, H / m" in lines
     assert "only in this run (not in the baseline): F / b, I / m" in lines
     assert any(line.startswith("G  ") and "no model" in line for line in lines)
+
+
+def test_partly_unknown_tokens_and_cost_are_not_compared_as_numbers() -> None:
+    base = report(row("F", total_tokens=100, cost_usd=1.0, unknown_token_calls=0, cost_status="priced"))
+    now = report(row("F", total_tokens=50, cost_usd=0.5, unknown_token_calls=3, cost_status="partial"))
+    out = compare_reports(now, base, parse_tolerances("tokens:10%,cost:10%"))
+    assert out["rows"][0]["deltas"]["tokens"] == {"baseline": 100, "current": None, "delta": None, "percent": None}
+    assert [(r["key"], r["unverifiable"]) for r in out["regressions"]] == [("tokens", True), ("cost", True)]
+    unpriced = compare_reports(report(row("F", cost_usd=None, cost_status="unpriced")),
+                               report(row("F", cost_usd=None, cost_status="unpriced")), parse_tolerances("cost:1%"))
+    assert unpriced["passed"] is True  # unpriced in both runs: nothing to compare

@@ -10,9 +10,10 @@ when the value grew by more than N percent of the baseline (from a baseline of 0
 growth is a regression), ``KEY:VALUE`` when it grew by more than VALUE, in the key's unit
 (seconds or a duration such as ``"50ms"`` for latency, USD for ``cost``, tokens, a ratio
 for ``error_rate``). Higher is worse for every key. Rows are matched by function and
-model; the ones present on one side only are listed. A key with a tolerance whose value
-is known on one side only (cost unpriced in this run, no streams any more) cannot be
-compared: it is an *unverifiable* regression, which fails as budgets' do.
+model; the ones present on one side only are listed. Token sums and cost of a row with
+calls of unknown tokens are unknown, never compared as a smaller number. A key with a
+tolerance whose value is known on one side only (cost unpriced in this run, no streams
+any more) cannot be compared: it is an *unverifiable* regression, which fails as budgets' do.
 """
 
 from __future__ import annotations
@@ -232,6 +233,19 @@ def _delta(base: float | None, cur: float | None) -> dict[str, Any]:
     return d
 
 
+_TOKEN_KEYS = frozenset({"input_tokens", "output_tokens", "tokens", "cost"})
+
+
+def _value(row: Mapping[str, Any], key: str) -> float | None:
+    """The compared value of ``key`` in a report row; token sums and cost that leave out calls
+    with unknown tokens (or an unpriced model) are unknown (``None``), never a smaller number."""
+    if key in _TOKEN_KEYS and row.get("unknown_token_calls"):
+        return None
+    if key == "cost" and row.get("cost_status") in ("partial", "unpriced"):
+        return None
+    return row.get(COMPARE_KEYS[key][0])
+
+
 def _label(function: str, model: str | None) -> str:
     return f"{function} / {model_label(model)}"
 
@@ -261,10 +275,7 @@ def compare_reports(
         b, c = base_rows.get(key), cur_rows.get(key)
         if b is None or c is None:
             continue
-        deltas = {}
-        for k in keys:
-            field, _ = COMPARE_KEYS[k]
-            deltas[k] = _delta(b.get(field), c.get(field))
+        deltas = {k: _delta(_value(b, k), _value(c, k)) for k in keys}
         rows.append({"function": key[0], "model": key[1], "deltas": deltas})
         for t in tolerances:
             reg = _check(t, deltas[t.key], key)
