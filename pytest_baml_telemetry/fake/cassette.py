@@ -46,6 +46,8 @@ __all__ = ["RECORD_MODES", "REPLAY_LATENCIES", "Cassette", "CassetteResult", "ca
 RECORD_MODES = ("none", "once", "new_episodes", "all")
 REPLAY_LATENCIES = ("recorded", "none")
 MASK = "***"
+MIN_SECRET = 8
+"""Scrubbed values shorter than this are not searched for elsewhere (they would match ordinary text)."""
 _BEARER = ("bearer ", "basic ", "token ")
 
 
@@ -210,7 +212,7 @@ class Cassette:
             requests = kept[0] + [Request(r["method"], r["uri"], r["body"], r["headers"]) for r, _ in new]
             responses = kept[1] + [response for _, response in new]
             text = serialize.serialize({"requests": requests, "responses": responses}, yamlserializer)
-            for secret in sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True):
+            for secret in sorted((s for s in secrets if len(s) >= MIN_SECRET), key=len, reverse=True):
                 text = text.replace(secret, MASK)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
@@ -267,12 +269,19 @@ UNRECORDED_HEADERS = frozenset({"baml-original-url", "date", "server"})
 """Headers left out of a cassette because they vary per run (the fake's own port, the time)."""
 
 
-def _scrub_headers(headers: dict[str, list[str]], secrets: set[str]) -> dict[str, list[str]]:
+def _response_credential(name: str) -> bool:
+    """A response header that may carry a credential: cookies, auth challenges (rate-limit
+    ``...-tokens`` headers are kept: they count tokens)."""
+    lowered = name.lower()
+    return lowered in proxy.CREDENTIAL_HEADERS or "cookie" in lowered or "auth" in lowered
+
+
+def _scrub_headers(headers: dict[str, list[str]], secrets: set[str], *, response: bool = False) -> dict[str, list[str]]:
     kept = {}
     for name, values in headers.items():
         if name.lower() in UNRECORDED_HEADERS:
             continue
-        if proxy.is_credential(name):
+        if _response_credential(name) if response else proxy.is_credential(name):
             for value in values:
                 _note_secret(value, secrets)
         else:
@@ -311,7 +320,7 @@ def _scrub(item: dict[str, Any], secrets: set[str]) -> tuple[dict[str, Any], dic
         timing["chunks"] = response["chunks"]
     vcr_response = {
         "status": response["status"],
-        "headers": _scrub_headers(response.get("headers") or {}, secrets),
+        "headers": _scrub_headers(response.get("headers") or {}, secrets, response=True),
         "body": {"string": body},
         "timing": timing,
     }
