@@ -246,3 +246,16 @@ def test_a_bad_compare_table_is_a_usage_error(pytester: pytest.Pytester, monkeyp
     result, out = run(pytester, "--baml-compare=base.json", "--baml-budgets=budgets.toml")
     assert result.ret == pytest.ExitCode.USAGE_ERROR, out
     assert "budget file 'budgets.toml' [compare] p95: tolerance 'fast' is not N% nor a duration" in out
+
+
+def test_the_baseline_may_be_the_report_path(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    result, out = run(pytester, "--baml-report-json=report.json")
+    assert result.ret == pytest.ExitCode.OK, out
+    first = json.loads((pytester.path / "report.json").read_text())["run"]["started"]
+    monkeypatch.setenv("BAML_TEST_LATENCY", "150ms")
+    # read at start-up, then replaced by this run's report: a rolling baseline
+    result, out = run(pytester, "--baml-compare=report.json", "--baml-report-json=report.json", "--baml-compare-fail=p95:10%")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, out
+    data = json.loads((pytester.path / "report.json").read_text())
+    assert data["compare"]["baseline_run"]["started"] == first != data["run"]["started"]
+    assert data["compare"]["regressions"]
