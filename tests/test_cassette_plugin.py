@@ -176,3 +176,11 @@ def test_all_re_records_a_shared_cassette_once_per_run_keeping_every_test(app, p
     interactions = yaml.safe_load(shared.read_text(encoding="utf-8"))["interactions"]
     assert len(interactions) == 2 and all("new" in i["response"]["body"]["string"] for i in interactions)
     _run(pytester).assert_outcomes(passed=2)
+
+
+def test_the_marker_and_the_option_are_registered(pytester) -> None:
+    markers = pytester.runpytest_subprocess("--markers").stdout.str()
+    assert "@pytest.mark.baml_cassette: baml_cassette(name=None, match_on=('method', 'path', 'body'), replay_latency='recorded')" in markers
+    assert pytester.parseconfig("--baml-record-mode=all").getoption("baml_record_mode") == "all"
+    pytester.makeini("[pytest]\nbaml_record_mode = once\n")
+    assert pytester.parseconfig().getini("baml_record_mode") == "once"
