@@ -40,7 +40,8 @@ def _selected_or_last(log: Any) -> tuple[Any, int]:
     if selected is None and attempts:
         calls = list(calls)
         try:
-            selected = max(calls, key=lambda c: c.timing.start_time_utc_ms)
+            # the latest start; attempts started in the same millisecond: the later in the list
+            selected = calls[max(range(len(calls)), key=lambda i: (calls[i].timing.start_time_utc_ms, i))]
         except Exception:
             selected = calls[-1]
     return selected, attempts

@@ -57,8 +57,8 @@ _OPTIONS = (
     (
         "--baml-compare-fail",
         "baml_compare_fail",
-        "SPEC: fail on regressions from the baseline beyond tolerances, KEY:N% or KEY:VALUE, comma-separated "
-        "(p95:10%,cost:5%,p99:50ms)",
+        "SPEC: fail on regressions from the baseline beyond tolerances, KEY:N%% or KEY:VALUE, comma-separated "
+        "(p95:10%%,cost:5%%,p99:50ms)",
     ),
 )
 
@@ -85,7 +85,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         else:
             spec = option == "--baml-compare-fail"
             group.addoption(option, metavar="SPEC" if spec else "PATH", default=None, help=text)
-            parser.addini(ini, text if spec else f"{text} (path, relative to the ini file)", default="")
+            ini_text = text.replace("%%", "%")  # argparse formats option help with %; ini help is shown as is
+            parser.addini(ini, ini_text if spec else f"{ini_text} (path, relative to the ini file)", default="")
     _add_cassette_options(group, parser)
 
 
