@@ -30,8 +30,14 @@ NOT_BILLED = Usage(0, 0, 0)
 """The usage of a failure known not to be billed (an HTTP status >= 400, a refused connection)."""
 
 
-def _selected_or_last(log: Any) -> tuple[Any, int]:
-    """The attempt whose response was used (the latest one when none was), and the number of attempts."""
+def _selected_or_last(log: Any, failed_client: Any = None) -> tuple[Any, int]:
+    """The attempt whose response was used, and the number of attempts.
+
+    When none was used (the call failed), the last attempt: baml-py 0.226.3 lists a log's
+    attempts in no fixed order (measured: a fallback's four attempts came back shuffled) and
+    times them to the millisecond only, so the error's ``client_name`` (``failed_client``, the
+    client of the attempt that failed last) picks among them first, then the latest start.
+    """
     calls = log.calls
     attempts = len(calls) if calls else 0
     if attempts == 1:  # the only attempt: selected_call would be it (or None when it failed)
@@ -39,9 +45,11 @@ def _selected_or_last(log: Any) -> tuple[Any, int]:
     selected = log.selected_call
     if selected is None and attempts:
         calls = list(calls)
+        if isinstance(failed_client, str):
+            same = [c for c in calls if getattr(c, "client_name", None) == failed_client]
+            calls = same or calls
         try:
-            # the latest start; attempts started in the same millisecond: the later in the list
-            selected = calls[max(range(len(calls)), key=lambda i: (calls[i].timing.start_time_utc_ms, i))]
+            selected = max(calls, key=lambda c: c.timing.start_time_utc_ms)
         except Exception:
             selected = calls[-1]
     return selected, attempts
@@ -143,7 +151,7 @@ _BAML_TAG_COUNT = 2
 tags than that has no user tags (checked before the tags are filtered, to keep the common case cheap)."""
 
 
-def read_collector_log(log: Any, call: Call) -> None:
+def read_collector_log(log: Any, call: Call, error: BaseException | None = None) -> None:
     """Fill ``call`` (usage, model and extra metadata) from a ``baml_py.FunctionLog``.
 
     Sets usage (``None`` counts stay ``None``), ``model`` (the model the request asked
@@ -152,7 +160,8 @@ def read_collector_log(log: Any, call: Call) -> None:
     response id, else baml's ``"breq_..."`` request id), and ``tags``: the call's own tags
     (``with_options(tags=...)``, replaced by a call's ``baml_options={"tags": ...}``, as
     baml-py does), without baml's ``baml.*`` tags, when there are any (as the fake records
-    them). Missing parts are skipped.
+    them). Missing parts are skipped. ``error`` (a failed call's) names the client whose
+    attempt failed last, which picks the attempt read (see :func:`_selected_or_last`).
 
     Each part of the log is read once, and only what is emitted. This runs right after
     the HTTP exchange, when little of it is in the CPU caches: it is written as one
@@ -178,7 +187,7 @@ def read_collector_log(log: Any, call: Call) -> None:
     if calls and len(calls) == 1:  # the only attempt: it is the selected one (or the one that failed)
         selected, attempts = calls[0], 1
     else:
-        selected, attempts = _selected_or_last(log)
+        selected, attempts = _selected_or_last(log, getattr(error, "client_name", None) if error is not None else None)
     if selected is None:
         extra: dict[str, Any] = {"num_attempts": attempts}
     else:

@@ -204,18 +204,18 @@ def _as_collector_list(value: Any) -> list[Any]:
     return [value]
 
 
-def _read_collector(collector: Any, call: Call) -> None:
+def _read_collector(collector: Any, call: Call, error: BaseException | None = None) -> None:
     try:
         log = collector.last
         if log is not None:
-            read_collector_log(log, call)
+            read_collector_log(log, call, error)
     except Exception as exc:  # reading telemetry must never break the user's call
         logger.error("reading the baml Collector for %s failed: %r", call.function_name, exc)
 
 
 def _read_failure(collector: Any, call: Call, error: BaseException) -> None:
     """Read the log of a failed call, then apply the billing rule (:func:`~.collector_log.bill_failure`)."""
-    _read_collector(collector, call)
+    _read_collector(collector, call, error)
     try:
         bill_failure(call, error)
     except Exception as exc:  # reading telemetry must never break the user's call

@@ -298,7 +298,7 @@ def test_each_provider_and_outcome_through_the_real_runtime(routed, server, prov
         assert isinstance(metadata["request_id"], str) and metadata["request_id"].startswith(want.request_id), metadata["request_id"]
     if raised is not None:
         assert metadata["reason"] is raised and metadata["kind"] == "error"
-    assert _counts(end.measurements) == want.tokens  # last: the xfail cell fails here only
+    assert _counts(end.measurements) == want.tokens
 
 
 # ------------------------------------------------------------------ composite clients
@@ -455,11 +455,6 @@ def test_each_provider_reports_its_own_finish_reason(app, server, provider: Prov
             assert _counts(event.measurements)[:2] == billed  # answered: its usage stands
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fake/_server_child.py sends x-amzn-ErrorType only with its default error body: with body= the AWS SDK "
-    "reads an Unhandled error and does not retry a 429 as a throttle (reported, with the fix)",
-)
 def test_a_bedrock_error_with_its_own_body_is_still_a_throttle(routed, server) -> None:
     b, _ = routed
     for _ in range(3):

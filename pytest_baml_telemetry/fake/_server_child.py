@@ -511,12 +511,14 @@ class Handler(BaseHTTPRequestHandler):
             extra["Retry-After"] = str(script["retry_after"])
         body = script.get("body")
         content_type = "application/json"
+        kind, code = self.wire.error_type(status)
+        # the format's error headers (Bedrock's x-amzn-ErrorType) go with a scripted body too: the
+        # AWS SDK reads the error kind from them (without, a 429 is not retried as a throttle)
+        extra.update(getattr(self.wire, "error_headers", _no_headers)(kind))
         if body is None:
-            kind, code = self.wire.error_type(status)
             phrase = self.responses.get(status, ("",))[0]
             message = f"FakeLLMServer scripted failure: HTTP {status} {phrase}".rstrip()
             payload = _json(self.wire.error_body(message, kind, code))
-            extra.update(getattr(self.wire, "error_headers", _no_headers)(kind))
         elif script.get("body_is_json"):
             payload = _json(body)
         else:
