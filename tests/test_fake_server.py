@@ -641,6 +641,7 @@ def test_child_imports_only_the_wire_format_from_the_package():
         "pytest_baml_telemetry._validate",
         "pytest_baml_telemetry.fake",
         "pytest_baml_telemetry.fake._server_proxy",
+        "pytest_baml_telemetry.fake._sigv4",
         "pytest_baml_telemetry.wire",
         "pytest_baml_telemetry.wire.anthropic",
         "pytest_baml_telemetry.wire.bedrock",

@@ -22,6 +22,11 @@ The upstream of a request is its client's (by the ``/_c/{client}`` tag): the par
 ``{client: {"base": url, "prefix": path, "query": {...}}}`` (from ``route(b)``); the path
 after the tag loses ``prefix`` (what the fake's own base URL adds, ``/v1`` for OpenAI) and
 is appended to ``base``; ``query`` replaces query parameters (Azure's ``api-version``).
+A Bedrock client's entry may hold ``"aws"`` (``access_key_id``, ``secret_access_key``,
+``session_token``, ``region``: sent only while the cassette records): its URL is then a
+:class:`SignedURL` and :func:`forward` re-signs the request for the upstream host
+(:func:`._sigv4.sign`; the SDK signed it for the fake's host). The credentials go upstream
+only: the interaction keeps the headers the client sent.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from typing import Any
+
+from . import _sigv4
 
 MATCHERS = ("method", "scheme", "host", "port", "path", "query", "uri", "body", "raw_body")
 """The ``match_on`` names understood (vcr's, plus ``raw_body`` for the exact body text)."""
@@ -162,9 +169,29 @@ def difference(recorded: dict[str, Any], now: dict[str, Any], match_on: tuple[st
     return "; ".join(parts) or "nothing differs (the recorded interaction was already played)"
 
 
+class SignedURL(str):
+    """An upstream URL whose request :func:`forward` signs with SigV4: ``aws`` holds the
+    credentials and region. A plain string to everything else (``json`` writes only the text)."""
+
+    aws: dict[str, Any]
+
+
+def _signing(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``_sigv4.sign`` keyword arguments of an upstream entry's ``"aws"`` credentials, if complete."""
+    aws = entry.get("aws")
+    if not isinstance(aws, dict) or not aws.get("access_key_id") or not aws.get("secret_access_key"):
+        return None
+    return {
+        "access_key_id": str(aws["access_key_id"]), "secret_access_key": str(aws["secret_access_key"]),
+        "session_token": str(aws["session_token"]) if aws.get("session_token") else None,
+        "region": str(aws.get("region") or "us-east-1"),
+    }
+
+
 def upstream_url(upstreams: dict[str, Any], client: str | None, target: str) -> str | None:
     """The URL ``target`` (the request's path and query, without the client tag) goes to upstream,
-    from its client's entry; ``None`` when the client has none."""
+    from its client's entry; ``None`` when the client has none; a :class:`SignedURL` when the
+    entry holds AWS credentials."""
     entry = upstreams.get(client or "")
     if entry is None:
         return None
@@ -178,7 +205,13 @@ def upstream_url(upstreams: dict[str, Any], client: str | None, target: str) -> 
     replace = entry.get("query") or {}
     pairs = [(k, v) for k, v in pairs if k not in replace] + sorted(replace.items())
     full = base_parts.path.rstrip("/") + path
-    return urllib.parse.urlunsplit((base_parts.scheme, base_parts.netloc, full, urllib.parse.urlencode(pairs), ""))
+    url = urllib.parse.urlunsplit((base_parts.scheme, base_parts.netloc, full, urllib.parse.urlencode(pairs), ""))
+    signing = _signing(entry)
+    if signing is None:
+        return url
+    signed = SignedURL(url)
+    signed.aws = signing
+    return signed
 
 
 def _b64(data: bytes) -> str:
@@ -287,13 +320,17 @@ def _write_chunk(handler: Any, data: bytes) -> None:
 
 def forward(handler: Any, url: str, method: str, body: bytes, wait: Wait) -> dict[str, Any]:
     """Send the request to ``url`` and stream the answer back to ``handler``'s client as it comes
-    (each upstream read one chunk); returns the interaction (bodies base64, chunk offsets in seconds)."""
+    (each upstream read one chunk); returns the interaction (bodies base64, chunk offsets in seconds).
+    A :class:`SignedURL`'s request is re-signed for its host (the interaction keeps the client's headers)."""
     parts = urllib.parse.urlsplit(url)
     cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     conn = cls(parts.hostname or "", parts.port, timeout=UPSTREAM_TIMEOUT)
     headers = {k: v for k, v in handler.headers.items() if k.lower() not in HOP_BY_HOP}
     headers["Accept-Encoding"] = "identity"
     path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+    signing = getattr(url, "aws", None)
+    if signing is not None:
+        headers = _sigv4.sign(method, str(url), headers, body, **signing)
     start = time.monotonic()
     try:
         conn.request(method, path, body=body or None, headers=headers)

@@ -29,7 +29,9 @@ For cassettes (:meth:`FakeLLMServer.use_cassette`), :func:`upstream_for` says wh
 client really connects (its ``base_url``/``endpoint_url``, Azure's resource and deployment,
 else the provider's default host) and :func:`client_registry_for` tells the server
 (``set_upstreams``); while the cassette records, a client keeps its own ``api_key`` (and AWS
-keys), resolved from ``env.NAME``, so the upstream accepts the forwarded request.
+keys), resolved from ``env.NAME``, so the upstream accepts the forwarded request, and a Bedrock
+client's entry also carries its AWS credentials (:func:`aws_credentials`: its options, else the
+standard ``AWS_*`` variables), with which the server re-signs each request for the real host.
 """
 
 from __future__ import annotations
@@ -46,7 +48,10 @@ if TYPE_CHECKING:
 
     from .server import FakeLLMServer
 
-__all__ = ["OFFLINE_IMPOSSIBLE", "STRATEGY_PROVIDERS", "client_registry_for", "route", "routed_options", "upstream_for"]
+__all__ = [
+    "OFFLINE_IMPOSSIBLE", "STRATEGY_PROVIDERS", "aws_credentials", "aws_region", "client_registry_for", "route",
+    "routed_options", "upstream_for",
+]
 
 STRATEGY_PROVIDERS = ("fallback", "round-robin")
 """Providers whose clients are left as declared (their members are routed)."""
@@ -96,6 +101,33 @@ _FAKE_PREFIXES = {"openai": "/v1", "openai-generic": "/v1", "openai-responses": 
 """What the server's own base URL for a provider adds after the client tag (``client_options``)."""
 
 
+_AWS_ENV = {
+    "access_key_id": "AWS_ACCESS_KEY_ID", "secret_access_key": "AWS_SECRET_ACCESS_KEY", "session_token": "AWS_SESSION_TOKEN",
+}
+"""Each AWS credential option and the standard variable the AWS SDK reads when it is not given."""
+
+
+def aws_region(options: Mapping[str, Any]) -> str:
+    """A Bedrock client's region: its ``region`` option, else ``AWS_REGION``, ``AWS_DEFAULT_REGION``, ``us-east-1``."""
+    region = options.get("region")
+    if isinstance(region, str) and region:
+        return region
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def aws_credentials(block: ClientBlock) -> dict[str, str | None]:
+    """The AWS credentials and region a Bedrock client ``block`` signs with: each of its options
+    ``access_key_id``, ``secret_access_key``, ``session_token`` (``env.NAME`` resolved), else the
+    standard variable (``AWS_ACCESS_KEY_ID``, ...); the region as :func:`aws_region`."""
+    options = {k: v for k, v in ((k, _resolve(v)) for k, v in block.options.items()) if v is not None}
+    found: dict[str, str | None] = {}
+    for key, variable in _AWS_ENV.items():
+        value = options.get(key)
+        found[key] = value if isinstance(value, str) and value else os.environ.get(variable) or None
+    found["region"] = aws_region(options)
+    return found
+
+
 def upstream_for(block: ClientBlock) -> dict[str, Any] | None:
     """Where the leaf client ``block`` really connects, for recording: ``{"base", "prefix", "query"}``
     (see :func:`~._server_proxy.upstream_url`); ``None`` when it is not known (an
@@ -113,7 +145,7 @@ def upstream_for(block: ClientBlock) -> dict[str, Any] | None:
         if options.get("api_version"):
             query["api-version"] = str(options["api_version"])
     elif provider == "aws-bedrock" and base is None:
-        base = f"https://bedrock-runtime.{options.get('region') or 'us-east-1'}.amazonaws.com"
+        base = f"https://bedrock-runtime.{aws_region(options)}.amazonaws.com"
     if base is None:
         base = _DEFAULT_UPSTREAMS.get(provider)
     if not isinstance(base, str) or not base:
@@ -197,6 +229,8 @@ def client_registry_for(server: FakeLLMServer, client: Any) -> baml_py.ClientReg
         registry.add_llm_client(block.name, str(provider), routed_options(server, block), block.retry_policy)
         upstream = upstream_for(block)
         if upstream is not None:
+            if provider == "aws-bedrock" and getattr(server, "cassette_records", False):
+                upstream["aws"] = aws_credentials(block)  # the server re-signs for the real host
             upstreams[block.name] = upstream
     set_upstreams = getattr(server, "set_upstreams", None)
     if upstreams and callable(set_upstreams):

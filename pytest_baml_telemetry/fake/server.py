@@ -102,6 +102,20 @@ def _check_host(host: Any) -> str:
     return str(address)
 
 
+def _handed_over(upstreams: Mapping[str, Mapping[str, Any]], cassette: Any) -> dict[str, Any]:
+    """``upstreams`` as the child gets them for ``cassette``: a Bedrock entry's ``"aws"`` credentials
+    only while it records (then also among the values scrubbed from what it writes), else left out."""
+    out: dict[str, Any] = {}
+    for name, entry in upstreams.items():
+        entry = dict(entry)
+        aws = entry.pop("aws", None)
+        if isinstance(aws, Mapping) and cassette.records:
+            entry["aws"] = dict(aws)
+            cassette.secrets.update(str(aws[k]) for k in ("access_key_id", "secret_access_key", "session_token") if aws.get(k))
+        out[str(name)] = entry
+    return out
+
+
 # --------------------------------------------------------------------------- records
 
 
@@ -567,7 +581,7 @@ class FakeLLMServer:
             path, record_mode=record_mode, match_on=match_on, replay_latency=replay_latency, secrets=secrets,
             run_started=run_started,
         )
-        config = cassette.child_config(dict(self._upstreams))
+        config = cassette.child_config(_handed_over(self._upstreams, cassette))
         self._call("cassette", config=config)
         self._cassette = cassette
         return cassette
@@ -585,10 +599,12 @@ class FakeLLMServer:
     def set_upstreams(self, upstreams: Mapping[str, Mapping[str, Any]]) -> None:
         """Tell the server where each client (by its tag) really connects, for recording:
         ``{client: {"base": url, "prefix": path the fake's base URL adds, "query": {...}}}``
-        (:meth:`route` does it)."""
+        (:meth:`route` does it). A Bedrock entry's ``"aws"`` credentials (the server re-signs its
+        requests with them) reach the child only while the cassette records, and are scrubbed
+        from what it writes."""
         self._upstreams.update({str(k): dict(v) for k, v in upstreams.items()})
         if self._cassette is not None:
-            self._call("upstreams", upstreams=dict(upstreams))
+            self._call("upstreams", upstreams=_handed_over(upstreams, self._cassette))
 
     def eject_cassette(self) -> Any:
         """Stop using the cassette: write what was recorded (scrubbed) and return a
@@ -598,6 +614,8 @@ class FakeLLMServer:
         cassette, self._cassette = self._cassette, None
         if cassette is None:
             raise RuntimeError("FakeLLMServer.eject_cassette: no cassette is in use (use_cassette(...) first)")
+        for entry in self._upstreams.values():  # AWS credentials are kept for one cassette only
+            entry.pop("aws", None)
         taken = self._call("cassette_take") or {}
         self._call("cassette", config=None)
         recorded = cassette.save(list(taken.get("recorded") or []))
