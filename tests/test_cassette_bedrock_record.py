@@ -92,7 +92,6 @@ class AwsLike:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"  # a stream is chunked, as AWS sends it
             def log_message(self, *args: object) -> None:
                 pass
 
@@ -113,14 +112,6 @@ class AwsLike:
                 usage = {"inputTokens": 7, "outputTokens": 2, "totalTokens": 9}
                 self.send_response(200)
                 self.send_header("x-amzn-RequestId", "req-sigv4-1")
-                if self.path.endswith("/converse-stream"):
-                    frames = b"".join(bedrock.encode_event(e) for e in bedrock.stream_events(["signed ", "stream"], usage=usage))
-                    self.send_header("Content-Type", "application/vnd.amazon.eventstream")
-                    self.send_header("Transfer-Encoding", "chunked")
-                    self.end_headers()
-                    self.wfile.write(b"%X\r\n%s\r\n0\r\n\r\n" % (len(frames), frames))
-                    self.close_connection = True
-                    return
                 data = json.dumps(bedrock.completion_body("signed answer", usage=usage)).encode()
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(data)))
