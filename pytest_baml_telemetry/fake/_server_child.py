@@ -272,6 +272,12 @@ class Handler(BaseHTTPRequestHandler):
     body: Any = None
     wire: Any = openai  # the wire module serving the request (OpenAI's for a path none serves)
 
+    def setup(self) -> None:
+        super().setup()
+        # headers and body go out in two writes: without TCP_NODELAY, Nagle's algorithm and the
+        # client's delayed ACK held the body ~40 ms for Python clients (httpx, http.client)
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def version_string(self) -> str:
         return self.server_version
 
