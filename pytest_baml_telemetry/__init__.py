@@ -1,7 +1,8 @@
 """pytest-baml-telemetry: capture, assert and budget the telemetry of BAML calls in pytest.
 
-The public API, importable from the package itself. Heavier parts (fakes, instrumentation, budgets) are
-imported on first use so that loading the plugin stays cheap.
+The public API, importable from the package itself. Every name is imported from its module
+on first use (PEP 562), so ``import pytest_baml_telemetry`` and loading the plugin (which
+imports this package first) import no module a test has not asked for yet.
 """
 
 from __future__ import annotations
@@ -9,38 +10,33 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ._lazy import lazy_exports
-from .clock import VirtualClock
-from .contract import (
-    CALL_EXCEPTION,
-    CALL_START,
-    CALL_STOP,
-    HANDLER_FAILURE,
-    ContractViolation,
-    StreamAbandoned,
-    Usage,
-    convert_time_unit,
-    validate_event,
-    validate_stream,
-)
-from .dispatcher import (
-    Dispatcher,
-    HandlerExistsError,
-    attach,
-    attach_many,
-    detach,
-    execute,
-    list_handlers,
-    span,
-)
-from .emitter import Emitter
-
-# Eager, so that the name is the function and not the submodule of the same name.
-from .instrument import instrument
 
 __version__ = "0.1.0"
 
 _LAZY = {
     # name: module that defines it (imported on first use)
+    "CALL_EXCEPTION": ".contract",
+    "CALL_START": ".contract",
+    "CALL_STOP": ".contract",
+    "HANDLER_FAILURE": ".contract",
+    "ContractViolation": ".contract",
+    "StreamAbandoned": ".contract",
+    "Usage": ".contract",
+    "convert_time_unit": ".contract",
+    "validate_event": ".contract",
+    "validate_stream": ".contract",
+    "Dispatcher": ".dispatcher",
+    "HandlerExistsError": ".dispatcher",
+    "attach": ".dispatcher",
+    "attach_many": ".dispatcher",
+    "detach": ".dispatcher",
+    "execute": ".dispatcher",
+    "list_handlers": ".dispatcher",
+    "span": ".dispatcher",
+    "Emitter": ".emitter",
+    "VirtualClock": ".clock",
+    # the function, not the submodule of the same name (_lazy binds the function either way)
+    "instrument": ".instrument",
     "FakeBamlClient": ".fake",
     "AsyncFakeBamlClient": ".fake",
     "NothingScriptedError": ".fake",
@@ -65,12 +61,33 @@ if TYPE_CHECKING:  # pragma: no cover
     from .budgets import PriceTable as PriceTable
     from .capture import EventCapture as EventCapture
     from .capture import expect as expect
+    from .clock import VirtualClock as VirtualClock
+    from .contract import CALL_EXCEPTION as CALL_EXCEPTION
+    from .contract import CALL_START as CALL_START
+    from .contract import CALL_STOP as CALL_STOP
+    from .contract import HANDLER_FAILURE as HANDLER_FAILURE
+    from .contract import ContractViolation as ContractViolation
+    from .contract import StreamAbandoned as StreamAbandoned
+    from .contract import Usage as Usage
+    from .contract import convert_time_unit as convert_time_unit
+    from .contract import validate_event as validate_event
+    from .contract import validate_stream as validate_stream
+    from .dispatcher import Dispatcher as Dispatcher
+    from .dispatcher import HandlerExistsError as HandlerExistsError
+    from .dispatcher import attach as attach
+    from .dispatcher import attach_many as attach_many
+    from .dispatcher import detach as detach
+    from .dispatcher import execute as execute
+    from .dispatcher import list_handlers as list_handlers
+    from .dispatcher import span as span
+    from .emitter import Emitter as Emitter
     from .exporters import JsonlExporter as JsonlExporter
     from .fake import AsyncFakeBamlClient as AsyncFakeBamlClient
     from .fake import FakeBamlClient as FakeBamlClient
     from .fake import NothingScriptedError as NothingScriptedError
     from .fake import faults as faults
     from .fake.server import FakeLLMServer as FakeLLMServer
+    from .instrument import instrument as instrument
     from .trackers import CostTracker as CostTracker
     from .trackers import LatencyTracker as LatencyTracker
     from .trackers import LoggingHandler as LoggingHandler
@@ -81,27 +98,4 @@ if TYPE_CHECKING:  # pragma: no cover
 __getattr__ = lazy_exports(__name__, _LAZY)
 
 
-__all__ = [
-    "CALL_EXCEPTION",
-    "CALL_START",
-    "CALL_STOP",
-    "HANDLER_FAILURE",
-    "ContractViolation",
-    "Dispatcher",
-    "Emitter",
-    "HandlerExistsError",
-    "StreamAbandoned",
-    "Usage",
-    "VirtualClock",
-    "attach",
-    "attach_many",
-    "convert_time_unit",
-    "detach",
-    "execute",
-    "instrument",
-    "list_handlers",
-    "span",
-    "validate_event",
-    "validate_stream",
-    *_LAZY,
-]
+__all__ = list(_LAZY)

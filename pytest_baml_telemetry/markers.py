@@ -1,8 +1,9 @@
 """The plugin's markers: their help lines and how a marker's options are read.
 
-Cheap to import (the plugin imports it at start-up): the ``baml_budget`` help lists the
-budget keys from :data:`~pytest_baml_telemetry.budgets.limits.BUDGET_KEYS`, which loads
-only the key registry. Options of ``baml_events``/``baml_fake``/``baml_llm_server`` markers are keywords;
+Cheap to import (the plugin imports it at start-up): it imports only ``_validate``. The
+``baml_budget`` help lists the budget keys from :data:`BUDGET_KEYS_HELP`, a copy of
+:data:`~pytest_baml_telemetry.budgets.limits.BUDGET_KEYS` (a test checks that they agree), so
+that registering the markers does not load the budget key registry. Options of ``baml_events``/``baml_fake``/``baml_llm_server`` markers are keywords;
 the closest marker wins per option; unknown options, positional arguments and non-bool
 values of bool options raise ``TypeError`` naming the marker and the value, at every
 scope (a bad value on the module is refused even when the test's own marker sets the option).
@@ -14,10 +15,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._validate import check_bool, short_repr
-from .budgets.limits import BUDGET_KEYS
 
 __all__ = [
-    "CASSETTE_DEFAULTS", "EVENTS_DEFAULTS", "FAKE_DEFAULTS", "LLM_SERVER_DEFAULTS", "MARKERS", "cassette_marker_options",
+    "BUDGET_KEYS_HELP", "CASSETTE_DEFAULTS", "EVENTS_DEFAULTS", "FAKE_DEFAULTS", "LLM_SERVER_DEFAULTS", "MARKERS", "cassette_marker_options",
     "merge_marker_options",
 ]
 
@@ -31,6 +31,13 @@ LLM_SERVER_DEFAULTS: Mapping[str, Any] = {"assert_all_used": True}
 
 CASSETTE_DEFAULTS: Mapping[str, Any] = {"name": None, "match_on": ("method", "path", "body"), "replay_latency": "recorded"}
 """Options of ``@pytest.mark.baml_cassette`` (the cassette of the test's ``baml_llm_server``) and their defaults."""
+
+BUDGET_KEYS_HELP: tuple[str, ...] = (
+    "p50", "p90", "p95", "p99", "max_latency", "ttfc_p50", "ttfc_p90", "ttfc_p95", "ttfc_p99", "max_ttfc",
+    "max_calls", "max_errors", "max_error_rate", "max_input_tokens", "max_output_tokens", "max_total_tokens",
+    "max_cost_usd", "function", "model", "allow_unknown_tokens", "name",
+)
+"""The keys the ``baml_budget`` help lists: :data:`~pytest_baml_telemetry.budgets.limits.BUDGET_KEYS`, in its order."""
 
 
 def _signature(name: str, options: Mapping[str, Any]) -> str:
@@ -58,7 +65,7 @@ MARKERS: dict[str, str] = {
         "(the network guard of --baml-block-network and of the plugin's fakes refuses them otherwise)"
     ),
     "baml_budget": (
-        f"baml_budget({', '.join(f'{k}=...' for k in BUDGET_KEYS)}): "
+        f"baml_budget({', '.join(f'{k}=...' for k in BUDGET_KEYS_HELP)}): "
         "a performance budget over the BAML calls of this test; several markers stack"
     ),
 }

@@ -18,9 +18,8 @@ import pytest
 
 if TYPE_CHECKING:
     from .capture import EventCapture
+    from .clock import VirtualClock
     from .session import TelemetrySession, TestBudgets
-from .clock import VirtualClock
-from .contract import DEFAULT_PREFIX
 from .markers import EVENTS_DEFAULTS as _EVENTS_DEFAULTS
 from .markers import FAKE_DEFAULTS as _FAKE_DEFAULTS
 from .markers import LLM_SERVER_DEFAULTS as _LLM_SERVER_DEFAULTS
@@ -287,9 +286,41 @@ _CHECKED_MARKERS = (
 )
 
 
-def _uses_plugin(item: pytest.Item) -> bool:
-    names = getattr(item, "fixturenames", ())
-    return any(n in _FIXTURES for n in names) or any(item.get_closest_marker(m) is not None for m in _MARKERS)
+_MARKER_NAMES = frozenset(_MARKERS)
+
+
+def _uses_plugin(item: pytest.Item, memo: dict[int, bool] | None = None) -> bool:
+    """Whether ``item`` requests one of the plugin's fixtures or carries one of its markers, on
+    itself or on a parent (class, module, package: ``pytestmark``, or added by a hook).
+
+    One walk up the nodes, as ``item.iter_markers()`` walks them, testing each marker's name
+    against all of the plugin's at once; a parent's answer is kept in ``memo`` (by node id,
+    for one scan) so that the tests of a module or class look at its markers once.
+    """
+    if not _FIXTURES.isdisjoint(getattr(item, "fixturenames", ())):
+        return True
+    for mark in item.own_markers:
+        if getattr(mark, "name", None) in _MARKER_NAMES:
+            return True
+    parent = item.parent
+    return parent is not None and _node_marked(parent, {} if memo is None else memo)
+
+
+def _node_marked(node: Any, memo: dict[int, bool]) -> bool:
+    """Whether ``node`` or one of its parents carries one of the plugin's markers (memoised)."""
+    found = memo.get(id(node))
+    if found is None:
+        found = any(getattr(mark, "name", None) in _MARKER_NAMES for mark in node.own_markers) or (
+            node.parent is not None and _node_marked(node.parent, memo)
+        )
+        memo[id(node)] = found
+    return found
+
+
+def _any_uses_plugin(items: list[pytest.Item]) -> bool:
+    """Whether some item of ``items`` uses the plugin (:func:`_uses_plugin`, parents looked at once)."""
+    memo: dict[int, bool] = {}
+    return any(_uses_plugin(item, memo) for item in items)
 
 
 def _ensure_item_hooks(config: pytest.Config) -> None:
@@ -300,7 +331,7 @@ def _ensure_item_hooks(config: pytest.Config) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Register the per-test hooks only when some collected test uses the plugin."""
-    if any(_uses_plugin(i) for i in items):
+    if _any_uses_plugin(items):
         _ensure_item_hooks(config)
 
 
@@ -458,6 +489,7 @@ def baml_events(request: pytest.FixtureRequest) -> Iterator[EventCapture]:
     ``(allow_handler_failures=True)`` relaxes it.
     """
     from .capture import EventCapture
+    from .contract import DEFAULT_PREFIX
 
     _ensure_item_hooks(request.config)  # also when requested dynamically (getfixturevalue)
     options = marker_options(request.node, "baml_events", _EVENTS_DEFAULTS)
@@ -490,6 +522,7 @@ def baml_capture(request: pytest.FixtureRequest) -> Iterator[Callable[..., Event
     capture is detached at teardown, also when the test fails.
     """
     from .capture import EventCapture
+    from .contract import DEFAULT_PREFIX
 
     made: list[EventCapture] = []
     virtual = "baml_clock" in request.fixturenames
@@ -513,6 +546,8 @@ def baml_clock(request: pytest.FixtureRequest) -> VirtualClock:
 
     ``@pytest.mark.baml_fake(real_sleep=True)`` makes the fakes also sleep for real.
     """
+    from .clock import VirtualClock
+
     options = marker_options(request.node, "baml_fake", _FAKE_DEFAULTS)
     return VirtualClock(real_sleep=options["real_sleep"])
 
