@@ -44,6 +44,7 @@ EVENT_KINDS = CALL_KINDS
 F = TypeVar("F", bound=Callable[..., Any])
 
 _EMPTY_STACK = traceback.StackSummary.from_list([])
+_new_call = object.__new__
 
 
 def _stack_of(tb: Any) -> traceback.StackSummary:
@@ -68,6 +69,47 @@ _OWNED_KEYS = frozenset(
     }
 )
 """Metadata keys the emitter builds itself; ``Call.set`` refuses them (``model`` goes to ``set_model``)."""
+
+# Templates of the event dicts, copied per event: ``dict.copy()`` of a template clones its
+# key table, about twice as fast as building the same dict from a literal. Keys are in the
+# order the events have always had; only the fields that differ from the template are set.
+_START_METADATA: dict[str, Any] = {
+    "resource": None,
+    "action": None,
+    "function_name": None,
+    "arguments": None,
+    "client_module": None,
+    "streaming": False,
+    "telemetry_span_context": None,
+}
+_END_METADATA: dict[str, Any] = {
+    "resource": None,
+    "action": None,
+    "function_name": None,
+    "client_module": None,
+    "streaming": False,
+    "model": None,
+    "provider": None,
+    "client_name": None,
+    "num_attempts": None,
+    "request_id": None,
+}
+_STOP_METADATA: dict[str, Any] = {**_END_METADATA, "result": None, "telemetry_span_context": None}
+_EXCEPTION_METADATA: dict[str, Any] = {
+    **_END_METADATA,
+    "kind": None,
+    "reason": None,
+    "stacktrace": None,
+    "telemetry_span_context": None,
+}
+_END_MEASUREMENTS: dict[str, Any] = {
+    "duration": None,
+    "monotonic_time": None,
+    "input_tokens": None,
+    "output_tokens": None,
+    "total_tokens": None,
+    "cached_input_tokens": None,
+}
 
 
 class Emitter:
@@ -98,7 +140,7 @@ class Emitter:
         if dispatcher is not None and not isinstance(dispatcher, Dispatcher):
             raise TypeError(f"Emitter(dispatcher={dispatcher!r}): expected a Dispatcher or None")
         self.dispatcher = dispatcher if dispatcher is not None else default_dispatcher
-        self.enabled = check_bool(enabled, f"Emitter(enabled={enabled!r})")
+        enabled = check_bool(enabled, f"Emitter(enabled={enabled!r})")
         if isinstance(events, str):
             raise TypeError(
                 f"Emitter(events={events!r}): expected a collection of event kinds such as "
@@ -123,7 +165,8 @@ class Emitter:
             maximum=1.0,
             expected="a number between 0.0 and 1.0",
         )
-        self.sample_rate = float(sample_rate)
+        self._sample_rate = float(sample_rate)
+        self.enabled = enabled  # also sets _sampling, read on every call
         if rng is None:
             self._random: Callable[[], float] = random.random
         elif callable(rng):
@@ -142,6 +185,36 @@ class Emitter:
         self.start_event: EventName = call_event_name(self.prefix, "start")
         self.stop_event: EventName = call_event_name(self.prefix, "stop")
         self.exception_event: EventName = call_event_name(self.prefix, "exception")
+        # (handlers_for, start, stop, exception handlers): see _routing_for
+        self._routing: tuple[Any, ...] = (None, (), (), ())
+
+    @property
+    def enabled(self) -> bool:
+        """Whether this emitter emits at all (settable)."""
+        return self._enabled
+
+    @enabled.setter
+    def enabled(self, enabled: bool) -> None:
+        self._enabled = check_bool(enabled, f"Emitter.enabled = {enabled!r}")
+        self._set_sampling()
+
+    @property
+    def sample_rate(self) -> float:
+        """The share of calls emitted, 0.0 to 1.0, decided once per call (settable)."""
+        return self._sample_rate
+
+    @sample_rate.setter
+    def sample_rate(self, rate: float) -> None:
+        check_number(
+            rate, f"Emitter.sample_rate = {rate!r}", minimum=0.0, maximum=1.0, expected="a number between 0.0 and 1.0"
+        )
+        self._sample_rate = float(rate)
+        self._set_sampling()
+
+    def _set_sampling(self) -> None:
+        # what a call reads: 0 emits nothing, 1 every call, 2 draws with the rng
+        rate = self._sample_rate
+        self._sampling = 0 if not self._enabled or rate <= 0.0 else 1 if rate >= 1.0 else 2
 
     @property
     def clock(self) -> Clock:
@@ -169,6 +242,27 @@ class Emitter:
     def event_names(self) -> tuple[EventName, EventName, EventName]:
         """The start, stop and exception event names of this emitter."""
         return (self.start_event, self.stop_event, self.exception_event)
+
+    def _routing_for(self, handlers_for: Any) -> tuple[Any, ...]:
+        """The handlers of this emitter's three events, cached until the handler table changes.
+
+        The dispatcher replaces its table (and ``handlers_for``, a bound ``get`` of it) on
+        every attach and detach, so the cache is keyed on that bound method's identity; an
+        event this emitter does not emit gets no handlers. Saves hashing the event name
+        tuple (CPython does not cache tuple hashes) twice per call. Each handler is kept as
+        ``(function, config, handler)``, unpacked faster than the named tuple's fields.
+        """
+        def unpacked(name: EventName, emitted: bool) -> tuple[tuple[Any, Any, Any], ...]:
+            return tuple((h.function, h.config, h) for h in handlers_for(name) or ()) if emitted else ()
+
+        routing = (
+            handlers_for,
+            unpacked(self.start_event, self._emit_start),
+            unpacked(self.stop_event, self._emit_stop),
+            unpacked(self.exception_event, self._emit_exception),
+        )
+        self._routing = routing
+        return routing
 
     def _redacted(self, key: str, value: Any) -> Any:
         redact = self.redact
@@ -209,7 +303,40 @@ class Emitter:
         ``BaseException``) and lets it propagate. ``clock`` times this call instead of the
         emitter's clock (e.g. a per-call virtual clock).
         """
-        return Call(self, function_name, arguments, resource, action, client_module, streaming, clock)
+        # The one constructor of Call, inlined (this runs on every call). Checked inline, not
+        # through _validate (same messages); exact types first, subclasses on the slow path.
+        if type(function_name) is not str and not isinstance(function_name, str) or not function_name:
+            raise TypeError(f"function_name={function_name!r}: expected the BAML function's name, a non-empty str")
+        if arguments is not None and type(arguments) is not dict and not isinstance(arguments, Mapping):
+            raise TypeError(f"{function_name}: arguments={arguments!r} is not a mapping; expected a dict or None")
+        if action is not None and not isinstance(action, str):
+            raise TypeError(f"{function_name}: action={action!r}: expected a str or None")
+        if client_module is not None and not isinstance(client_module, str):
+            raise TypeError(f"{function_name}: client_module={client_module!r}: expected a str or None")
+        if streaming is not False and streaming is not True:
+            raise TypeError(f"{function_name}: streaming={streaming!r}: expected True or False")
+        call = _new_call(Call)
+        call.emitter = self
+        # what the clock is read through: the emitter (its cached bound methods) or this clock's
+        call._timing = self if clock is None else _Timing(clock, function_name)
+        call.function_name = function_name
+        call.arguments = arguments
+        call.resource = resource
+        call.action = action
+        call.client_module = client_module
+        call.streaming = streaming
+        # sampling, decided once per call (all of its events or none)
+        sampling = self._sampling
+        call.sampled = sampling == 1 or (sampling == 2 and self._random() < self._sample_rate)
+        call.span_context = None
+        call.start_monotonic = None
+        call.first_chunk_monotonic = None
+        call.result = None
+        call.usage = None
+        call.model = None
+        call.extra = None
+        call.ended = False
+        return call
 
     def wrap(
         self,
@@ -257,7 +384,9 @@ class Emitter:
 
             @functools.wraps(function)
             async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                async with Call(self, name, bind(args, kwargs), resource, action, module, False) as call:
+                async with self.call(
+                    name, arguments=bind(args, kwargs), resource=resource, action=action, client_module=module
+                ) as call:
                     result = await function(*args, **kwargs)
                     call.set_result(result)
                     return result
@@ -266,7 +395,9 @@ class Emitter:
 
         @functools.wraps(function)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with Call(self, name, bind(args, kwargs), resource, action, module, False) as call:
+            with self.call(
+                name, arguments=bind(args, kwargs), resource=resource, action=action, client_module=module
+            ) as call:
                 result = function(*args, **kwargs)
                 call.set_result(result)
                 return result
@@ -310,7 +441,15 @@ class Emitter:
                 "get_final_response(), as baml-py's BamlSyncStream / BamlStream"
             )
         # checked first, so that a refused stream neither samples nor emits
-        call = Call(self, function_name, arguments, resource, action, client_module, True, clock)
+        call = self.call(
+            function_name,
+            arguments=arguments,
+            resource=resource,
+            action=action,
+            client_module=client_module,
+            streaming=True,
+            clock=clock,
+        )
         return wrapper(call, stream, before_end)
 
 
@@ -354,56 +493,56 @@ class Call:
         "model",
         "extra",
         "ended",
-        "started",
         "_timing",
     )
+
+    # Made by Emitter.call, which builds the object without calling __init__ (the hot path).
+    emitter: Emitter
+    function_name: str
+    arguments: Mapping[str, Any] | None
+    resource: Any
+    action: str | None
+    client_module: str | None
+    streaming: bool
+    sampled: bool
+    span_context: Hashable | None
+    start_monotonic: int | None
+    first_chunk_monotonic: int | None
+    result: Any
+    usage: Usage | None
+    model: str | None
+    extra: dict[str, Any] | None
+    ended: bool
+    _timing: Emitter | _Timing
 
     def __init__(
         self,
         emitter: Emitter,
-        function_name: str,
-        arguments: Mapping[str, Any] | None,
+        function_name: Any,
+        arguments: Any,
         resource: Any,
-        action: str | None,
-        client_module: str | None,
-        streaming: bool,
+        action: Any,
+        client_module: Any,
+        streaming: Any,
         clock: Clock | None = None,
     ) -> None:
-        # Checked inline, not through _validate (same messages): this runs on every call.
-        if not isinstance(function_name, str) or not function_name:
-            raise TypeError(f"function_name={function_name!r}: expected the BAML function's name, a non-empty str")
-        if type(arguments) is not dict and arguments is not None and not isinstance(arguments, Mapping):
-            raise TypeError(f"{function_name}: arguments={arguments!r} is not a mapping; expected a dict or None")
-        if action is not None and not isinstance(action, str):
-            raise TypeError(f"{function_name}: action={action!r}: expected a str or None")
-        if client_module is not None and not isinstance(client_module, str):
-            raise TypeError(f"{function_name}: client_module={client_module!r}: expected a str or None")
-        if streaming is not True and streaming is not False:
-            raise TypeError(f"{function_name}: streaming={streaming!r}: expected True or False")
-        self.emitter = emitter
-        # what the clock is read through: the emitter (its cached bound methods) or this clock's
-        self._timing: Emitter | _Timing = emitter if clock is None else _Timing(clock, function_name)
-        self.function_name = function_name
-        self.arguments = arguments
-        self.resource = resource
-        self.action = action
-        self.client_module = client_module
-        self.streaming = streaming
-        # sampling, decided once per call (all of its events or none)
-        if emitter.enabled:
-            rate = emitter.sample_rate
-            self.sampled = rate >= 1.0 or (rate > 0.0 and emitter._random() < rate)
-        else:
-            self.sampled = False
-        self.span_context: Hashable | None = None
-        self.start_monotonic = 0
-        self.first_chunk_monotonic: int | None = None
-        self.result: Any = None
-        self.usage: Usage | None = None
-        self.model: str | None = None
-        self.extra: dict[str, Any] | None = None
-        self.ended = False
-        self.started = False
+        """The positional form of ``emitter.call(...)`` (kept for callers of the first release)."""
+        made = emitter.call(
+            function_name,
+            arguments=arguments,
+            resource=resource,
+            action=action,
+            client_module=client_module,
+            streaming=streaming,
+            clock=clock,
+        )
+        for slot in Call.__slots__:
+            setattr(self, slot, getattr(made, slot))
+
+    @property
+    def started(self) -> bool:
+        """Whether the start event was emitted (or skipped, if not sampled)."""
+        return self.start_monotonic is not None
 
     def __repr__(self) -> str:
         state = "ended" if self.ended else "open"
@@ -467,42 +606,46 @@ class Call:
 
     def start(self) -> Call:
         """Emit the start event (done by ``with``; call it yourself for other shapes)."""
-        if self.started:
+        if self.start_monotonic is not None:
             raise RuntimeError(
                 f"{self!r} was already started; a call object is used for one call "
                 "(create a new one with emitter.call(...))"
             )
-        self.started = True
         emitter = self.emitter
         self.start_monotonic = now = self._timing._monotonic_ns()
         if not self.sampled:
             return self
         self.span_context = span = next(span_contexts)
-        if emitter._emit_start:
+        routing = emitter._routing
+        if routing[0] is not emitter.dispatcher.handlers_for:
+            routing = emitter._routing_for(emitter.dispatcher.handlers_for)
+        handlers = routing[1]
+        if handlers:  # nobody listening: build nothing
             name = emitter.start_event
-            handlers = emitter.dispatcher.handlers_for(name)
-            if handlers:  # nobody listening: build nothing
-                args = self.arguments
-                args = {} if args is None else dict(args)
-                if emitter.redact is not None:
-                    args = emitter._redacted("arguments", args)
-                measurements = {"system_time": self._timing._time_ns(), "monotonic_time": now}
-                metadata = {
-                    "resource": self.resource,
-                    "action": self.action,
-                    "function_name": self.function_name,
-                    "arguments": args,
-                    "client_module": self.client_module,
-                    "streaming": self.streaming,
-                    "telemetry_span_context": span,
-                }
-                # The dispatcher's handler loop, inlined here and in stop(): these run on every
-                # call, and a shared helper (one more frame per event) measured ~4% of a call.
-                for handler in handlers:
-                    try:
-                        handler.function(name, measurements, metadata, handler.config)
-                    except BaseException as exc:  # noqa: BLE001 - a handler must never break the call
-                        emitter.dispatcher.handler_failed(handler, name, exc)
+            args = self.arguments
+            args = {} if args is None else args.copy() if type(args) is dict else dict(args)
+            if emitter.redact is not None:
+                args = emitter._redacted("arguments", args)
+            measurements = {"system_time": self._timing._time_ns(), "monotonic_time": now}
+            metadata = _START_METADATA.copy()
+            metadata["function_name"] = self.function_name
+            metadata["arguments"] = args
+            metadata["telemetry_span_context"] = span
+            if self.resource is not None:
+                metadata["resource"] = self.resource
+            if self.action is not None:
+                metadata["action"] = self.action
+            if self.client_module is not None:
+                metadata["client_module"] = self.client_module
+            if self.streaming:
+                metadata["streaming"] = True
+            # The dispatcher's handler loop, inlined here and in stop(): these run on every
+            # call, and a shared helper (one more frame per event) measured ~4% of a call.
+            for function, config, handler in handlers:
+                try:
+                    function(name, measurements, metadata, config)
+                except BaseException as exc:  # noqa: BLE001 - a handler must never break the call
+                    emitter.dispatcher.handler_failed(handler, name, exc)
         return self
 
     def _not_started(self, what: str) -> RuntimeError:
@@ -513,75 +656,13 @@ class Call:
 
     def stop(self) -> None:
         """Emit the stop event (once)."""
-        if self.ended:
-            return
-        if not self.started:
-            raise self._not_started("stop")
-        self.ended = True
-        emitter = self.emitter
-        if not self.sampled or not emitter._emit_stop:
-            return
-        name = emitter.stop_event
-        handlers = emitter.dispatcher.handlers_for(name)
-        if not handlers:  # nobody listening: build nothing
-            return
-        now = self._timing._monotonic_ns()
-        start = self.start_monotonic
-        usage = self.usage
-        if usage is None:
-            measurements: dict[str, Any] = {
-                "duration": now - start,
-                "monotonic_time": now,
-                "input_tokens": None,
-                "output_tokens": None,
-                "total_tokens": None,
-                "cached_input_tokens": None,
-            }
-        else:
-            i = usage.input_tokens
-            o = usage.output_tokens
-            measurements = {
-                "duration": now - start,
-                "monotonic_time": now,
-                "input_tokens": i,
-                "output_tokens": o,
-                "total_tokens": None if i is None or o is None else i + o,
-                "cached_input_tokens": usage.cached_input_tokens,
-            }
-        if self.streaming:
-            first = self.first_chunk_monotonic
-            measurements["time_to_first_chunk"] = None if first is None else first - start
-        result = self.result
-        if emitter.redact is not None:
-            result = emitter._redacted("result", result)
-        metadata = {
-            "resource": self.resource,
-            "action": self.action,
-            "function_name": self.function_name,
-            "client_module": self.client_module,
-            "streaming": self.streaming,
-            "model": self.model,
-            "provider": None,
-            "client_name": None,
-            "num_attempts": None,
-            "request_id": None,
-            "result": result,
-            "telemetry_span_context": self.span_context,
-        }
-        if self.extra:
-            metadata.update(self.extra)
-            metadata["telemetry_span_context"] = self.span_context
-        for handler in handlers:  # inlined, see start()
-            try:
-                handler.function(name, measurements, metadata, handler.config)
-            except BaseException as exc:  # noqa: BLE001 - a handler must never break the call
-                emitter.dispatcher.handler_failed(handler, name, exc)
+        self.__exit__(None, None, None)
 
     def exception(self, exc: BaseException, stacktrace: traceback.StackSummary | None = None) -> None:
         """Emit the exception event for ``exc`` (once); the caller re-raises it."""
         if self.ended:
             return
-        if not self.started:
+        if self.start_monotonic is None:
             raise self._not_started("exception")
         self.ended = True
         emitter = self.emitter
@@ -593,50 +674,37 @@ class Call:
         now = self._timing._monotonic_ns()
         if stacktrace is None:
             stacktrace = _stack_of(exc.__traceback__)
-        # the keys common with stop() written out again: one dict literal is the cheapest build
-        metadata = {
-            "resource": self.resource,
-            "action": self.action,
-            "function_name": self.function_name,
-            "client_module": self.client_module,
-            "streaming": self.streaming,
-            "model": self.model,
-            "provider": None,
-            "client_name": None,
-            "num_attempts": None,
-            "request_id": None,
-            "kind": "error" if isinstance(exc, Exception) else "exit",
-            "reason": exc,
-            "stacktrace": stacktrace,
-            "telemetry_span_context": self.span_context,
-        }
+        metadata = _EXCEPTION_METADATA.copy()
+        metadata["function_name"] = self.function_name
+        metadata["kind"] = "error" if isinstance(exc, Exception) else "exit"
+        metadata["reason"] = exc
+        metadata["stacktrace"] = stacktrace
+        metadata["telemetry_span_context"] = self.span_context
+        if self.resource is not None:
+            metadata["resource"] = self.resource
+        if self.action is not None:
+            metadata["action"] = self.action
+        if self.client_module is not None:
+            metadata["client_module"] = self.client_module
+        if self.model is not None:
+            metadata["model"] = self.model
+        if self.streaming:
+            metadata["streaming"] = True
         if self.extra:
             metadata.update(self.extra)
             metadata["telemetry_span_context"] = self.span_context
         # tokens as on stop: a failure the provider answered (and billed) carries its usage,
-        # one known not billed carries 0/0 (set by the caller), an unknown one None. The same
-        # measurement literals as stop() writes: a shared helper costs stop, the hot path, a call.
+        # one known not billed carries 0/0 (set by the caller), an unknown one None.
+        measurements = _END_MEASUREMENTS.copy()
+        measurements["duration"] = now - self.start_monotonic
+        measurements["monotonic_time"] = now
         usage = self.usage
-        if usage is None:
-            measurements: dict[str, Any] = {
-                "duration": now - self.start_monotonic,
-                "monotonic_time": now,
-                "input_tokens": None,
-                "output_tokens": None,
-                "total_tokens": None,
-                "cached_input_tokens": None,
-            }
-        else:
-            i = usage.input_tokens
-            o = usage.output_tokens
-            measurements = {
-                "duration": now - self.start_monotonic,
-                "monotonic_time": now,
-                "input_tokens": i,
-                "output_tokens": o,
-                "total_tokens": None if i is None or o is None else i + o,
-                "cached_input_tokens": usage.cached_input_tokens,
-            }
+        if usage is not None:
+            i = measurements["input_tokens"] = usage.input_tokens
+            o = measurements["output_tokens"] = usage.output_tokens
+            if i is not None and o is not None:
+                measurements["total_tokens"] = i + o
+            measurements["cached_input_tokens"] = usage.cached_input_tokens
         dispatcher.execute(emitter.exception_event, measurements, metadata)
 
     # ------------------------------------------------------------------ context managers
@@ -644,10 +712,64 @@ class Call:
     __enter__ = start
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
-        if exc is None:
-            self.stop()
-        else:
+        if exc is not None:
             self.exception(exc, _stack_of(tb))
+            return False
+        # stop(), inlined: leaving a ``with`` block is the hot path
+        if self.ended:
+            return False
+        if self.start_monotonic is None:
+            raise self._not_started("stop")
+        self.ended = True
+        emitter = self.emitter
+        if not self.sampled:
+            return False
+        routing = emitter._routing
+        if routing[0] is not emitter.dispatcher.handlers_for:
+            routing = emitter._routing_for(emitter.dispatcher.handlers_for)
+        handlers = routing[2]
+        if not handlers:  # nobody listening: build nothing
+            return False
+        name = emitter.stop_event
+        now = self._timing._monotonic_ns()
+        start = self.start_monotonic
+        measurements = _END_MEASUREMENTS.copy()
+        measurements["duration"] = now - start
+        measurements["monotonic_time"] = now
+        usage = self.usage
+        if usage is not None:
+            i = measurements["input_tokens"] = usage.input_tokens
+            o = measurements["output_tokens"] = usage.output_tokens
+            if i is not None and o is not None:
+                measurements["total_tokens"] = i + o
+            measurements["cached_input_tokens"] = usage.cached_input_tokens
+        result = self.result
+        if emitter.redact is not None:
+            result = emitter._redacted("result", result)
+        metadata = _STOP_METADATA.copy()
+        metadata["function_name"] = self.function_name
+        metadata["result"] = result
+        metadata["telemetry_span_context"] = self.span_context
+        if self.resource is not None:
+            metadata["resource"] = self.resource
+        if self.action is not None:
+            metadata["action"] = self.action
+        if self.client_module is not None:
+            metadata["client_module"] = self.client_module
+        if self.model is not None:
+            metadata["model"] = self.model
+        if self.streaming:
+            metadata["streaming"] = True
+            first = self.first_chunk_monotonic
+            measurements["time_to_first_chunk"] = None if first is None else first - start
+        if self.extra:
+            metadata.update(self.extra)
+            metadata["telemetry_span_context"] = self.span_context
+        for function, config, handler in handlers:  # inlined, see start()
+            try:
+                function(name, measurements, metadata, config)
+            except BaseException as error:  # noqa: BLE001 - a handler must never break the call
+                emitter.dispatcher.handler_failed(handler, name, error)
         return False
 
     async def __aenter__(self) -> Call:
