@@ -9,6 +9,12 @@ mapping (matched partially) or any object whose ``==`` does the matching
 was expected, the closest captured events with their differences, and what was captured.
 The records (events, paired calls, snapshots) live in :mod:`~pytest_baml_telemetry.captured`.
 
+The capture keeps plain ``(name, measurements, metadata)`` tuples; an assertion scans
+them with :func:`~pytest_baml_telemetry.matching.select` (events of the name only, one
+pass per expected key) and makes records only of what it returns or shows, so a query
+over a million events stays linear and cheap. :attr:`EventCapture.events` makes the
+records once and keeps them (extended as events arrive, dropped by :meth:`~EventCapture.clear`).
+
 A stop or exception whose start came before the capture attached (a thread left over
 from an earlier test finishing its call, an abandoned stream collected later) is kept
 and listed in :attr:`EventCapture.begun_before_test`; it never fails the teardown's
@@ -26,10 +32,25 @@ import traceback
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import compress
+from operator import itemgetter
 from typing import Any, TypeGuard, Union
 
 from ._validate import check_bool, check_mapping, fail, is_count, is_int, short_repr
-from .captured import BEGUN_BEFORE, CALL_ATTRS, CapturedCall, CapturedEvent, ends_begun_before, pair_calls, snapshot
+from .captured import (
+    BEGUN_BEFORE,
+    CALL_ATTRS,
+    CapturedCall,
+    CapturedEvent,
+    call_values,
+    ends_begun_before,
+    event_kinds,
+    named_calls,
+    pair_call,
+    pair_calls,
+    records,
+    snapshot,
+)
 from .clock import DurationLike, parse_timeout
 from .contract import (
     CALL_KINDS,
@@ -42,7 +63,7 @@ from .contract import (
     parse_event_name,
 )
 from .dispatcher import Dispatcher, default_dispatcher
-from .matching import closest, describe, describe_mapping, matches
+from .matching import best, describe, describe_mapping, differences, flags, matches, scores, select
 
 __all__ = [
     "EventCapture",
@@ -55,6 +76,7 @@ __all__ = [
 ]
 
 EventSpec = Union[str, EventName]
+Raw = tuple[EventName, Mapping[str, Any], Mapping[str, Any]]
 _capture_ids = itertools.count(1)
 _current_capture: contextvars.ContextVar[frozenset[int]] = contextvars.ContextVar(
     "pytest_baml_telemetry_capture", default=frozenset()
@@ -170,7 +192,9 @@ class EventCapture:
         self.virtual_clock = virtual_clock
         self.id = next(_capture_ids)
         self.handler_id = f"pytest-baml-telemetry-capture-{self.id}"
-        self._raw: list[tuple[EventName, Mapping[str, Any], Mapping[str, Any]]] = []
+        self._raw: list[Raw] = []  # what the handler appends: plain tuples, records are made when asked
+        self._records: list[CapturedEvent] = []  # records of _raw[:len(_records)], made by `events`
+        self._lock = threading.Lock()  # guards _records against clear() and another thread's `events`
         self._cond = threading.Condition()
         self._waiting = 0  # sync and async waiters; the handler wakes them only when there are any
         self._async_waiters: list[tuple[Any, Any]] = []  # (event loop, asyncio.Event)
@@ -231,7 +255,9 @@ class EventCapture:
 
     def clear(self) -> None:
         """Forget every captured event."""
-        self._raw.clear()
+        with self._lock:
+            self._raw.clear()
+            self._records.clear()
 
     def __repr__(self) -> str:
         return f"<EventCapture {len(self._raw)} event(s) of {[format_event_name(n) for n in self.event_names]}>"
@@ -244,10 +270,21 @@ class EventCapture:
     @property
     def events(self) -> list[CapturedEvent]:
         """Every captured event, in emission order."""
-        return [CapturedEvent(*raw) for raw in list(self._raw)]
+        with self._lock:
+            made, raw = self._records, self._raw
+            n = len(raw)
+            if len(made) < n:
+                made.extend(records(raw[len(made) : n]))
+            return made[:n]
+
+    def _snapshot(self) -> list[Raw]:
+        """The captured tuples so far (a copy: events arriving meanwhile are not in it)."""
+        return self._raw[:]
 
     def _of_kind(self, kind: str) -> list[CapturedEvent]:
-        return [e for e in self.events if e.kind == kind]
+        raw = self._snapshot()
+        names = {name for name, k in event_kinds(raw).items() if k == kind}
+        return records(e for e in raw if e[0] in names)
 
     # one typed property per kind of event (the public views), each a one-line filter
     @property
@@ -274,13 +311,14 @@ class EventCapture:
     @property
     def begun_before_test(self) -> list[CapturedEvent]:
         """The stops and exceptions whose start was not captured: calls begun before the capture attached."""
-        events = self.events
-        return [events[i] for i in sorted(ends_begun_before(events))]
+        raw = self._snapshot()
+        return records(raw[i] for i in sorted(ends_begun_before(raw)))
 
     @staticmethod
-    def _line(index: int, event: CapturedEvent, before: frozenset[int]) -> str:
+    def _line(index: int, event: Raw, before: frozenset[int]) -> str:
         """``#index summary``, marked when the event's call began before the test."""
-        return f"#{index} {event.summary()}" + (f" {BEGUN_BEFORE}" if index in before else "")
+        summary = CapturedEvent(*event).summary()
+        return f"#{index} {summary}" + (f" {BEGUN_BEFORE}" if index in before else "")
 
     # ------------------------------------------------------------------ matching helpers
 
@@ -294,34 +332,38 @@ class EventCapture:
     def find(self, event: Any, *, measurements: Mapping[str, Any] | None = None, metadata: Mapping[str, Any] | None = None) -> list[CapturedEvent]:
         """Captured events matching ``event`` and the partial mappings."""
         matcher = self._matcher(event, measurements, metadata)
-        return [e for e in self.events if matcher.matches(e)]
+        return records(_select(matcher, self._snapshot()))
 
     def _closest(
-        self, matcher: EventMatcher, events: Sequence[CapturedEvent], limit: int = 3, before: frozenset[int] = frozenset()
+        self, matcher: EventMatcher, events: Sequence[Raw], limit: int = 3, before: frozenset[int] = frozenset()
     ) -> list[str]:
-        same = [(i, e) for i, e in enumerate(events) if e.name == matcher.name]
-        shown, more = closest(
-            same,
-            lambda ie: (
-                ("measurements", matcher.measurements, ie[1].measurements),
-                ("metadata", matcher.metadata, ie[1].metadata),
-            ),
-            limit,
-        )
+        """The ``limit`` events of the name matching the most expected keys, with their differences."""
+        name = matcher.name
+        same = [e for e in events if e[0] == name]
+        if not same:
+            return []
+        sections = ((1, matcher.measurements), (2, matcher.metadata))
+        shown = [same[j] for j in best(scores(same, sections), limit)]
         lines = []
-        for (i, ev), diffs in shown:
+        for i, ev in zip(_positions(events, shown), shown):
             lines.append(f"  {self._line(i, ev, before)}")
-            lines.extend(f"      {d}" for d in diffs)
+            lines.extend(f"      {d}" for d in differences("measurements", matcher.measurements, ev[1]))
+            lines.extend(f"      {d}" for d in differences("metadata", matcher.metadata, ev[2]))
+        more = max(len(same) - limit, 0)
         if more:
-            lines.append(f"  ... and {more} more {format_event_name(matcher.name)} event(s)")
+            lines.append(f"  ... and {more} more {format_event_name(name)} event(s)")
         return lines
 
-    def _inventory(self, events: Sequence[CapturedEvent]) -> str:
+    def _inventory(self, events: Sequence[Raw], before: frozenset[int] | None = None) -> str:
         if not events:
             return "nothing was captured"
-        counts = Counter(e.dotted_name for e in events)
+        counts: dict[str, int] = {}
+        for event_name, n in Counter(map(itemgetter(0), events)).items():
+            dotted = format_event_name(event_name)
+            counts[dotted] = counts.get(dotted, 0) + n
         text = "captured: " + ", ".join(f"{n} x {name}" for name, n in counts.items())
-        before = ends_begun_before(events)
+        if before is None:
+            before = ends_begun_before(events)
         if before:
             text += f" ({len(before)} end event(s) of calls begun before this test: their start was not captured)"
         return text
@@ -340,17 +382,16 @@ class EventCapture:
         if count is not None and not is_count(count):
             fail(ValueError, f"count={count!r}", "an int >= 0 or None")
         matcher = self._matcher(event, measurements, metadata)
-        events = self.events
-        hits = [(i, e) for i, e in enumerate(events) if matcher.matches(e)]
-        found = [e for _, e in hits]
+        events = self._snapshot()
+        found = _select(matcher, events)
         if (count is None and found) or (count is not None and len(found) == count):
-            return found
+            return records(found)
         before = ends_begun_before(events)
         want = "at least once" if count is None else f"exactly {count} time(s)"
         lines = [f"expected {matcher.describe()} {want}, found {len(found)} matching of {len(events)} captured event(s)"]
         if count is not None and found:
             lines.append("matching events:")
-            lines.extend(f"  {self._line(i, e, before)}" for i, e in hits[:5])
+            lines.extend(f"  {self._line(i, e, before)}" for i, e in zip(_positions(events, found[:5]), found[:5]))
             if len(found) > 5:
                 lines.append(f"  ... and {len(found) - 5} more")
         elif not found:
@@ -360,7 +401,7 @@ class EventCapture:
                 lines.extend(closest)
             else:
                 lines.append(f"no {format_event_name(matcher.name)} event was captured")
-        lines.append(self._inventory(events))
+        lines.append(self._inventory(events, before))
         raise AssertionError("\n".join(lines))
 
     def assert_not_emitted(
@@ -372,12 +413,12 @@ class EventCapture:
         """Assert no captured event matches."""
         __tracebackhide__ = True
         matcher = self._matcher(event, measurements, metadata)
-        events = self.events
-        found = [(i, e) for i, e in enumerate(events) if matcher.matches(e)]
+        events = self._snapshot()
+        found = _select(matcher, events)
         if found:
             before = ends_begun_before(events)
             lines = [f"expected no {matcher.describe()}, found {len(found)}:"]
-            lines.extend(f"  {self._line(i, e, before)}" for i, e in found[:5])
+            lines.extend(f"  {self._line(i, e, before)}" for i, e in zip(_positions(events, found[:5]), found[:5]))
             if len(found) > 5:
                 lines.append(f"  ... and {len(found) - 5} more")
             raise AssertionError("\n".join(lines))
@@ -394,12 +435,14 @@ class EventCapture:
             fail(TypeError, f"assert_call: unknown call attribute(s) {unknown}", f"some of {list(CALL_ATTRS)}")
         if count is not None and not is_count(count):
             fail(ValueError, f"count={count!r}", "an int >= 0 or None")
-        events = self.events
-        calls = pair_calls(events)
-        named = [c for c in calls if c.function_name == function_name]
-        found = [c for c in named if matches(expected, c.as_mapping())]
+        events = self._snapshot()
+        named, starts = named_calls(events, function_name, event_kinds(events))
+        found = named
+        for key, want in expected.items():  # one pass per key over the calls still in, as matches() checks them
+            if found:
+                found = list(compress(found, flags(want, call_values(key, found))))
         if found and (count is None or len(found) == count):
-            return found[0]
+            return _call(found[0])
         if count is not None and not found and count == 0:
             return None  # type: ignore[return-value]
         want = "" if count is None else f" exactly {count} time(s)"
@@ -408,21 +451,24 @@ class EventCapture:
         if not found:
             if named:
                 lines.append(f"calls of {function_name!r}:")
-                shown, more = closest(named, lambda c: (("call", expected, c.as_mapping()),))
-                for call, diffs in shown:
+                points = [0] * len(named)
+                for key, want in expected.items():
+                    points = [p + hit for p, hit in zip(points, flags(want, call_values(key, named)))]
+                for j in best(points, 3):
+                    call = _call(named[j])
                     lines.append(f"  {call.summary()}")
-                    lines.extend(f"      {d}" for d in diffs)
-                if more:
-                    lines.append(f"  ... and {more} more")
+                    lines.extend(f"      {d}" for d in differences("call", expected, call.as_mapping()))
+                if len(named) > 3:
+                    lines.append(f"  ... and {len(named) - 3} more")
             else:
-                others = Counter(c.function_name for c in calls)
+                others = Counter(s[2].get("function_name") for s in starts)
                 lines.append(
                     "calls captured: " + ", ".join(f"{n} x {f}" for f, n in others.items())
                     if others
                     else "no call was captured"
                 )
         before = ends_begun_before(events)
-        leftovers = [i for i in sorted(before) if events[i].function_name == function_name]
+        leftovers = [i for i in sorted(before) if events[i][2].get("function_name") == function_name]
         if leftovers:
             lines.append(f"not counted as calls of {function_name!r} (their start came before this test):")
             lines.extend(f"  {self._line(i, events[i], before)}" for i in leftovers[:5])
@@ -440,15 +486,14 @@ class EventCapture:
         if not expected:
             fail(ValueError, "assert_sequence()", "at least one event")
         matchers = [self._matcher(e, None, None) for e in expected]
-        events = self.events
-        matched: list[tuple[int, CapturedEvent]] = []
+        events = self._snapshot()
+        matched: list[tuple[int, Raw]] = []
         pos = 0
         for k, matcher in enumerate(matchers):
-            for i in range(pos, len(events)):
-                if matcher.matches(events[i]):
-                    matched.append((i, events[i]))
-                    pos = i + 1
-                    break
+            i = _first(matcher, events, pos)
+            if i is not None:
+                matched.append((i, events[i]))
+                pos = i + 1
             else:
                 before = ends_begun_before(events)
                 lines = [f"expected {len(matchers)} events in order; matched the first {k}:"]
@@ -460,30 +505,31 @@ class EventCapture:
                 if closest:
                     lines.append("closest candidates after that point (numbered from there):")
                     lines.extend(closest)
-                earlier = [i for i in range(pos) if matcher.matches(events[i])]
-                if earlier:
-                    lines.append(f"  (a matching event exists earlier, at #{earlier[0]}: out of order)")
-                lines.append(self._inventory(events))
+                earlier = _first(matcher, events[:pos], 0)
+                if earlier is not None:
+                    lines.append(f"  (a matching event exists earlier, at #{earlier}: out of order)")
+                lines.append(self._inventory(events, before))
                 raise AssertionError("\n".join(lines))
-        return [ev for _, ev in matched]
+        return records(ev for _, ev in matched)
 
     # ------------------------------------------------------------------ waiting
 
     def _count(self, matcher: EventMatcher) -> int:
-        return sum(1 for raw in list(self._raw) if matcher.matches(CapturedEvent(*raw)))
+        return len(_select(matcher, self._snapshot()))
 
     def _timeout_error(self, matcher: EventMatcher, count: int, timeout: float) -> AssertionError:
-        found = self._count(matcher)
+        events = self._snapshot()
+        found = len(_select(matcher, events))
         lines = [
             f"timed out after {timeout:g}s waiting for {count} x {matcher.describe()}; "
-            f"{found} matching of {len(self._raw)} captured event(s)"
+            f"{found} matching of {len(events)} captured event(s)"
         ]
-        events = self.events
-        closest = self._closest(matcher, events, before=ends_begun_before(events))
-        if closest and not found:
+        before = ends_begun_before(events)
+        closest = self._closest(matcher, events, before=before) if not found else []
+        if closest:
             lines.append("closest captured events:")
             lines.extend(closest)
-        lines.append(self._inventory(events))
+        lines.append(self._inventory(events, before))
         return AssertionError("\n".join(lines))
 
     def _wait_args(self, timeout: DurationLike, count: int) -> float:
@@ -629,6 +675,42 @@ _SKIPPED = (
     },
 )
 """A valid event the pairing check skips: it stands in for an end whose start was not captured."""
+
+
+def _select(matcher: EventMatcher, events: list[Raw]) -> list[Raw]:
+    """The events ``matcher`` matches, in order (what ``matcher.matches`` keeps, one key per pass)."""
+    name = matcher.name
+    return select(select([e for e in events if e[0] == name], 1, matcher.measurements), 2, matcher.metadata)
+
+
+def _first(matcher: EventMatcher, events: Sequence[Raw], start: int) -> int | None:
+    """The index of the first event from ``start`` on that ``matcher`` matches, or ``None``."""
+    name, measurements, metadata = matcher.name, matcher.measurements, matcher.metadata
+    for i in range(start, len(events)):
+        e = events[i]
+        if e[0] == name and matches(measurements, e[1]) and matches(metadata, e[2]):
+            return i
+    return None
+
+
+def _positions(events: Sequence[Raw], some: Sequence[Raw]) -> list[int]:
+    """The indices in ``events`` of ``some``, events taken from it in order (found by identity)."""
+    out: list[int] = []
+    if some:
+        wanted = iter(some)
+        target: Raw | None = next(wanted)
+        for i, e in enumerate(events):
+            if e is target:
+                out.append(i)
+                target = next(wanted, None)
+                if target is None:
+                    break
+    return out
+
+
+def _call(triple: tuple[Any, Any, Any]) -> CapturedCall:
+    start, end, _ = triple
+    return pair_call(CapturedEvent(*start), None if end is None else CapturedEvent(*end))
 
 
 def _is_single_name(value: Any) -> TypeGuard[EventName]:

@@ -9,17 +9,37 @@ stops and exceptions whose start is not among the events before them: calls begu
 the capture attached (a thread left over from an earlier test, an abandoned stream
 collected later), which are kept but are not a pairing failure. Nothing here filters or
 waits: that is :class:`~pytest_baml_telemetry.capture.EventCapture`'s job.
+
+A capture keeps plain ``(name, measurements, metadata)`` tuples and makes records only of
+what it hands out (:func:`records`); :func:`named_calls` and :func:`call_values` pair and
+read the calls of one function from such tuples without making a record per call, giving
+the values :class:`CapturedCall` would have (:func:`pair_call` makes the record itself).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from .contract import EventName, event_kind, format_event_name
 
-__all__ = ["BEGUN_BEFORE", "CALL_ATTRS", "CapturedCall", "CapturedEvent", "ends_begun_before", "pair_calls", "snapshot"]
+__all__ = [
+    "BEGUN_BEFORE",
+    "CALL_ATTRS",
+    "CapturedCall",
+    "CapturedEvent",
+    "call_values",
+    "ends_begun_before",
+    "event_kinds",
+    "named_calls",
+    "pair_call",
+    "pair_calls",
+    "records",
+    "snapshot",
+]
 
 
 class CapturedEvent(NamedTuple):
@@ -143,29 +163,38 @@ def pair_calls(events: Iterable[CapturedEvent]) -> list[CapturedCall]:
             starts.append(ev)
         elif kind in ("stop", "exception"):
             ends.setdefault((ev.name[:-1], ev.span_context), ev)
-    return [_pair(start, ends.get((start.name[:-1], start.span_context))) for start in starts]
+    return [pair_call(start, ends.get((start.name[:-1], start.span_context))) for start in starts]
 
 
 BEGUN_BEFORE = "[begun before this test: its start was not captured]"
 """The mark of an end event found by :func:`ends_begun_before` in failure messages."""
 
 
-def ends_begun_before(events: Sequence[CapturedEvent]) -> frozenset[int]:
+def ends_begun_before(events: Sequence[Any]) -> frozenset[int]:
     """The indices of the stops and exceptions with no start of the same prefix and span before them.
 
     Such a call began before the capture attached (or before it was cleared): its end is
     kept and shown, marked, but its missing start is no pairing failure. An end whose span
-    context cannot be hashed is left to the contract check.
+    context cannot be hashed is left to the contract check. ``events`` are records or plain
+    ``(name, measurements, metadata)`` tuples.
     """
     started: set[Any] = set()
     found = []
+    roles: dict[Any, tuple[Any, bool] | None] = {}  # name -> (prefix, is a start), None when no call event
     for index, ev in enumerate(events):
-        kind = ev.kind
-        if kind not in ("start", "stop", "exception"):
+        name = ev[0]
+        try:
+            role = roles[name]
+        except KeyError:
+            kind = event_kind(name)
+            role = roles[name] = (name[:-1], kind == "start") if kind in ("start", "stop", "exception") else None
+        except TypeError:  # an unhashable name: no call event
+            continue
+        if role is None:
             continue
         try:
-            key = (ev.name[:-1], ev.span_context)
-            if kind == "start":
+            key = (role[0], ev[2].get("telemetry_span_context"))
+            if role[1]:
                 started.add(key)
             elif key not in started:
                 found.append(index)
@@ -209,7 +238,8 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _pair(start: CapturedEvent, end: CapturedEvent | None) -> CapturedCall:
+def pair_call(start: CapturedEvent, end: CapturedEvent | None) -> CapturedCall:
+    """The :class:`CapturedCall` of ``start`` and its stop or exception (``None``: still running)."""
     smd = start.metadata
     if end is None:
         return CapturedCall(
@@ -251,3 +281,79 @@ def _pair(start: CapturedEvent, end: CapturedEvent | None) -> CapturedCall:
         start=start,
         end=end,
     )
+
+
+# --------------------------------------------------------------------------- from plain tuples
+
+_RECORD = partial(tuple.__new__, CapturedEvent)
+
+
+def records(items: Iterable[Any]) -> list[CapturedEvent]:
+    """``(name, measurements, metadata)`` tuples as :class:`CapturedEvent` records."""
+    return list(map(_RECORD, items))
+
+
+_SPAN = "telemetry_span_context"
+Triple = tuple[Any, Any, "bool | None"]
+"""``(start, end or None, ok)``: a call read from plain tuples; ``ok`` as :attr:`CapturedCall.ok`."""
+
+
+def event_kinds(events: Iterable[Any]) -> dict[Any, str | None]:
+    """The :func:`~pytest_baml_telemetry.contract.event_kind` of each distinct name among ``events``."""
+    return {name: event_kind(name) for name in set(map(itemgetter(0), events))}
+
+
+def named_calls(events: Sequence[Any], function_name: Any, kinds: Mapping[Any, str | None]) -> tuple[list[Triple], list[Any]]:
+    """The calls of ``function_name`` as :func:`pair_calls` pairs them, and every start.
+
+    ``kinds`` is :func:`event_kinds` of ``events``. The calls are ``(start, end, ok)``
+    triples in order of start; only the ends of their prefixes are indexed.
+    """
+    start_names = {n for n, k in kinds.items() if k == "start"}
+    starts = [e for e in events if e[0] in start_names]
+    named = [s for s in starts if s[2].get("function_name") == function_name]
+    ends_of: dict[Any, dict[Any, Any]] = {}  # start name -> {span: its first end}
+    by_prefix: dict[Any, dict[Any, Any]] = {}
+    for start_name in {s[0] for s in named}:
+        prefix = start_name[:-1]
+        if prefix not in by_prefix:
+            end_names = {n for n, k in kinds.items() if k in ("stop", "exception") and n[:-1] == prefix}
+            ends = [e for e in events if e[0] in end_names]
+            by_prefix[prefix] = {e[2].get(_SPAN): e for e in reversed(ends)}  # the first end of each span
+        ends_of[start_name] = by_prefix[prefix]
+    pairs = [(s, ends_of[s[0]].get(s[2].get(_SPAN))) for s in named]
+    return [(s, e, None if e is None else kinds[e[0]] == "stop") for s, e in pairs], starts
+
+
+def _end(key: str) -> Callable[[Any, Any, Any], Any]:
+    return lambda s, e, ok: None if e is None else e[1].get(key)
+
+
+def _duration_ms(s: Any, e: Any, ok: Any) -> Any:
+    duration = None if e is None else e[1].get("duration")
+    return None if duration is None else duration / 1_000_000
+
+
+_CALL_VALUES: dict[str, Callable[[Any, Any, Any], Any]] = {
+    "function_name": lambda s, e, ok: s[2].get("function_name"),
+    "ok": lambda s, e, ok: ok,
+    "streaming": lambda s, e, ok: bool(s[2].get("streaming")),
+    "duration": _end("duration"),
+    "duration_ms": _duration_ms,
+    "input_tokens": _end("input_tokens"),
+    "output_tokens": _end("output_tokens"),
+    "total_tokens": _end("total_tokens"),
+    "cached_input_tokens": _end("cached_input_tokens"),
+    "model": lambda s, e, ok: None if e is None else e[2].get("model"),
+    "error": lambda s, e, ok: None if e is None or ok else e[2].get("reason"),
+    "kind": lambda s, e, ok: None if e is None or ok else e[2].get("kind"),
+    "arguments": lambda s, e, ok: s[2].get("arguments"),
+    "result": lambda s, e, ok: e[2].get("result") if ok else None,
+    "time_to_first_chunk": _end("time_to_first_chunk"),
+}
+
+
+def call_values(attr: str, calls: Iterable[Triple]) -> list[Any]:
+    """The :class:`CapturedCall` attribute ``attr`` (one of :data:`CALL_ATTRS`) of each call triple."""
+    get = _CALL_VALUES[attr]
+    return [get(s, e, ok) for s, e, ok in calls]

@@ -17,11 +17,17 @@ Rules:
 * :func:`closest` ranks candidates by how many expected keys they match and renders the
   differences (:func:`differences`); :func:`describe` is the short text of an expected or
   actual value in those messages.
+* :func:`select`, :func:`flags`, :func:`scores` and :func:`best` apply the same rules to
+  many candidates at once (a capture of a million events): one pass per expected key, with
+  a plain literal (a str, an int, ...) compared inline. They give what :func:`matches`,
+  :func:`score` and :func:`closest`'s ranking give one candidate at a time.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import islice
+from operator import add
 from typing import Any, TypeVar
 
 from ._validate import short_repr
@@ -29,13 +35,17 @@ from ._validate import short_repr
 __all__ = [
     "MISSING",
     "Section",
+    "best",
     "closest",
     "describe",
     "describe_mapping",
     "differences",
+    "flags",
     "matches",
     "satisfies",
     "score",
+    "scores",
+    "select",
     "value_matches",
 ]
 
@@ -138,3 +148,61 @@ def closest(
     ranked = sorted(candidates, key=lambda c: -sum(score(e, a) for _, e, a in sections(c)))
     shown = [(c, [d for where, e, a in sections(c) for d in differences(where, e, a)]) for c in ranked[:limit]]
     return shown, max(len(ranked) - limit, 0)
+
+
+# --------------------------------------------------------------------------- many candidates at once
+
+_PLAIN = frozenset({str, int, float, bool, bytes, complex, type(None)})
+"""Types whose values match only by identity or ``==`` (not a type, mapping or predicate)."""
+
+
+def select(candidates: list[Any], at: int, expected: Mapping[str, Any] | None) -> list[Any]:
+    """The candidates whose item ``at`` (a mapping) :func:`matches` ``expected``, in order.
+
+    One pass per expected key over the candidates still in (the keys in order, as
+    :func:`matches` checks them); a plain literal is compared inline.
+    """
+    out = candidates
+    for key, want in (expected or {}).items():
+        if not out:
+            break
+        if type(want) in _PLAIN:
+            try:
+                out = [c for c in out if (got := c[at].get(key, MISSING)) is want or want == got]
+                continue
+            except Exception:  # an actual value whose == raises: the rules below say it does not match
+                pass
+        out = [c for c in out if (got := c[at].get(key, MISSING)) is not MISSING and value_matches(want, got)]
+    return out
+
+
+def flags(want: Any, values: Iterable[Any]) -> list[bool]:
+    """``value_matches(want, value)`` for each value (:data:`MISSING` never matches)."""
+    values = values if isinstance(values, list) else list(values)
+    if type(want) in _PLAIN:
+        try:
+            return [True if (got is want or want == got) else False for got in values]
+        except Exception:
+            pass
+    return [got is not MISSING and value_matches(want, got) for got in values]
+
+
+def scores(candidates: Sequence[Any], sections: Iterable[tuple[int, Mapping[str, Any] | None]]) -> list[int]:
+    """For each candidate, how many expected keys it matches: :func:`score` summed over the
+    ``(at, expected)`` sections (item ``at`` of a candidate is the actual mapping)."""
+    total = [0] * len(candidates)
+    for at, expected in sections:
+        for key, want in (expected or {}).items():
+            hits = flags(want, [c[at].get(key, MISSING) for c in candidates])
+            total = list(map(add, total, hits))
+    return total
+
+
+def best(points: Sequence[int], limit: int) -> list[int]:
+    """The positions of the ``limit`` highest ``points``, ties in order (as :func:`closest` ranks)."""
+    picked: list[int] = []
+    for level in sorted(set(points), reverse=True):
+        if len(picked) >= limit:
+            break
+        picked.extend(islice((i for i, p in enumerate(points) if p == level), limit - len(picked)))
+    return picked
