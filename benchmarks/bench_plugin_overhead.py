@@ -21,17 +21,28 @@ The children get ``PYTHONDONTWRITEBYTECODE`` unset and ``PYTHONPYCACHEPREFIX`` p
 temporary directory, so that bytecode is cached as on a developer's machine (nothing is
 written into the source tree).
 
-Then ``python -X importtime`` measures the import of ``pytest_baml_telemetry.plugin``
-(after ``pytest``, which a run has already imported) and of ``pytest_baml_telemetry.session``
-(imported by the plugin's ``pytest_configure``), best of 5, with the modules that cost most.
+In process (issue 17): the suite is collected once with ``pytest.main(["--collect-only"])``
+(real items, the plugin loaded) and the plugin's collection scan (``_any_uses_plugin``, what
+``pytest_collection_modifyitems`` runs) is timed over the 2,000 items, interleaved round by
+round with the scan it replaced (``get_closest_marker`` once per marker name, copied here as
+the baseline); medians of the rounds, reported per 2,000 items.
 
-Target (SPEC section 8): the plugin costs a 2,000-test suite that does not use it under 3 %.
+Then ``python -X importtime`` measures, after ``pytest`` and ``asyncio`` (which a run has
+already imported), ``import pytest_baml_telemetry``, ``import pytest_baml_telemetry.plugin``
+and, as the baseline, the plugin plus the modules its load imported before issue 17 (the
+package's eager names: clock, contract, dispatcher, emitter, instrument and the budget key
+registry), the three interleaved for 5 rounds (medians), with the package modules each pulls in.
+
+Targets: the whole run with the plugin within +3 % of the run without it (SPEC section 8; the
+noise of paired runs here is about +-3 %); the collection scan <= 3 ms per 2,000 items (issue 17).
 The last line is ``RESULT {json}`` for ``benchmarks/run_all.py``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import re
@@ -41,11 +52,14 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET_OVERHEAD = 0.03
+TARGET_SCAN_MS = 3.0  # per 2,000 items
+SCAN_ITEMS = 2000
 TESTS_PER_MODULE = 100
 
 TEST_BODY = '''
@@ -148,75 +162,141 @@ def series(suite: Path, env: dict[str, str], tests: int, pairs: int, isolated: b
     }
 
 
+# ----------------------------------------------------------------------------- the collection scan
+
+_OLD_FIXTURES = frozenset({"baml_events", "baml_fake", "baml_llm_server", "baml_llm_server_session"})
+_OLD_MARKERS = ("baml_budget", "baml_events", "baml_fake", "baml_llm_server", "baml_cassette")
+
+
+def old_uses_plugin(item: Any) -> bool:
+    """The scan before issue 17 (``plugin._uses_plugin`` then): one marker walk per marker name."""
+    names = getattr(item, "fixturenames", ())
+    return any(n in _OLD_FIXTURES for n in names) or any(item.get_closest_marker(m) is not None for m in _OLD_MARKERS)
+
+
+def old_any_uses_plugin(items: list[Any]) -> bool:
+    return any(old_uses_plugin(i) for i in items)
+
+
+def collect_items(suite: Path) -> list[Any]:
+    """The suite's items, collected in this process with the plugin loaded (``--collect-only``)."""
+    import pytest
+
+    class _Keep:
+        items: list[Any] = []
+        plugin_loaded = False
+
+        def pytest_collection_finish(self, session: Any) -> None:
+            self.items = list(session.items)
+            manager = session.config.pluginmanager
+            self.plugin_loaded = any(manager.get_plugin(n) is not None for n in ("baml_telemetry", "pytest_baml_telemetry.plugin"))
+
+    keep = _Keep()
+    with contextlib.redirect_stdout(io.StringIO()) as out, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. pytest-asyncio's about an unset ini key: not ours
+        code = pytest.main(["--collect-only", "-q", "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning", "--rootdir", str(suite), str(suite)], plugins=[keep])
+    if code != 0 or not keep.items:
+        raise SystemExit(f"collecting {suite} failed (exit {code}):\n{out.getvalue()[-2000:]}")
+    if not keep.plugin_loaded:
+        raise SystemExit("the plugin was not loaded in the collecting session: the items would not be the ones it scans")
+    return keep.items
+
+
+def time_scan(items: list[Any], rounds: int, reps: int) -> dict[str, Any]:
+    """Median seconds per scan of ``items``: the plugin's scan and the old one, interleaved by round."""
+    from pytest_baml_telemetry import plugin
+
+    new_scan = plugin._any_uses_plugin
+    if new_scan(items) or old_any_uses_plugin(items):
+        raise SystemExit("an item of the generated suite uses the plugin: the idle scan would stop early")
+    new: list[float] = []
+    old: list[float] = []
+    for k in range(rounds):
+        order = ((new_scan, new), (old_any_uses_plugin, old))
+        for scan, into in order if k % 2 == 0 else order[::-1]:
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                scan(items)
+            into.append((time.perf_counter() - t0) / reps)
+    return {
+        "items": len(items),
+        "new_s": statistics.median(new),
+        "old_s": statistics.median(old),
+        "ratio_median": statistics.median(a / b for a, b in zip(new, old)),
+        "rounds": rounds,
+        "reps": reps,
+    }
+
+
 IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)\s*$")
 
 
-def _importtime(env: dict[str, str], pre: str, runs: int) -> tuple[dict[str, tuple[int, int]], dict[str, str]]:
-    """``({module: (self us, cumulative us)}, {module: its importer})`` of the run (of ``runs``,
-    after one dropped) with the smallest plugin + session cumulative time; only modules
-    imported after ``pre``."""
-    code = f"import {pre}; import pytest_baml_telemetry.plugin; import pytest_baml_telemetry.session"
-    best: dict[str, tuple[int, int]] | None = None
-    parents: dict[str, str] = {}
-    for k in range(runs + 1):  # the first run may compile bytecode: dropped
-        err = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", code],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-        ).stderr
-        lines = err.splitlines()
-        last_pre = pre.split(",")[-1].strip()
-        start = next((i for i, line in enumerate(lines) if line.rstrip().endswith(f"| {last_pre}")), None)
-        if start is None:
-            raise SystemExit(f"could not find the import of {last_pre} in the -X importtime output:\n" + err[-2000:])
-        this: dict[str, tuple[int, int]] = {}
-        # -X importtime prints a module after the modules it imported, indented one level more
-        pending: list[tuple[int, str]] = []
-        this_parents: dict[str, str] = {}
-        for line in lines[start + 1 :]:
-            m = IMPORT_LINE.match(line)
-            if not m:
-                continue
-            name, depth = m.group(4), len(m.group(3))
-            this[name] = (int(m.group(1)), int(m.group(2)))
-            while pending and pending[-1][0] > depth:
-                this_parents[pending.pop()[1]] = name
-            pending.append((depth, name))
-        if "pytest_baml_telemetry.plugin" not in this:
-            raise SystemExit("pytest_baml_telemetry.plugin does not appear in the -X importtime output:\n" + err[-2000:])
-        if k == 0:
+_EAGER_BEFORE = (
+    "pytest_baml_telemetry.plugin",
+    "pytest_baml_telemetry.clock",
+    "pytest_baml_telemetry.contract",
+    "pytest_baml_telemetry.dispatcher",
+    "pytest_baml_telemetry.emitter",
+    "pytest_baml_telemetry.instrument",
+    "pytest_baml_telemetry.budgets.limits",
+)
+IMPORTS = {
+    "package": "pytest_baml_telemetry",
+    "plugin": "pytest_baml_telemetry.plugin",
+    "eager_before": ", ".join(_EAGER_BEFORE),
+}
+PRE = "pytest, asyncio"
+
+
+def _importtime(env: dict[str, str], pre: str, target: str) -> tuple[int, dict[str, tuple[int, int]]]:
+    """``import pre; import target`` under ``-X importtime``: (microseconds for everything imported
+    after ``pre``, {module: (self us, cumulative us)} of those modules)."""
+    err = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {pre}; import {target}"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    ).stderr
+    lines = err.splitlines()
+    last_pre = pre.split(",")[-1].strip()
+    start = next((i for i, line in enumerate(lines) if line.rstrip().endswith(f"| {last_pre}")), None)
+    if start is None:
+        raise SystemExit(f"could not find the import of {last_pre} in the -X importtime output:\n" + err[-2000:])
+    modules: dict[str, tuple[int, int]] = {}
+    total = 0
+    for line in lines[start + 1 :]:
+        m = IMPORT_LINE.match(line)
+        if not m:
             continue
-        total = this["pytest_baml_telemetry.plugin"][1] + this.get("pytest_baml_telemetry.session", (0, 0))[1]
-        if best is None or total < best["pytest_baml_telemetry.plugin"][1] + best.get(
-            "pytest_baml_telemetry.session", (0, 0)
-        )[1]:
-            best, parents = this, this_parents
-    assert best is not None
-    return best, parents
+        modules[m.group(4)] = (int(m.group(1)), int(m.group(2)))
+        if len(m.group(3)) == 1:  # a top-level import of the -c line: its cumulative time counts once
+            total += int(m.group(2))
+    first = target.split(",")[0].strip()
+    if first not in modules:
+        raise SystemExit(f"{first} does not appear in the -X importtime output:\n" + err[-2000:])
+    return total, modules
 
 
-def import_times(env: dict[str, str], runs: int) -> dict[str, Any]:
-    """Import cost of the plugin (and of the session module its ``pytest_configure`` imports),
-    with pytest already imported; with asyncio already imported (as in any environment where
-    respx/httpx, pytest-asyncio or anyio is installed) and without."""
-    warm, _ = _importtime(env, "pytest, asyncio", runs)
-    cold, parents = _importtime(env, "pytest", runs)
-
-    def total(t: dict[str, tuple[int, int]]) -> int:
-        return t["pytest_baml_telemetry.plugin"][1] + t.get("pytest_baml_telemetry.session", (0, 0))[1]
-
-    top = sorted(cold.items(), key=lambda kv: -kv[1][0])[:8]
+def import_times(env: dict[str, str], rounds: int) -> dict[str, Any]:
+    """Import cost of the package, of the plugin, and of the plugin with what it imported before
+    issue 17 (the baseline), interleaved round by round after one dropped round (bytecode)."""
+    totals: dict[str, list[int]] = {key: [] for key in IMPORTS}
+    pulled: dict[str, list[str]] = {}
+    for k in range(rounds + 1):
+        keys = list(IMPORTS) if k % 2 == 0 else list(IMPORTS)[::-1]
+        for key in keys:
+            total, modules = _importtime(env, PRE, IMPORTS[key])
+            if k == 0:
+                pulled[key] = sorted(m for m in modules if m.startswith("pytest_baml_telemetry"))
+                continue
+            totals[key].append(total)
     return {
-        "plugin_us": warm["pytest_baml_telemetry.plugin"][1],
-        "session_us": warm.get("pytest_baml_telemetry.session", (0, 0))[1],
-        "total_us": total(warm),
-        "total_without_asyncio_us": total(cold),
-        "asyncio_us": cold.get("asyncio", (0, 0))[1],
-        "asyncio_imported_by": parents.get("asyncio"),
-        "top_self_us": [(name, s) for name, (s, _c) in top],
+        "pre": PRE,
+        "us": {key: statistics.median(v) for key, v in totals.items()},
+        "plugin_ratio_median": statistics.median(a / b for a, b in zip(totals["plugin"], totals["eager_before"])),
+        "modules": pulled,
     }
 
 
@@ -239,15 +319,31 @@ def main(argv: list[str] | None = None) -> int:
         suite = Path(tmp) / "suite"
         suite.mkdir()
         write_suite(suite, opts.tests)
+        scan_suite = suite
+        if opts.tests != SCAN_ITEMS:
+            scan_suite = Path(tmp) / "scan-suite"
+            scan_suite.mkdir()
+            write_suite(scan_suite, SCAN_ITEMS)
+        scan = time_scan(collect_items(scan_suite), rounds=5 if opts.quick else 21, reps=5 if opts.quick else 20)
         pycache = Path(tmp) / "pycache"
         env = child_env(pycache, isolated=False)
         main_series = series(suite, env, opts.tests, pairs, isolated=False)
         iso_series = None
         if opts.isolated:
             iso_series = series(suite, child_env(pycache, isolated=True), opts.tests, pairs, isolated=True)
-        imports = import_times(child_env(pycache, isolated=False), runs=3 if opts.quick else 5)
+        imports = import_times(child_env(pycache, isolated=False), rounds=3 if opts.quick else 5)
 
+    per = SCAN_ITEMS / scan["items"]
+    scan_ms, old_scan_ms = scan["new_s"] * per * 1000, scan["old_s"] * per * 1000
+    scan_ok = scan_ms <= TARGET_SCAN_MS
     print(f"Python {sys.version.split()[0]} on {sys.platform}; {opts.tests:,} trivial tests; {pairs} alternating pairs")
+    print()
+    print(
+        f"{'PASS' if scan_ok else 'FAIL'}  collection scan over {scan['items']:,} items not using the plugin: "
+        f"{scan_ms:.3f} ms per {SCAN_ITEMS:,} items (the scan before: {old_scan_ms:.3f} ms; "
+        f"ratio {scan['ratio_median']:.3f}; target <= {TARGET_SCAN_MS:g} ms; median of {scan['rounds']} rounds x {scan['reps']})"
+    )
+    print()
     print(f"{'series':<58} {'without':>9} {'with':>9} {'min ratio':>10} {'median ratio':>13}")
     print("-" * 103)
     shown = [("installed plugins, -p no:baml_telemetry vs on", main_series)]
@@ -260,22 +356,19 @@ def main(argv: list[str] | None = None) -> int:
                 f"{s[kind + '_ratio_min']:>10.3f} {s[kind + '_ratio_median']:>13.3f}"
             )
     print()
+    us, mods = imports["us"], imports["modules"]
+
+    def ours(key: str) -> str:
+        names = [m.removeprefix("pytest_baml_telemetry").lstrip(".") or "(package)" for m in mods[key]]
+        return f"{len(names)} package modules: {', '.join(names)}"
+
+    print(f"imports after {imports['pre']} (median of the rounds, -X importtime):")
+    print(f"  import pytest_baml_telemetry:         {us['package'] / 1000:6.1f} ms  ({ours('package')})")
+    print(f"  import pytest_baml_telemetry.plugin:  {us['plugin'] / 1000:6.1f} ms  ({ours('plugin')})")
     print(
-        f"import pytest_baml_telemetry.plugin: {imports['plugin_us'] / 1000:.1f} ms, "
-        f"+ .session (imported by pytest_configure): {imports['session_us'] / 1000:.1f} ms "
-        "(pytest and asyncio already imported)"
+        f"  baseline, the plugin + what it imported before issue 17: {us['eager_before'] / 1000:.1f} ms "
+        f"({len(mods['eager_before'])} package modules); ratio {imports['plugin_ratio_median']:.3f}"
     )
-    if imports["asyncio_us"]:
-        print(
-            f"  without asyncio imported beforehand: {imports['total_without_asyncio_us'] / 1000:.1f} ms in all, "
-            f"of which asyncio {imports['asyncio_us'] / 1000:.1f} ms (imported by {imports['asyncio_imported_by']})"
-        )
-    else:
-        print(
-            f"  without asyncio imported beforehand: {imports['total_without_asyncio_us'] / 1000:.1f} ms in all "
-            "(the plugin does not import asyncio)"
-        )
-    print("  largest self times: " + ", ".join(f"{n} {us / 1000:.1f} ms" for n, us in imports["top_self_us"]))
 
     overhead = main_series["wall_ratio_min"] - 1.0
     ok = overhead < TARGET_OVERHEAD
@@ -287,6 +380,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     rows = [
         {
+            "benchmark": f"collection scan (_uses_plugin), {SCAN_ITEMS:,} items not using the plugin, in process",
+            "measured": f"{scan_ms:.3f} ms per {SCAN_ITEMS:,} items",
+            "baseline": f"{old_scan_ms:.3f} ms (get_closest_marker per marker name, the scan before)",
+            "ratio": f"{scan['ratio_median']:.3f}",
+            "target": f"<= {TARGET_SCAN_MS:g} ms per {SCAN_ITEMS:,} items",
+            "status": "PASS" if scan_ok else "FAIL",
+        },
+        {
             "benchmark": f"plugin overhead, {opts.tests:,}-test suite not using it",
             "measured": f"{min(main_series['wall_with']):.3f} s (with plugin)",
             "baseline": f"{min(main_series['wall_without']):.3f} s (-p no:baml_telemetry)",
@@ -296,11 +397,12 @@ def main(argv: list[str] | None = None) -> int:
             "status": "PASS" if ok else "FAIL",
         },
         {
-            "benchmark": "import pytest_baml_telemetry.plugin (+ .session)",
-            "measured": f"{imports['plugin_us'] / 1000:.1f} ms (+ {imports['session_us'] / 1000:.1f} ms)",
-            "baseline": f"{imports['total_without_asyncio_us'] / 1000:.1f} ms in all if asyncio is not yet imported"
-            + (f" (asyncio {imports['asyncio_us'] / 1000:.1f} ms, by {imports['asyncio_imported_by']})" if imports["asyncio_us"] else ""),
-            "ratio": "",
+            "benchmark": "import pytest_baml_telemetry.plugin (after pytest, asyncio)",
+            "measured": f"{us['plugin'] / 1000:.1f} ms, {len(mods['plugin'])} package modules "
+            f"(the package alone: {us['package'] / 1000:.1f} ms, {len(mods['package'])})",
+            "baseline": f"{us['eager_before'] / 1000:.1f} ms, {len(mods['eager_before'])} package modules "
+            "(the plugin + what it imported before issue 17)",
+            "ratio": f"{imports['plugin_ratio_median']:.3f}",
             "target": "",
             "status": "",
         },
@@ -329,11 +431,12 @@ def main(argv: list[str] | None = None) -> int:
                 "installed": main_series,
                 "isolated": iso_series,
                 "imports": imports,
+                "scan": scan,
                 "rows": rows,
             }
         )
     )
-    return 0 if ok else 1
+    return 0 if ok and scan_ok else 1
 
 
 if __name__ == "__main__":

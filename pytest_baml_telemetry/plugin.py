@@ -303,7 +303,12 @@ def _uses_plugin(item: pytest.Item, memo: dict[int, bool] | None = None) -> bool
         if getattr(mark, "name", None) in _MARKER_NAMES:
             return True
     parent = item.parent
-    return parent is not None and _node_marked(parent, {} if memo is None else memo)
+    if parent is None:
+        return False
+    if memo is None:
+        memo = {}
+    found = memo.get(id(parent))  # the tests of one module or class: looked at once
+    return _node_marked(parent, memo) if found is None else found
 
 
 def _node_marked(node: Any, memo: dict[int, bool]) -> bool:
@@ -320,7 +325,10 @@ def _node_marked(node: Any, memo: dict[int, bool]) -> bool:
 def _any_uses_plugin(items: list[pytest.Item]) -> bool:
     """Whether some item of ``items`` uses the plugin (:func:`_uses_plugin`, parents looked at once)."""
     memo: dict[int, bool] = {}
-    return any(_uses_plugin(item, memo) for item in items)
+    for item in items:
+        if _uses_plugin(item, memo):
+            return True
+    return False
 
 
 def _ensure_item_hooks(config: pytest.Config) -> None:

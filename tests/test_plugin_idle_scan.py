@@ -213,6 +213,7 @@ def test_a_class_marker_counts_for_its_own_tests_only(pytester: pytest.Pytester)
         or any(item.get_closest_marker(m) is not None for m in PLUGIN_MARKERS)
         for item in items
     }
+    assert {item.name: plugin._any_uses_plugin([item]) for item in items} == seen
     assert plugin._any_uses_plugin(items) is True
     assert plugin._any_uses_plugin([i for i in items if not seen[i.name]]) is False
     assert plugin._any_uses_plugin([]) is False
