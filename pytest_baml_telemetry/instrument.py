@@ -222,22 +222,18 @@ def _read_failure(collector: Any, call: Call, error: BaseException) -> None:
         logger.error("billing the failure of %s failed: %r", call.function_name, exc)
 
 
-def _listened(emitter: Emitter) -> bool:
-    """Whether a handler would receive this emitter's stop or exception event (checked per call)."""
-    has = emitter.dispatcher.has_handlers
-    events = emitter.events
-    return (has(emitter.stop_event) and "stop" in events) or (
-        has(emitter.exception_event) and "exception" in events
-    )
-
-
 # --------------------------------------------------------------------------- settings
 
 
 class _Settings:
-    """What every proxy of one ``instrument()`` call shares."""
+    """What every proxy of one ``instrument()`` call shares.
 
-    __slots__ = ("emitter", "resource", "action", "client_module", "collector_type")
+    ``stop_name``/``exception_name`` are the emitter's stop and exception event names, or
+    ``None`` when the emitter does not emit that kind (its events are fixed when it is
+    built): whether a call is listened to is then at most two ``handlers_for`` look-ups.
+    """
+
+    __slots__ = ("emitter", "resource", "action", "client_module", "collector_type", "stop_name", "exception_name")
 
     def __init__(self, emitter: Emitter, resource: Any, action: str | None, client_module: str | None) -> None:
         import baml_py
@@ -247,6 +243,16 @@ class _Settings:
         self.action = action
         self.client_module = client_module
         self.collector_type = baml_py.Collector
+        events = emitter.events  # read-only once the emitter is built
+        self.stop_name = emitter.stop_event if "stop" in events else None
+        self.exception_name = emitter.exception_event if "exception" in events else None
+
+
+def _listened(settings: _Settings) -> bool:
+    """Whether a handler would receive the stop or exception event of a call beginning now."""
+    handlers_for = settings.emitter.dispatcher.handlers_for
+    stop, exception = settings.stop_name, settings.exception_name
+    return bool((stop is not None and handlers_for(stop)) or (exception is not None and handlers_for(exception)))
 
 
 def _arguments_of(bound: dict[str, Any] | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -269,27 +275,28 @@ def _bind(spec: _FunctionSpec, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
     return _arguments_of(spec.bind(args, kwargs), args, kwargs), _MISSING
 
 
-def _call_options(options: Any, base_collectors: list[Any], ours: Any) -> dict[str, Any] | None:
-    """The call's ``baml_options`` with ``collector=[*user collectors, ours]``; ``None`` when
-    ``options`` is not a mapping (the generated code then complains about it, unchanged)."""
+def _with_our_collector(options: Any, base_collectors: list[Any], collector_type: Any) -> tuple[Any, Any]:
+    """A fresh collector of ours and the call's ``baml_options`` carrying it beside the user's
+    (``collector=[*user collectors, ours]``); ``(None, None)`` when ``options`` is not a mapping
+    (the generated code then complains about it, unchanged)."""
     if options is None:
-        options = {}
-    elif not isinstance(options, Mapping):
-        return None
+        collector = collector_type(_COLLECTOR_NAME)
+        return collector, {"collector": [*base_collectors, collector]}
+    if type(options) is not dict and not isinstance(options, Mapping):
+        return None, None
+    collector = collector_type(_COLLECTOR_NAME)
     theirs = _as_collector_list(options["collector"]) if "collector" in options else base_collectors
-    return {**options, "collector": [*theirs, ours]}
+    return collector, {**options, "collector": [*theirs, collector]}
 
 
 def _our_collector(
-    emitter: Emitter, options: Any, base_collectors: list[Any], collector_type: Any
-) -> tuple[Any, dict[str, Any] | None]:
-    """A fresh collector of ours and the call's ``baml_options`` carrying it beside the user's;
-    ``(None, None)`` when nobody listens or the options cannot carry it."""
-    if options is _MISSING or not _listened(emitter):
+    settings: _Settings, options: Any, base_collectors: list[Any], collector_type: Any
+) -> tuple[Any, Any]:
+    """:func:`_with_our_collector` when a handler listens (:func:`_listened`) and the call's
+    options were bound; ``(None, None)`` otherwise."""
+    if options is _MISSING or not _listened(settings):
         return None, None
-    collector = collector_type(_COLLECTOR_NAME)
-    call_options = _call_options(options, base_collectors, collector)
-    return (None, None) if call_options is None else (collector, call_options)
+    return _with_our_collector(options, base_collectors, collector_type)
 
 
 def _named(wrapper: Callable[..., Any], name: str, function: Callable[..., Any]) -> Callable[..., Any]:
@@ -302,69 +309,98 @@ def _named(wrapper: Callable[..., Any], name: str, function: Callable[..., Any])
 def _function_wrapper(
     settings: _Settings, spec: _FunctionSpec, function: Callable[..., Any], base_collectors: list[Any]
 ) -> Callable[..., Any]:
+    """The instrumented twin of one generated function (sync or async, as it is).
+
+    Per call: bind the arguments (the compiled binder), make the call object, ask whether
+    anyone listens to its end (two dictionary look-ups), attach our collector only then, and
+    read its last log once right after the call, before the end event is built. These steps
+    are written out in each twin, not shared through helpers: they run on every call, right
+    after the HTTP exchange, when each extra frame costs a cold cache's worth of time.
+    """
     name = spec.name
     binder = spec.binder
+    emitter = settings.emitter
+    call_of = emitter.call
     resource, action, client_module = settings.resource, settings.action, settings.client_module
     collector_type = settings.collector_type
-
-    def prepare(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Call, dict[str, Any], Any, Any]:
-        """The call object, its arguments, and our collector with the options carrying it."""
-        emitter = settings.emitter
-        if binder is not None:
-            try:
-                arguments, options = binder(*args, **kwargs)
-            except TypeError:  # does not fit: the generated function raises it, unchanged
-                arguments, options = _arguments_of(None, args, kwargs), _MISSING
-        else:
-            arguments, options = _bind(spec, args, kwargs)
-        call = Call(emitter, name, arguments, resource, action, client_module, False)
-        if not call.sampled:
-            return call, arguments, None, None
-        collector, call_options = _our_collector(emitter, options, base_collectors, collector_type)
-        return call, arguments, collector, call_options
+    stop_name, exception_name = settings.stop_name, settings.exception_name
 
     if spec.is_async:
 
         async def async_call(*args: Any, **kwargs: Any) -> Any:
-            call, arguments, collector, call_options = prepare(args, kwargs)
+            if binder is None:
+                arguments, options = _bind(spec, args, kwargs)
+            else:
+                try:
+                    arguments, options = binder(*args, **kwargs)
+                except TypeError:  # does not fit: the generated function raises it, unchanged
+                    arguments, options = _arguments_of(None, args, kwargs), _MISSING
+            call = call_of(name, arguments=arguments, resource=resource, action=action, client_module=client_module)
             if not call.sampled:
                 return await function(*args, **kwargs)
+            collector = call_options = None
+            if options is not _MISSING:
+                handlers_for = emitter.dispatcher.handlers_for
+                if (stop_name is not None and handlers_for(stop_name)) or (
+                    exception_name is not None and handlers_for(exception_name)
+                ):
+                    collector, call_options = _with_our_collector(options, base_collectors, collector_type)
             async with call:
-                try:
-                    if collector is None:
-                        result = await function(*args, **kwargs)
-                    else:
+                if collector is None:
+                    result = await function(*args, **kwargs)
+                else:
+                    try:
                         result = await function(**arguments, baml_options=call_options)
-                except BaseException as error:
-                    if collector is not None:
+                    except BaseException as error:
                         _read_failure(collector, call, error)
-                    raise
-                if collector is not None:
-                    _read_collector(collector, call)
-                call.set_result(result)
-                return result
+                        raise
+                    try:  # _read_collector, inlined
+                        log = collector.last
+                        if log is not None:
+                            read_collector_log(log, call)
+                    except Exception as exc:  # reading telemetry must never break the user's call
+                        logger.error("reading the baml Collector for %s failed: %r", name, exc)
+                call.result = result
+            return result
 
         return _named(async_call, name, function)
 
     # the sync twin of async_call above (same steps without await): they cannot share a body
     def sync_call(*args: Any, **kwargs: Any) -> Any:
-        call, arguments, collector, call_options = prepare(args, kwargs)
+        if binder is None:
+            arguments, options = _bind(spec, args, kwargs)
+        else:
+            try:
+                arguments, options = binder(*args, **kwargs)
+            except TypeError:  # does not fit: the generated function raises it, unchanged
+                arguments, options = _arguments_of(None, args, kwargs), _MISSING
+        call = call_of(name, arguments=arguments, resource=resource, action=action, client_module=client_module)
         if not call.sampled:
             return function(*args, **kwargs)
+        collector = call_options = None
+        if options is not _MISSING:
+            handlers_for = emitter.dispatcher.handlers_for
+            if (stop_name is not None and handlers_for(stop_name)) or (
+                exception_name is not None and handlers_for(exception_name)
+            ):
+                collector, call_options = _with_our_collector(options, base_collectors, collector_type)
         with call:
-            try:
-                if collector is None:
-                    result = function(*args, **kwargs)
-                else:
+            if collector is None:
+                result = function(*args, **kwargs)
+            else:
+                try:
                     result = function(**arguments, baml_options=call_options)
-            except BaseException as error:
-                if collector is not None:
+                except BaseException as error:
                     _read_failure(collector, call, error)
-                raise
-            if collector is not None:
-                _read_collector(collector, call)
-            call.set_result(result)
-            return result
+                    raise
+                try:  # _read_collector, inlined
+                    log = collector.last
+                    if log is not None:
+                        read_collector_log(log, call)
+                except Exception as exc:  # reading telemetry must never break the user's call
+                    logger.error("reading the baml Collector for %s failed: %r", name, exc)
+            call.result = result
+        return result
 
     return _named(sync_call, name, function)
 
@@ -373,13 +409,13 @@ def _stream_wrapper(
     settings: _Settings, spec: _FunctionSpec, function: Callable[..., Any], base_collectors: list[Any]
 ) -> Callable[..., Any]:
     name = spec.name
+    emitter = settings.emitter
     resource, action, client_module = settings.resource, settings.action, settings.client_module
     collector_type = settings.collector_type
 
     def stream_call(*args: Any, **kwargs: Any) -> Any:
-        emitter = settings.emitter
         arguments, options = _bind(spec, args, kwargs)
-        collector, call_options = _our_collector(emitter, options, base_collectors, collector_type)
+        collector, call_options = _our_collector(settings, options, base_collectors, collector_type)
         try:
             if collector is None:
                 raw = function(*args, **kwargs)
@@ -387,7 +423,10 @@ def _stream_wrapper(
                 raw = function(**arguments, baml_options=call_options)
         except BaseException as error:
             # the stream could not even be created: still one start and one exception
-            with Call(emitter, name, arguments, resource, action, client_module, True) as call:
+            call = emitter.call(
+                name, arguments=arguments, resource=resource, action=action, client_module=client_module, streaming=True
+            )
+            with call:
                 if collector is not None:
                     _read_failure(collector, call, error)
                 raise
