@@ -18,6 +18,22 @@ of the cost is the collector walking the growing list of kept events (the figure
 shows what the capture itself costs).
 
 Target (SPEC section 8): at least 1,000,000 captured events per second (execute path).
+
+At scale (issue 17), on captures of 10k, 100k and 1M emitter-shaped events (start + stop
+per call, fresh dicts per event, 100 function names):
+
+* throughput of ``execute`` into a capture filled to 10k and to 1M events (target
+  >= 1M ev/s at both), against ``list.append`` of the same number of tuples;
+* ``assert_emitted`` and ``assert_call``, each with a match (1 % of the calls match)
+  and failing (no match: the closest-event diff), against the way a capture answered
+  before issue 17 (records rebuilt per query, each matched one at a time), paired in
+  each round; targets at 1M: < 300 ms with a match, < 1 s with the diff; and linear: the
+  100k / 10k time ratio within 12x;
+* bytes per captured event beyond the event's own dicts (tracemalloc; the dicts are kept
+  alive elsewhere too), target <= 300 B, against a list of the same tuples; and once more
+  after ``events`` was read (the records it keeps), for information.
+
+``--quick`` uses 10k / 100k / 300k events and fewer rounds (the 1M rows run in full mode).
 The last line is ``RESULT {json}`` for ``benchmarks/run_all.py``.
 """
 
@@ -29,13 +45,16 @@ import json
 import statistics
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pytest_baml_telemetry.capture import EventCapture  # noqa: E402
+from pytest_baml_telemetry.capture import EventCapture, expect  # noqa: E402
+from pytest_baml_telemetry.captured import CapturedEvent, pair_calls  # noqa: E402
 from pytest_baml_telemetry.dispatcher import Dispatcher  # noqa: E402
 from pytest_baml_telemetry.emitter import Emitter  # noqa: E402
 
@@ -124,6 +143,201 @@ def fmt_rate(value: float) -> str:
     return f"{value / 1e6:.2f} M ev/s"
 
 
+# --------------------------------------------------------------------------- at scale
+
+START, STOP = ("ash_baml", "call", "start"), ("ash_baml", "call", "stop")
+FUNCTIONS = [f"Fn{i}" for i in range(100)]
+TARGET_MATCH_S, TARGET_DIFF_S, TARGET_LINEAR = 0.300, 1.0, 12.0
+TARGET_BYTES = 300
+
+
+def emitter_events(n: int) -> list[tuple[Any, dict[str, Any], dict[str, Any]]]:
+    """``n`` events shaped as the emitter sends them: start + stop per call, fresh dicts each."""
+    out: list[tuple[Any, dict[str, Any], dict[str, Any]]] = []
+    for i in range(n // 2):
+        fn = FUNCTIONS[i % len(FUNCTIONS)]
+        out.append((START, {"system_time": 1, "monotonic_time": i}, {
+            "resource": None, "action": None, "function_name": fn, "arguments": {"resume": "text"},
+            "client_module": None, "streaming": False, "telemetry_span_context": i,
+        }))
+        out.append((STOP, {
+            "duration": 1200, "monotonic_time": i + 1, "input_tokens": 120, "output_tokens": 40,
+            "total_tokens": 160, "cached_input_tokens": None,
+        }, {
+            "resource": None, "action": None, "function_name": fn, "client_module": None, "streaming": False,
+            "model": "gpt-4o", "provider": "openai", "client_name": "GPT4o", "num_attempts": 1,
+            "request_id": None, "result": 1, "telemetry_span_context": i,
+        }))
+    return out
+
+
+def filled(events: list[Any]) -> EventCapture:
+    dispatcher = Dispatcher("bench-capture-scale")
+    capture = EventCapture(dispatcher=dispatcher).attach()
+    execute = dispatcher.execute
+    for name, m, md in events:
+        execute(name, m, md)
+    capture.detach()
+    return capture
+
+
+def fill_rate(n: int) -> tuple[float, float]:
+    """Events/s of ``execute`` into a capture filled to ``n``, and of ``list.append`` (paired)."""
+    name, m, md = EVENT, MEASUREMENTS, METADATA
+    kept: list[Any] = []
+    append = kept.append
+    gc.collect()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        append((name, m, md))
+    base = n / (time.perf_counter() - t0)
+    del kept
+    dt, held = run_execute(n)
+    if held != n:
+        raise SystemExit(f"execute at {n:,}: kept {held} events: events were lost")
+    return n / dt, base
+
+
+# The way a capture answered before issue 17: records rebuilt for every query, matched one by one.
+def before_emitted(capture: EventCapture, event: str, metadata: dict[str, Any]) -> None:
+    events = [CapturedEvent(*raw) for raw in list(capture._raw)]
+    matcher = expect(event, metadata=metadata)
+    found = [e for e in events if matcher.matches(e)]
+    if not found:  # the closest-event ranking of the time: every candidate scored, then sorted
+        from pytest_baml_telemetry.matching import closest
+
+        closest([e for e in events if e.name == matcher.name], lambda e: (("metadata", matcher.metadata, e.metadata),))
+
+
+def before_call(capture: EventCapture, function_name: str, expected: dict[str, Any]) -> None:
+    from pytest_baml_telemetry.matching import closest, matches
+
+    events = [CapturedEvent(*raw) for raw in list(capture._raw)]
+    named = [c for c in pair_calls(events) if c.function_name == function_name]
+    found = [c for c in named if matches(expected, c.as_mapping())]
+    if not found:
+        closest(named, lambda c: (("call", expected, c.as_mapping()),))
+
+
+QUERIES: dict[str, tuple[Callable[[EventCapture], Any], Callable[[EventCapture], Any], bool]] = {
+    # name: (today's call, the pre-issue-17 way, whether it fails with the diff)
+    "assert_emitted match": (
+        lambda c: c.assert_emitted("stop", metadata={"function_name": "Fn7", "model": "gpt-4o"}),
+        lambda c: before_emitted(c, "stop", {"function_name": "Fn7", "model": "gpt-4o"}),
+        False,
+    ),
+    "assert_emitted diff": (
+        lambda c: c.assert_emitted("stop", metadata={"function_name": "Fn7", "model": "claude"}),
+        lambda c: before_emitted(c, "stop", {"function_name": "Fn7", "model": "claude"}),
+        True,
+    ),
+    "assert_call match": (
+        lambda c: c.assert_call("Fn7", ok=True, model="gpt-4o"),
+        lambda c: before_call(c, "Fn7", {"ok": True, "model": "gpt-4o"}),
+        False,
+    ),
+    "assert_call diff": (
+        lambda c: c.assert_call("Fn7", ok=True, model="claude"),
+        lambda c: before_call(c, "Fn7", {"ok": True, "model": "claude"}),
+        True,
+    ),
+}
+
+
+def timed(fn: Callable[[], Any], fails: bool) -> float:
+    t0 = time.perf_counter()
+    try:
+        fn()
+    except AssertionError:
+        if not fails:
+            raise
+    else:
+        if fails:
+            raise SystemExit("a query meant to fail (the closest-event diff) passed")
+    return time.perf_counter() - t0
+
+
+def measure_queries(sizes: list[int], rounds: dict[int, int], baseline_max: int) -> dict[tuple[str, int], dict[str, float]]:
+    """Median seconds per query and size, today's and the pre-issue-17 way's, paired per round."""
+    out: dict[tuple[str, int], dict[str, float]] = {}
+    for n in sizes:
+        capture = filled(emitter_events(n))
+        if len(capture) != n:
+            raise SystemExit(f"capture of {n:,}: kept {len(capture)} events")
+        for label, (now, before, fails) in QUERIES.items():
+            ours: list[float] = []
+            theirs: list[float] = []
+            for _ in range(rounds[n]):
+                ours.append(timed(partial(now, capture), fails))
+                if n <= baseline_max or not theirs:
+                    theirs.append(timed(partial(before, capture), False))  # the old way's diff raises nothing
+            out[(label, n)] = {"now": statistics.median(ours), "before": statistics.median(theirs)}
+        del capture
+        gc.collect()
+    return out
+
+
+def bytes_per_event(n: int) -> dict[str, float]:
+    """Bytes tracemalloc sees per event: a capture, a plain list of tuples, the capture after ``events``."""
+    events = emitter_events(n)  # the dicts stay alive here: only what the holders add is measured
+    result: dict[str, float] = {}
+    for label in ("list", "capture", "capture+events"):
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        if label == "list":
+            held: Any = [(name, m, md) for name, m, md in events]
+        else:
+            held = filled(events)
+            if label == "capture+events":
+                held.events  # noqa: B018 - the records it keeps
+        result[label] = (tracemalloc.get_traced_memory()[0] - before) / n
+        tracemalloc.stop()
+        del held
+    return result
+
+
+def scale_rows(quick: bool) -> tuple[list[dict[str, str]], bool, dict[str, Any]]:
+    big = 300_000 if quick else 1_000_000
+    sizes = [10_000, 100_000, big]
+    rounds = {10_000: 9 if quick else 15, 100_000: 3 if quick else 7, big: 1 if quick else 3}
+    rows: list[dict[str, str]] = []
+    ok = True
+
+    def row(bench: str, measured: str, baseline: str, ratio: str, target: str, passed: bool | None) -> None:
+        nonlocal ok
+        status = "" if passed is None else ("PASS" if passed else "FAIL")
+        ok = ok and passed is not False
+        rows.append({"benchmark": bench, "measured": measured, "baseline": baseline, "ratio": ratio, "target": target, "status": status})
+        print(f"{status or '    ':<5} {bench:<58} {measured:>12}  baseline {baseline:<28} {ratio:<16} target {target or '-'}")
+
+    print()
+    print(f"At scale: {', '.join(f'{n:,}' for n in sizes)} emitter-shaped events (gc on)")
+    for n in (10_000, big):
+        rates = [fill_rate(n) for _ in range(3 if n < big else (1 if quick else 2))]
+        rate = statistics.median(r for r, _ in rates)
+        base = statistics.median(b for _, b in rates)
+        row(f"capture throughput, filled to {n:,} (execute)", fmt_rate(rate), f"{fmt_rate(base)} (list.append)",
+            f"{base / rate:.2f}x slower", ">= 1.00 M ev/s", rate >= TARGET_EVENTS_PER_S)
+    timings = measure_queries(sizes, rounds, baseline_max=100_000 if quick else big)
+    for label, (_, _, fails) in QUERIES.items():
+        target_s = TARGET_DIFF_S if fails else TARGET_MATCH_S
+        for n in sizes:
+            t = timings[(label, n)]
+            target = f"< {target_s * 1000:.0f} ms" if n == big else ""
+            row(f"{label} over {n:,} events", f"{t['now'] * 1000:.1f} ms", f"{t['before'] * 1000:.1f} ms (before)",
+                f"{t['before'] / t['now']:.1f}x faster", target, (t["now"] < target_s) if n == big else None)
+        linear = timings[(label, 100_000)]["now"] / timings[(label, 10_000)]["now"]
+        row(f"{label}: time at 100k / at 10k", f"{linear:.1f}x", "10x (linear)", "", f"<= {TARGET_LINEAR:g}x", linear <= TARGET_LINEAR)
+    memory = bytes_per_event(100_000)
+    row("bytes per captured event beyond its dicts", f"{memory['capture']:.0f} B", f"{memory['list']:.0f} B (list of tuples)",
+        f"{memory['capture'] / memory['list']:.2f}x", f"<= {TARGET_BYTES} B", memory["capture"] <= TARGET_BYTES)
+    row("bytes per captured event, after reading .events", f"{memory['capture+events']:.0f} B", f"{memory['list']:.0f} B (list of tuples)",
+        f"{memory['capture+events'] / memory['list']:.2f}x", "", None)
+    raw = {"sizes": sizes, "query_seconds": {f"{k[0]} @ {k[1]}": v for k, v in timings.items()}, "bytes_per_event": memory}
+    return rows, ok, raw
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer events and rounds (a rough figure)")
@@ -177,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
             "status": "",
         },
     ]
+    more, scale_ok, scale = scale_rows(opts.quick)
+    rows.extend(more)
     print(
         "RESULT "
         + json.dumps(
@@ -187,11 +403,12 @@ def main(argv: list[str] | None = None) -> int:
                 "events_per_s_gc_on": {k: v["best"] for k, v in with_gc.items()},
                 "events_per_s_gc_off": {k: v["best"] for k, v in without_gc.items()},
                 "median_events_per_s_gc_on": {k: v["median"] for k, v in with_gc.items()},
+                "scale": scale,
                 "rows": rows,
             }
         )
     )
-    return 0 if ok else 1
+    return 0 if ok and scale_ok else 1
 
 
 if __name__ == "__main__":

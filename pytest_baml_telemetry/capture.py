@@ -42,10 +42,12 @@ from .captured import (
     CALL_ATTRS,
     CapturedCall,
     CapturedEvent,
+    call_starts,
     call_values,
     ends_begun_before,
     event_kinds,
     named_calls,
+    of_names,
     pair_call,
     pair_calls,
     records,
@@ -283,8 +285,7 @@ class EventCapture:
 
     def _of_kind(self, kind: str) -> list[CapturedEvent]:
         raw = self._snapshot()
-        names = {name for name, k in event_kinds(raw).items() if k == kind}
-        return records(e for e in raw if e[0] in names)
+        return records(of_names(raw, {name for name, k in event_kinds(raw).items() if k == kind}))
 
     # one typed property per kind of event (the public views), each a one-line filter
     @property
@@ -339,13 +340,15 @@ class EventCapture:
     ) -> list[str]:
         """The ``limit`` events of the name matching the most expected keys, with their differences."""
         name = matcher.name
-        same = [e for e in events if e[0] == name]
+        same = of_names(events, name)
         if not same:
             return []
         sections = ((1, matcher.measurements), (2, matcher.metadata))
-        shown = [same[j] for j in best(scores(same, sections), limit)]
+        picks = best(scores(same, sections), limit)
+        in_order = sorted(picks)
+        where = dict(zip(in_order, _positions(events, [same[j] for j in in_order])))
         lines = []
-        for i, ev in zip(_positions(events, shown), shown):
+        for i, ev in ((where[j], same[j]) for j in picks):
             lines.append(f"  {self._line(i, ev, before)}")
             lines.extend(f"      {d}" for d in differences("measurements", matcher.measurements, ev[1]))
             lines.extend(f"      {d}" for d in differences("metadata", matcher.metadata, ev[2]))
@@ -436,7 +439,8 @@ class EventCapture:
         if count is not None and not is_count(count):
             fail(ValueError, f"count={count!r}", "an int >= 0 or None")
         events = self._snapshot()
-        named, starts = named_calls(events, function_name, event_kinds(events))
+        kinds = event_kinds(events)
+        named = named_calls(events, function_name, kinds)
         found = named
         for key, want in expected.items():  # one pass per key over the calls still in, as matches() checks them
             if found:
@@ -461,7 +465,7 @@ class EventCapture:
                 if len(named) > 3:
                     lines.append(f"  ... and {len(named) - 3} more")
             else:
-                others = Counter(s[2].get("function_name") for s in starts)
+                others = Counter(s[2].get("function_name") for s in call_starts(events, kinds))
                 lines.append(
                     "calls captured: " + ", ".join(f"{n} x {f}" for f, n in others.items())
                     if others
@@ -679,8 +683,7 @@ _SKIPPED = (
 
 def _select(matcher: EventMatcher, events: list[Raw]) -> list[Raw]:
     """The events ``matcher`` matches, in order (what ``matcher.matches`` keeps, one key per pass)."""
-    name = matcher.name
-    return select(select([e for e in events if e[0] == name], 1, matcher.measurements), 2, matcher.metadata)
+    return select(select(of_names(events, matcher.name), 1, matcher.measurements), 2, matcher.metadata)
 
 
 def _first(matcher: EventMatcher, events: Sequence[Raw], start: int) -> int | None:

@@ -21,20 +21,28 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
-from operator import itemgetter
+from itertools import compress, repeat
+from operator import eq, ge, itemgetter, methodcaller
 from typing import Any, NamedTuple
 
 from .contract import EventName, event_kind, format_event_name
+
+_NAME = itemgetter(0)
+_METADATA = itemgetter(2)
+_SPAN_OF = methodcaller("get", "telemetry_span_context")  # of a metadata mapping
+_FUNCTION_OF = methodcaller("get", "function_name")
 
 __all__ = [
     "BEGUN_BEFORE",
     "CALL_ATTRS",
     "CapturedCall",
     "CapturedEvent",
+    "call_starts",
     "call_values",
     "ends_begun_before",
     "event_kinds",
     "named_calls",
+    "of_names",
     "pair_call",
     "pair_calls",
     "records",
@@ -178,23 +186,40 @@ def ends_begun_before(events: Sequence[Any]) -> frozenset[int]:
     context cannot be hashed is left to the contract check. ``events`` are records or plain
     ``(name, measurements, metadata)`` tuples.
     """
+    try:
+        names = list(map(_NAME, events))
+        kinds = {name: event_kind(name) for name in set(names)}
+    except TypeError:  # an unhashable name (not a call event): the one-by-one walk skips it
+        return _ends_begun_before(events)
+    prefixes: dict[Any, tuple[set[Any], set[Any]]] = {}  # prefix -> (start names, end names)
+    for name, kind in kinds.items():
+        if kind in ("start", "stop", "exception"):
+            prefixes.setdefault(name[:-1], (set(), set()))[kind != "start"].add(name)
+    found: list[int] = []
+    every = range(len(names))
+    try:
+        for start_names, end_names in prefixes.values():
+            # the first start of each span; an end is begun before when its span's first start is not before it
+            at = list(compress(every, map(start_names.__contains__, names)))
+            first = dict(zip(reversed(list(map(_SPAN_OF, map(_METADATA, map(events.__getitem__, at))))), reversed(at)))
+            ends = list(compress(every, map(end_names.__contains__, names)))
+            firsts = map(first.get, map(_SPAN_OF, map(_METADATA, map(events.__getitem__, ends))), ends)
+            found.extend(compress(ends, map(ge, firsts, ends)))
+    except TypeError:  # an unhashable span context: the one-by-one walk skips just that event
+        return _ends_begun_before(events)
+    return frozenset(found)
+
+
+def _ends_begun_before(events: Sequence[Any]) -> frozenset[int]:
     started: set[Any] = set()
     found = []
-    roles: dict[Any, tuple[Any, bool] | None] = {}  # name -> (prefix, is a start), None when no call event
     for index, ev in enumerate(events):
-        name = ev[0]
-        try:
-            role = roles[name]
-        except KeyError:
-            kind = event_kind(name)
-            role = roles[name] = (name[:-1], kind == "start") if kind in ("start", "stop", "exception") else None
-        except TypeError:  # an unhashable name: no call event
-            continue
-        if role is None:
+        kind = event_kind(ev[0])
+        if kind not in ("start", "stop", "exception"):
             continue
         try:
-            key = (role[0], ev[2].get("telemetry_span_context"))
-            if role[1]:
+            key = (ev[0][:-1], ev[2].get(_SPAN))
+            if kind == "start":
                 started.add(key)
             elif key not in started:
                 found.append(index)
@@ -300,29 +325,40 @@ Triple = tuple[Any, Any, "bool | None"]
 
 def event_kinds(events: Iterable[Any]) -> dict[Any, str | None]:
     """The :func:`~pytest_baml_telemetry.contract.event_kind` of each distinct name among ``events``."""
-    return {name: event_kind(name) for name in set(map(itemgetter(0), events))}
+    return {name: event_kind(name) for name in set(map(_NAME, events))}
 
 
-def named_calls(events: Sequence[Any], function_name: Any, kinds: Mapping[Any, str | None]) -> tuple[list[Triple], list[Any]]:
-    """The calls of ``function_name`` as :func:`pair_calls` pairs them, and every start.
+def named_calls(events: Sequence[Any], function_name: Any, kinds: Mapping[Any, str | None]) -> list[Triple]:
+    """The calls of ``function_name`` as :func:`pair_calls` pairs them, in order of start.
 
     ``kinds`` is :func:`event_kinds` of ``events``. The calls are ``(start, end, ok)``
-    triples in order of start; only the ends of their prefixes are indexed.
+    triples; only the ends of their prefixes and spans are looked at.
     """
-    start_names = {n for n, k in kinds.items() if k == "start"}
-    starts = [e for e in events if e[0] in start_names]
-    named = [s for s in starts if s[2].get("function_name") == function_name]
+    starts = call_starts(events, kinds)
+    named = list(compress(starts, map(eq, map(_FUNCTION_OF, map(_METADATA, starts)), repeat(function_name))))
     ends_of: dict[Any, dict[Any, Any]] = {}  # start name -> {span: its first end}
-    by_prefix: dict[Any, dict[Any, Any]] = {}
-    for start_name in {s[0] for s in named}:
-        prefix = start_name[:-1]
-        if prefix not in by_prefix:
-            end_names = {n for n, k in kinds.items() if k in ("stop", "exception") and n[:-1] == prefix}
-            ends = [e for e in events if e[0] in end_names]
-            by_prefix[prefix] = {e[2].get(_SPAN): e for e in reversed(ends)}  # the first end of each span
-        ends_of[start_name] = by_prefix[prefix]
+    for prefix in {s[0][:-1] for s in named}:
+        end_names = {n for n, k in kinds.items() if k in ("stop", "exception") and n[:-1] == prefix}
+        spans = {s[2].get(_SPAN) for s in named if s[0][:-1] == prefix}
+        ends = list(compress(events, map(end_names.__contains__, map(_NAME, events))))
+        ends = list(compress(ends, map(spans.__contains__, map(_SPAN_OF, map(_METADATA, ends)))))
+        first = {e[2].get(_SPAN): e for e in reversed(ends)}  # the first end of each span
+        ends_of.update((n, first) for n, k in kinds.items() if k == "start" and n[:-1] == prefix)
     pairs = [(s, ends_of[s[0]].get(s[2].get(_SPAN))) for s in named]
-    return [(s, e, None if e is None else kinds[e[0]] == "stop") for s, e in pairs], starts
+    return [(s, e, None if e is None else kinds[e[0]] == "stop") for s, e in pairs]
+
+
+def call_starts(events: Sequence[Any], kinds: Mapping[Any, str | None]) -> list[Any]:
+    """Every start among ``events`` (``kinds`` is their :func:`event_kinds`)."""
+    start_names = {n for n, k in kinds.items() if k == "start"}
+    return list(compress(events, map(start_names.__contains__, map(_NAME, events))))
+
+
+def of_names(events: Sequence[Any], names: Any) -> list[Any]:
+    """The events whose name is in ``names`` (a set), or equals ``names`` (a name), in order."""
+    if isinstance(names, (set, frozenset)):
+        return list(compress(events, map(names.__contains__, map(_NAME, events))))
+    return list(compress(events, map(eq, map(_NAME, events), repeat(names))))
 
 
 def _end(key: str) -> Callable[[Any, Any, Any], Any]:

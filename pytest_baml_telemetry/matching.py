@@ -26,8 +26,8 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from itertools import islice
-from operator import add
+from itertools import compress, islice, repeat
+from operator import add, eq, itemgetter, methodcaller, truth
 from typing import Any, TypeVar
 
 from ._validate import short_repr
@@ -166,9 +166,9 @@ def select(candidates: list[Any], at: int, expected: Mapping[str, Any] | None) -
     for key, want in (expected or {}).items():
         if not out:
             break
-        if type(want) in _PLAIN:
+        if _plain(want):
             try:
-                out = [c for c in out if (got := c[at].get(key, MISSING)) is want or want == got]
+                out = list(compress(out, map(eq, repeat(want), _values(out, at, key))))
                 continue
             except Exception:  # an actual value whose == raises: the rules below say it does not match
                 pass
@@ -179,9 +179,9 @@ def select(candidates: list[Any], at: int, expected: Mapping[str, Any] | None) -
 def flags(want: Any, values: Iterable[Any]) -> list[bool]:
     """``value_matches(want, value)`` for each value (:data:`MISSING` never matches)."""
     values = values if isinstance(values, list) else list(values)
-    if type(want) in _PLAIN:
+    if _plain(want):
         try:
-            return [True if (got is want or want == got) else False for got in values]
+            return list(map(truth, map(eq, repeat(want), values)))
         except Exception:
             pass
     return [got is not MISSING and value_matches(want, got) for got in values]
@@ -193,9 +193,25 @@ def scores(candidates: Sequence[Any], sections: Iterable[tuple[int, Mapping[str,
     total = [0] * len(candidates)
     for at, expected in sections:
         for key, want in (expected or {}).items():
-            hits = flags(want, [c[at].get(key, MISSING) for c in candidates])
+            if _plain(want):
+                try:
+                    total = list(map(add, total, map(truth, map(eq, repeat(want), _values(candidates, at, key)))))
+                    continue
+                except Exception:  # as in select()
+                    pass
+            hits = [(got := c[at].get(key, MISSING)) is not MISSING and value_matches(want, got) for c in candidates]
             total = list(map(add, total, hits))
     return total
+
+
+def _plain(want: Any) -> bool:
+    """Whether ``want`` matches exactly what ``==`` says (so identity implies it: no NaN)."""
+    return type(want) in _PLAIN and want == want
+
+
+def _values(candidates: Iterable[Any], at: int, key: str) -> Iterable[Any]:
+    """``candidate[at].get(key, MISSING)`` for each candidate, lazily."""
+    return map(methodcaller("get", key, MISSING), map(itemgetter(at), candidates))
 
 
 def best(points: Sequence[int], limit: int) -> list[int]:
