@@ -196,6 +196,7 @@ class _GuardHooks:
     def __init__(self, *, whole_run: bool) -> None:
         self.whole_run = whole_run
         self.outside: list[Any] = []  # refused outside any test (collection, late teardowns)
+        self._guard: Any = None  # the guard module, imported at the first test (every setup and teardown use it)
         if whole_run:  # before any test (and collection) sends its first request
             from .guard import get_guard
 
@@ -224,21 +225,28 @@ class _GuardHooks:
 
             get_guard().release()
 
+    def _guard_module(self) -> Any:
+        if self._guard is None:
+            from . import guard
+
+            self._guard = guard
+        return self._guard
+
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
-        from . import guard
-
+        guard = self._guard or self._guard_module()
         allowed = item.get_closest_marker("baml_allow_network") is not None
-        self.outside.extend(guard.set_test_scope(item.nodeid, allowed=allowed))
+        refused = guard.set_test_scope(item.nodeid, allowed=allowed)
+        if refused:
+            self.outside.extend(refused)
         if self.whole_run:
             guard.get_guard().set_blocking(not allowed)
-        elif not allowed and any(n in _GUARDED_FIXTURES for n in getattr(item, "fixturenames", ())):
+        elif not allowed and not _GUARDED_FIXTURES.isdisjoint(getattr(item, "fixturenames", ())):
             guard.engage_for_test()
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_teardown(self, item: pytest.Item, nextitem: Any) -> Iterator[None]:
-        from . import guard
-
+        guard = self._guard or self._guard_module()
         try:
             result = yield
         finally:
