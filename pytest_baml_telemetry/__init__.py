@@ -98,4 +98,9 @@ if TYPE_CHECKING:  # pragma: no cover
 __getattr__ = lazy_exports(__name__, _LAZY)
 
 
+def __dir__() -> list[str]:
+    """The module's names with the public ones not yet imported (as ``dir()`` showed them when eager)."""
+    return sorted({*globals(), *_LAZY})
+
+
 __all__ = list(_LAZY)

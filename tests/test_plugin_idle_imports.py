@@ -180,6 +180,13 @@ def test_instrument_is_the_function_whichever_is_imported_first(first: str) -> N
     assert kinds == ["function", True, True]
 
 
+def test_dir_lists_the_public_names_before_they_are_imported() -> None:
+    names = fresh("import json, pytest_baml_telemetry as p\nprint(json.dumps(dir(p)))")
+    assert set(pytest_baml_telemetry.__all__) <= set(names)
+    assert {"__version__", "__all__"} <= set(names)
+    assert names == sorted(names)
+
+
 def test_an_unknown_name_is_an_attribute_error_naming_it() -> None:
     with pytest.raises(AttributeError, match="module 'pytest_baml_telemetry' has no attribute 'no_such_name'"):
         pytest_baml_telemetry.no_such_name  # noqa: B018
