@@ -65,7 +65,7 @@ from .contract import (
     parse_event_name,
 )
 from .dispatcher import Dispatcher, default_dispatcher
-from .matching import best, describe, describe_mapping, differences, flags, matches, scores, select
+from .matching import best, describe, describe_mapping, differences, flags, leaders, matches, select
 
 __all__ = [
     "EventCapture",
@@ -338,13 +338,17 @@ class EventCapture:
     def _closest(
         self, matcher: EventMatcher, events: Sequence[Raw], limit: int = 3, before: frozenset[int] = frozenset()
     ) -> list[str]:
-        """The ``limit`` events of the name matching the most expected keys, with their differences."""
+        """The ``limit`` events of the name matching the most expected keys, with their differences.
+
+        Called only when none of ``events`` matches: no candidate matches every expected key.
+        """
         name = matcher.name
         same = of_names(events, name)
         if not same:
             return []
         sections = ((1, matcher.measurements), (2, matcher.metadata))
-        picks = best(scores(same, sections), limit)
+        keys = len(matcher.measurements or ()) + len(matcher.metadata or ())
+        picks = leaders(same, sections, limit, keys - 1)
         in_order = sorted(picks)
         where = dict(zip(in_order, _positions(events, [same[j] for j in in_order])))
         lines = []

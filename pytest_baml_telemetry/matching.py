@@ -17,7 +17,7 @@ Rules:
 * :func:`closest` ranks candidates by how many expected keys they match and renders the
   differences (:func:`differences`); :func:`describe` is the short text of an expected or
   actual value in those messages.
-* :func:`select`, :func:`flags`, :func:`scores` and :func:`best` apply the same rules to
+* :func:`select`, :func:`flags`, :func:`scores`, :func:`best` and :func:`leaders` apply the same rules to
   many candidates at once (a capture of a million events): one pass per expected key, with
   a plain literal (a str, an int, ...) compared inline. They give what :func:`matches`,
   :func:`score` and :func:`closest`'s ranking give one candidate at a time.
@@ -41,6 +41,7 @@ __all__ = [
     "describe_mapping",
     "differences",
     "flags",
+    "leaders",
     "matches",
     "satisfies",
     "score",
@@ -212,6 +213,24 @@ def _plain(want: Any) -> bool:
 def _values(candidates: Iterable[Any], at: int, key: str) -> Iterable[Any]:
     """``candidate[at].get(key, MISSING)`` for each candidate, lazily."""
     return map(methodcaller("get", key, MISSING), map(itemgetter(at), candidates))
+
+
+def leaders(candidates: Sequence[Any], sections: Sequence[tuple[int, Mapping[str, Any] | None]], limit: int, ceiling: int) -> list[int]:
+    """The positions of the ``limit`` candidates with the highest :func:`scores`, ties in order.
+
+    ``ceiling`` is the highest score any candidate can have (the number of expected keys,
+    less one when the caller knows none matches them all): the candidates are scored a
+    block at a time, and once ``limit`` of them reach it the rest cannot rank higher and
+    are not scored.
+    """
+    points: list[int] = []
+    size = 256
+    while len(points) < len(candidates):
+        points.extend(scores(candidates[len(points) : len(points) + size], sections))
+        if points.count(ceiling) >= limit:
+            break
+        size *= 2
+    return best(points, limit)
 
 
 def best(points: Sequence[int], limit: int) -> list[int]:
