@@ -141,9 +141,10 @@ def model_in_url(url: Any) -> str | None:
 
 _REQUEST_HEAD = '{"model":"'  # how baml lays out the bodies of the requests it sends
 _REQUEST_HEAD_LEN = len(_REQUEST_HEAD)
-_COLONS = (":", ": ")  # what separates a key from its string value in compact and spaced JSON
 _new_object = object.__new__
 _set_frozen = object.__setattr__
+_USAGE_HAS_DICT = hasattr(_new_object(Usage), "__dict__")
+"""Whether a :class:`~.contract.Usage` keeps its fields in a ``__dict__`` (a dataclass without slots)."""
 
 
 _BAML_TAG_COUNT = 2
@@ -177,9 +178,15 @@ def read_collector_log(log: Any, call: Call, error: BaseException | None = None)
             and (c is None or (type(c) is int and c >= 0))
         ):  # baml's counts are plain ints: build the Usage without validating them again
             counts = _new_object(Usage)
-            _set_frozen(counts, "input_tokens", i)
-            _set_frozen(counts, "output_tokens", o)
-            _set_frozen(counts, "cached_input_tokens", c)
+            if _USAGE_HAS_DICT:  # a plain (frozen) dataclass: fill its __dict__, the cheapest way
+                fields = counts.__dict__
+                fields["input_tokens"] = i
+                fields["output_tokens"] = o
+                fields["cached_input_tokens"] = c
+            else:
+                _set_frozen(counts, "input_tokens", i)
+                _set_frozen(counts, "output_tokens", o)
+                _set_frozen(counts, "cached_input_tokens", c)
         else:
             counts = Usage(i, o, c)  # raises, naming the bad count
         call.usage = counts
@@ -228,30 +235,26 @@ def read_collector_log(log: Any, call: Call, error: BaseException | None = None)
                 text = text() if callable(text) else text
         request_id = None
         if type(text) is str:
-            # OpenAI's layout, {"id": "...", "object": ..., "model": "...", "choices": [...]}:
-            # before the first "[", with no backslash and no other "{", all is top level and
-            # every quote delimits a string, so the strings are the odd items of a split
+            # OpenAI's layout, {"id": "...", "object": ..., "model": "...", "choices": [...]}: before the
+            # first "[", with no backslash and no other "{", all is top level and no string holds a
+            # quote, so '"id":' there can only be the key id (then one optional space and its string)
             cut = text.find("[")
-            head = text[:cut] if cut >= 0 else text
-            parts = head.split('"')
-            try:
-                k = parts.index("id")
-                m = parts.index("model")
-            except ValueError:
-                k = m = 0
-            last = len(parts) - 3  # a string at index i < last is closed in the head
-            if (
-                k & m & 1
-                and k < last
-                and m < last
-                and parts[k + 1] in _COLONS
-                and parts[m + 1] in _COLONS
-                and parts[0] == "{"
-                and "\\" not in head
-                and head.find("{", 1) < 0
-            ):
-                request_id = parts[k + 2] or None
-                extra["response_model"] = parts[m + 2]
+            if cut < 0:
+                cut = len(text)
+            k = text.find('"id":', 0, cut) + 5
+            m = text.find('"model":', 0, cut) + 8
+            if k > 5 and m > 8 and text.startswith("{") and text.find("\\", 0, cut) < 0 and text.find("{", 1, cut) < 0:
+                if text.startswith(" ", k):
+                    k += 1
+                if text.startswith(" ", m):
+                    m += 1
+                k_end = text.find('"', k + 1, cut) if text.startswith('"', k) else -1
+                m_end = text.find('"', m + 1, cut) if text.startswith('"', m) else -1
+            else:
+                k_end = m_end = -1
+            if k_end >= 0 and m_end >= 0:
+                request_id = text[k + 1 : k_end] or None
+                extra["response_model"] = text[m + 1 : m_end]
             else:
                 served = top_level_strings(text, _ID_AND_MODEL)
                 request_id = served.get("id") or None
