@@ -20,7 +20,7 @@ from __future__ import annotations
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Union
+from typing import Any, Literal, TypeVar, Union
 
 from ._validate import check_count, is_count, is_int, is_number, short_repr
 
@@ -55,6 +55,15 @@ __all__ = [
 ]
 
 EventName = tuple[str, ...]
+
+_T = TypeVar("_T")
+Checked = Union[_T, Any]
+"""``Checked[T]``: a public parameter that expects a ``T`` and checks it itself at run time.
+
+It reads as ``T`` to a reader and accepts any value, so that a bad one reaches our own check
+and its message (naming the value and what was expected) also in the optional compiled build,
+where mypyc would otherwise reject it first with a terse ``TypeError`` of its own.
+"""
 
 DEFAULT_PREFIX: EventName = ("ash_baml",)
 CALL_START: EventName = ("ash_baml", "call", "start")

@@ -35,7 +35,7 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from ._validate import check_callable, check_mapping
-from .contract import HANDLER_FAILURE, EventName, check_event_name, format_event_name
+from .contract import HANDLER_FAILURE, Checked, EventName, check_event_name, format_event_name
 
 __all__ = [
     "Dispatcher",
@@ -124,7 +124,7 @@ class Dispatcher:
 
     handlers_for: Callable[[EventName], tuple[AttachedHandler, ...] | None]
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, name: Checked[str | None] = None) -> None:
         # event name -> tuple of handlers. Replaced wholesale under the lock; names seen by
         # execute with no handler are cached here with () so they are validated once.
         self._routes: dict[Any, tuple[AttachedHandler, ...]] = {}
@@ -146,7 +146,7 @@ class Dispatcher:
     # ------------------------------------------------------------------ attach / detach
 
     def attach(
-        self, handler_id: Hashable, event_name: EventName, function: HandlerFunction, config: Any = None
+        self, handler_id: Hashable, event_name: Checked[EventName], function: HandlerFunction, config: Any = None
     ) -> None:
         """Attach ``function`` to one event; raise :class:`HandlerExistsError` if the id is taken."""
         self.attach_many(handler_id, [event_name], function, config)
@@ -154,7 +154,7 @@ class Dispatcher:
     def attach_many(
         self,
         handler_id: Hashable,
-        event_names: Iterable[EventName],
+        event_names: Checked[Iterable[EventName]],
         function: HandlerFunction,
         config: Any = None,
     ) -> None:
@@ -179,8 +179,9 @@ class Dispatcher:
                 "name; expected a list of event names, e.g. [" + repr(event_names) + "]"
             )
         names: list[EventName] = []
-        for name in event_names:
-            name = check_event_name(name)
+        raw: Any  # each member is checked here, not by the compiled build's casts
+        for raw in event_names:
+            name = check_event_name(raw)
             if name not in names:
                 names.append(name)
         if not names:
@@ -220,7 +221,7 @@ class Dispatcher:
         self._set_routes(routes)
         return True
 
-    def list_handlers(self, prefix: EventName | tuple[()] = ()) -> list[dict[str, Any]]:
+    def list_handlers(self, prefix: Checked[EventName | tuple[()]] = ()) -> list[dict[str, Any]]:
         """Handlers attached to events starting with ``prefix`` (``()`` lists all).
 
         One dict per (handler, event) with ``id``, ``event_name``, ``function``, ``config``.
@@ -246,7 +247,10 @@ class Dispatcher:
     # ------------------------------------------------------------------ execute
 
     def execute(
-        self, event_name: EventName, measurements: Mapping[str, Any], metadata: Mapping[str, Any] | None = None
+        self,
+        event_name: Checked[EventName],
+        measurements: Mapping[str, Any],
+        metadata: Mapping[str, Any] | None = None,
     ) -> None:
         """Call every handler attached to exactly ``event_name``, in the calling thread."""
         try:
@@ -266,7 +270,7 @@ class Dispatcher:
         elif type(measurements) is not dict or (metadata is not None and type(metadata) is not dict):
             _check_payload(event_name, measurements, metadata)
 
-    def has_handlers(self, event_name: EventName) -> bool:
+    def has_handlers(self, event_name: Checked[EventName]) -> bool:
         """Whether any handler is attached to exactly ``event_name`` (O(1), no validation)."""
         try:
             return bool(self._routes.get(event_name))
@@ -323,9 +327,9 @@ class Dispatcher:
 
     def span(
         self,
-        event_prefix: EventName,
+        event_prefix: Checked[EventName],
         start_metadata: Mapping[str, Any],
-        function: Callable[[], tuple[Any, ...]],
+        function: Callable[[], Checked[tuple[Any, ...]]],
     ) -> Any:
         """Run ``function`` between ``prefix + ("start",)`` and ``("stop",)``/``("exception",)``.
 

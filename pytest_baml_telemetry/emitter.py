@@ -27,6 +27,7 @@ from .clock import SYSTEM_CLOCK, Clock
 from .contract import (
     CALL_KINDS,
     DEFAULT_PREFIX,
+    Checked,
     EventName,
     Usage,
     call_event_name,
@@ -44,7 +45,6 @@ EVENT_KINDS = CALL_KINDS
 F = TypeVar("F", bound=Callable[..., Any])
 
 _EMPTY_STACK = traceback.StackSummary.from_list([])
-_new_call = object.__new__
 
 
 def _stack_of(tb: Any) -> traceback.StackSummary:
@@ -74,42 +74,20 @@ _OWNED_KEYS = frozenset(
 # key table, about twice as fast as building the same dict from a literal. Keys are in the
 # order the events have always had; only the fields that differ from the template are set.
 _START_METADATA: dict[str, Any] = {
-    "resource": None,
-    "action": None,
-    "function_name": None,
-    "arguments": None,
-    "client_module": None,
+    **dict.fromkeys(("resource", "action", "function_name", "arguments", "client_module")),
     "streaming": False,
     "telemetry_span_context": None,
 }
 _END_METADATA: dict[str, Any] = {
-    "resource": None,
-    "action": None,
-    "function_name": None,
-    "client_module": None,
+    **dict.fromkeys(("resource", "action", "function_name", "client_module")),
     "streaming": False,
-    "model": None,
-    "provider": None,
-    "client_name": None,
-    "num_attempts": None,
-    "request_id": None,
+    **dict.fromkeys(("model", "provider", "client_name", "num_attempts", "request_id")),
 }
 _STOP_METADATA: dict[str, Any] = {**_END_METADATA, "result": None, "telemetry_span_context": None}
-_EXCEPTION_METADATA: dict[str, Any] = {
-    **_END_METADATA,
-    "kind": None,
-    "reason": None,
-    "stacktrace": None,
-    "telemetry_span_context": None,
-}
-_END_MEASUREMENTS: dict[str, Any] = {
-    "duration": None,
-    "monotonic_time": None,
-    "input_tokens": None,
-    "output_tokens": None,
-    "total_tokens": None,
-    "cached_input_tokens": None,
-}
+_EXCEPTION_METADATA: dict[str, Any] = {**_END_METADATA, **dict.fromkeys(("kind", "reason", "stacktrace", "telemetry_span_context"))}
+_END_MEASUREMENTS: dict[str, Any] = dict.fromkeys(
+    ("duration", "monotonic_time", "input_tokens", "output_tokens", "total_tokens", "cached_input_tokens")
+)
 
 
 class Emitter:
@@ -126,12 +104,12 @@ class Emitter:
 
     def __init__(
         self,
-        prefix: EventName = DEFAULT_PREFIX,
+        prefix: Checked[EventName] = DEFAULT_PREFIX,
         *,
-        dispatcher: Dispatcher | None = None,
-        enabled: bool = True,
-        events: Iterable[str] = EVENT_KINDS,
-        sample_rate: float = 1.0,
+        dispatcher: Checked[Dispatcher | None] = None,
+        enabled: Checked[bool] = True,
+        events: Checked[Iterable[str]] = EVENT_KINDS,
+        sample_rate: Checked[float] = 1.0,
         rng: Callable[[], float] | Any = None,
         clock: Clock | None = None,
         redact: Callable[[str, Any], Any] | None = None,
@@ -147,7 +125,7 @@ class Emitter:
                 f"('start', 'stop'), not a single string"
             )
         try:
-            chosen = tuple(events)
+            chosen: tuple[Any, ...] = tuple(events)
         except TypeError:
             raise TypeError(f"Emitter(events={events!r}): expected a collection of {EVENT_KINDS}") from None
         for kind in chosen:
@@ -166,7 +144,9 @@ class Emitter:
             expected="a number between 0.0 and 1.0",
         )
         self._sample_rate = float(sample_rate)
-        self.enabled = enabled  # also sets _sampling, read on every call
+        self._enabled: bool = enabled
+        self._sampling = 0  # read on every call; kept by the enabled / sample_rate setters
+        self._set_sampling()
         if rng is None:
             self._random: Callable[[], float] = random.random
         elif callable(rng):
@@ -194,7 +174,7 @@ class Emitter:
         return self._enabled
 
     @enabled.setter
-    def enabled(self, enabled: bool) -> None:
+    def enabled(self, enabled: Checked[bool]) -> None:
         self._enabled = check_bool(enabled, f"Emitter.enabled = {enabled!r}")
         self._set_sampling()
 
@@ -204,7 +184,7 @@ class Emitter:
         return self._sample_rate
 
     @sample_rate.setter
-    def sample_rate(self, rate: float) -> None:
+    def sample_rate(self, rate: Checked[float]) -> None:
         check_number(
             rate, f"Emitter.sample_rate = {rate!r}", minimum=0.0, maximum=1.0, expected="a number between 0.0 and 1.0"
         )
@@ -287,13 +267,13 @@ class Emitter:
 
     def call(
         self,
-        function_name: str,
+        function_name: Checked[str],
         *,
         arguments: Mapping[str, Any] | None = None,
         resource: Any = None,
-        action: str | None = None,
-        client_module: str | None = None,
-        streaming: bool = False,
+        action: Checked[str | None] = None,
+        client_module: Checked[str | None] = None,
+        streaming: Checked[bool] = False,
         clock: Clock | None = None,
     ) -> Call:
         """A context manager around one call (``with`` or ``async with``).
@@ -303,49 +283,16 @@ class Emitter:
         ``BaseException``) and lets it propagate. ``clock`` times this call instead of the
         emitter's clock (e.g. a per-call virtual clock).
         """
-        # The one constructor of Call, inlined (this runs on every call). Checked inline, not
-        # through _validate (same messages); exact types first, subclasses on the slow path.
-        if type(function_name) is not str and not isinstance(function_name, str) or not function_name:
-            raise TypeError(f"function_name={function_name!r}: expected the BAML function's name, a non-empty str")
-        if arguments is not None and type(arguments) is not dict and not isinstance(arguments, Mapping):
-            raise TypeError(f"{function_name}: arguments={arguments!r} is not a mapping; expected a dict or None")
-        if action is not None and not isinstance(action, str):
-            raise TypeError(f"{function_name}: action={action!r}: expected a str or None")
-        if client_module is not None and not isinstance(client_module, str):
-            raise TypeError(f"{function_name}: client_module={client_module!r}: expected a str or None")
-        if streaming is not False and streaming is not True:
-            raise TypeError(f"{function_name}: streaming={streaming!r}: expected True or False")
-        call = _new_call(Call)
-        call.emitter = self
-        # what the clock is read through: the emitter (its cached bound methods) or this clock's
-        call._timing = self if clock is None else _Timing(clock, function_name)
-        call.function_name = function_name
-        call.arguments = arguments
-        call.resource = resource
-        call.action = action
-        call.client_module = client_module
-        call.streaming = streaming
-        # sampling, decided once per call (all of its events or none)
-        sampling = self._sampling
-        call.sampled = sampling == 1 or (sampling == 2 and self._random() < self._sample_rate)
-        call.span_context = None
-        call.start_monotonic = None
-        call.first_chunk_monotonic = None
-        call.result = None
-        call.usage = None
-        call.model = None
-        call.extra = None
-        call.ended = False
-        return call
+        return Call(self, function_name, arguments, resource, action, client_module, streaming, clock)
 
     def wrap(
         self,
         function: F | None = None,
         *,
-        function_name: str | None = None,
+        function_name: Checked[str | None] = None,
         resource: Any = None,
-        action: str | None = None,
-        client_module: str | None = None,
+        action: Checked[str | None] = None,
+        client_module: Checked[str | None] = None,
     ) -> Any:
         """Decorate a function or coroutine function so that each call emits the contract.
 
@@ -407,12 +354,12 @@ class Emitter:
     def stream(
         self,
         stream: Any,
-        function_name: str,
+        function_name: Checked[str],
         *,
         arguments: Mapping[str, Any] | None = None,
         resource: Any = None,
-        action: str | None = None,
-        client_module: str | None = None,
+        action: Checked[str | None] = None,
+        client_module: Checked[str | None] = None,
         before_end: Callable[[Call, BaseException | None], None] | None = None,
         clock: Clock | None = None,
     ) -> SyncStream[Any] | AsyncStream[Any]:
@@ -496,7 +443,6 @@ class Call:
         "_timing",
     )
 
-    # Made by Emitter.call, which builds the object without calling __init__ (the hot path).
     emitter: Emitter
     function_name: str
     arguments: Mapping[str, Any] | None
@@ -506,8 +452,10 @@ class Call:
     streaming: bool
     sampled: bool
     span_context: Hashable | None
-    start_monotonic: int | None
-    first_chunk_monotonic: int | None
+    # what the clock returned (an int in ns by the protocol; not narrowed, so that another
+    # number from a hand-written clock behaves the same in the compiled build)
+    start_monotonic: Any
+    first_chunk_monotonic: Any
     result: Any
     usage: Usage | None
     model: str | None
@@ -526,18 +474,38 @@ class Call:
         streaming: Any,
         clock: Clock | None = None,
     ) -> None:
-        """The positional form of ``emitter.call(...)`` (kept for callers of the first release)."""
-        made = emitter.call(
-            function_name,
-            arguments=arguments,
-            resource=resource,
-            action=action,
-            client_module=client_module,
-            streaming=streaming,
-            clock=clock,
-        )
-        for slot in Call.__slots__:
-            setattr(self, slot, getattr(made, slot))
+        # Checked inline, not through _validate (same messages): this runs on every call.
+        # Exact types first, subclasses on the slow path.
+        if type(function_name) is not str and not isinstance(function_name, str) or not function_name:
+            raise TypeError(f"function_name={function_name!r}: expected the BAML function's name, a non-empty str")
+        if arguments is not None and type(arguments) is not dict and not isinstance(arguments, Mapping):
+            raise TypeError(f"{function_name}: arguments={arguments!r} is not a mapping; expected a dict or None")
+        if action is not None and not isinstance(action, str):
+            raise TypeError(f"{function_name}: action={action!r}: expected a str or None")
+        if client_module is not None and not isinstance(client_module, str):
+            raise TypeError(f"{function_name}: client_module={client_module!r}: expected a str or None")
+        if streaming is not False and streaming is not True:
+            raise TypeError(f"{function_name}: streaming={streaming!r}: expected True or False")
+        self.emitter = emitter
+        # what the clock is read through: the emitter (its cached bound methods) or this clock's
+        self._timing = emitter if clock is None else _Timing(clock, function_name)
+        self.function_name = function_name
+        self.arguments = arguments
+        self.resource = resource
+        self.action = action
+        self.client_module = client_module
+        self.streaming = streaming
+        # sampling, decided once per call (all of its events or none)
+        sampling = emitter._sampling
+        self.sampled = sampling == 1 or (sampling == 2 and emitter._random() < emitter._sample_rate)
+        self.span_context = None
+        self.start_monotonic = None
+        self.first_chunk_monotonic = None
+        self.result = None
+        self.usage = None
+        self.model = None
+        self.extra = None
+        self.ended = False
 
     @property
     def started(self) -> bool:
@@ -556,9 +524,9 @@ class Call:
 
     def set_usage(
         self,
-        input_tokens: int | Usage | None = None,
-        output_tokens: int | None = None,
-        cached_input_tokens: int | None = None,
+        input_tokens: Checked[int | Usage | None] = None,
+        output_tokens: Checked[int | None] = None,
+        cached_input_tokens: Checked[int | None] = None,
     ) -> None:
         """Token usage; counts nobody reported stay ``None``. Also accepts a :class:`Usage`."""
         if isinstance(input_tokens, Usage):
@@ -570,7 +538,7 @@ class Call:
             check_token("cached_input_tokens", cached_input_tokens, "set_usage"),
         )
 
-    def set_model(self, model: str | None) -> None:
+    def set_model(self, model: Checked[str | None]) -> None:
         """The model the request asked for."""
         if model is not None and not isinstance(model, str):  # inline: the fakes call this on every call
             raise TypeError(f"{self.function_name}: set_model({model!r}): expected a str or None")
@@ -606,6 +574,10 @@ class Call:
 
     def start(self) -> Call:
         """Emit the start event (done by ``with``; call it yourself for other shapes)."""
+        return self.__enter__()
+
+    def __enter__(self) -> Call:
+        # start(), here so that ``with`` (the hot path) costs one frame
         if self.start_monotonic is not None:
             raise RuntimeError(
                 f"{self!r} was already started; a call object is used for one call "
@@ -708,8 +680,6 @@ class Call:
         dispatcher.execute(emitter.exception_event, measurements, metadata)
 
     # ------------------------------------------------------------------ context managers
-
-    __enter__ = start
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> Literal[False]:
         if exc is not None:
