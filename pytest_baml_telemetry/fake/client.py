@@ -13,7 +13,8 @@
 Every call goes through the reference :class:`~pytest_baml_telemetry.emitter.Emitter`, so
 the full event contract is emitted with the scripted usage, model and latency. This module
 is the public face; the ideas behind it live next to it: scripting and the call records in
-:mod:`.script`, virtual time in :mod:`.timeline`, the stream objects in :mod:`.streams`
+:mod:`.script`, the per-call path (bind, take the outcome, plan, run through the emitter) in
+:mod:`.calls`, virtual time in :mod:`.timeline`, the stream objects in :mod:`.streams`
 and ``spec=`` (building against a real generated client) in :mod:`.spec`, its types
 (results, partials and arguments checked as the real client checks them) in :mod:`.typing_spec`.
 
@@ -75,18 +76,16 @@ it through the emitter; the per-call work stays on that path and nothing else is
 
 from __future__ import annotations
 
-import asyncio
 import itertools
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from .._validate import check_bool, check_callable, check_mapping, check_str, short_repr
+from .._validate import check_bool, check_callable, check_mapping, check_str
 from ..clock import DurationLike, VirtualClock
 from ..contract import Usage
-from ..emitter import Call, Emitter
-from .call_options import OPTION_CHECKED, UNSUPPORTED_OPTIONS, check_baml_options, check_call_options
-from .faults import abort
+from ..emitter import Emitter
+from .call_options import UNSUPPORTED_OPTIONS, check_baml_options
+from .calls import FunctionCaller
 from .script import (
     FakeCall,
     NothingScriptedError,
@@ -96,13 +95,10 @@ from .script import (
     check_function_name,
     check_metadata,
     fail_outcome,
-    plan_call,
     respond_outcome,
-    snapshot,
 )
 from .spec import ClientSpec
-from .streams import FakeAsyncStream, FakeStream, FakeSyncStream
-from .timeline import CallClock, Plan, Timeline
+from .timeline import Timeline
 from .typing_spec import spec_is_async
 
 __all__ = [
@@ -454,216 +450,32 @@ class _FakeBase:
             if name not in spec.signatures:
                 raise AttributeError(spec.unknown(name))
             sig = (spec.stream_signatures if streaming else spec.signatures)[name]
+        caller = FunctionCaller(self._shared, self._options, name, streaming, self._is_async)  # see .calls
         if streaming:
+            start_stream = caller.stream
+
             def stream_function(*args: Any, **kwargs: Any) -> Any:
-                return self._start_stream(name, args, kwargs)
+                return start_stream(args, kwargs)
 
             fn = stream_function
         elif self._is_async:
+            acall = caller.acall
+
             async def async_function(*args: Any, **kwargs: Any) -> Any:
-                return await self._acall(name, args, kwargs)
+                return await acall(args, kwargs)
 
             fn = async_function
         else:
+            call = caller.call
+
             def sync_function(*args: Any, **kwargs: Any) -> Any:
-                return self._call(name, args, kwargs)
+                return call(args, kwargs)
 
             fn = sync_function
         fn.__name__ = fn.__qualname__ = name
         if sig is not None:
             fn.__signature__ = sig  # type: ignore[attr-defined]
         return fn
-
-    def _bind(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], streaming: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-        call_options = kwargs.get("baml_options")
-        if call_options is None:
-            call_options = {}
-        elif not isinstance(call_options, Mapping):
-            raise TypeError(f"{name}(baml_options={call_options!r}): expected a dict of call options")
-        spec = self._shared.spec
-        if spec is not None:
-            arguments = spec.bind(name, args, dict(kwargs), streaming)
-        else:
-            if args:
-                raise TypeError(
-                    f"{name}(): a FakeBamlClient without spec= cannot name the positional arguments "
-                    f"{short_repr(args, 60)}; pass them by keyword ({name}(resume=...)) or build the fake with spec=b"
-                )
-            arguments = {k: v for k, v in kwargs.items() if k != "baml_options"}
-        options = {**self._options, **call_options}
-        if options and not OPTION_CHECKED.isdisjoint(options):
-            check_call_options(name, options, self._is_async)
-        return arguments, options
-
-    def _begin(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], streaming: bool) -> tuple[FakeCall, Plan]:
-        arguments, options = self._bind(name, args, kwargs, streaming)
-        spec = self._shared.spec
-        problem = None if spec is None else spec.check_arguments(name, arguments)
-        arguments = snapshot(arguments)  # as sent: the app may mutate its values afterwards
-        record = FakeCall(name, arguments, streaming, self._is_async, options)
-        script = self._shared.script
-        if problem is not None:
-            # As the runtime: refused before any request (no outcome used, nothing billed, tokens
-            # unknown); a call raises it when awaited/made, a stream when it is created. The
-            # record's error marks it for _start_stream.
-            script.record(record)
-            from baml_py.errors import BamlInvalidArgumentError
-
-            record.error = BamlInvalidArgumentError(problem)
-            return record, Plan(error=record.error, num_attempts=None if streaming else 0)
-        controller = options.get("abort_controller")
-        if controller is not None and getattr(controller, "aborted", False):
-            script.record(record)  # as in baml-py: no attempt was made; nothing was sent, so $0
-            fault = abort()
-            return record, Plan(error=fault.build(), usage=fault.usage, num_attempts=None)
-        outcome = script.take(record)
-        if outcome is None:
-            error = script.nothing_scripted(record)
-            record.error = error
-            raise error
-        shared = self._shared
-        request_id = f"fake-req-{next(shared.request_ids)}"
-        try:
-            plan = plan_call(outcome, arguments, options.get("client"), shared.defaults, request_id, streaming, shared.spec)
-        except Exception as exc:  # e.g. a computed result of the wrong shape: raised here, before any event
-            record.error = exc
-            raise
-        plan.controller = controller
-        if options:
-            plan.tags = options.get("tags")
-        return record, plan
-
-    def _call_context(self, cc: CallClock, record: FakeCall) -> Call:
-        shared = self._shared
-        return shared.emitter.call(
-            record.function,
-            arguments=record.arguments,
-            resource=shared.resource,
-            action=shared.action,
-            client_module=shared.client_module,
-            streaming=False,
-            clock=cc,
-        )
-
-    @staticmethod
-    def _describe(call: Call, plan: Plan) -> None:
-        """The end event's metadata, the same for a success and a failure.
-
-        Written to the call's public ``model`` / ``extra`` slots directly: these keys are known
-        to be ``Call.set``'s own, so its checks would only cost time on every fake call.
-        """
-        call.model = plan.model
-        call.extra = {
-            "provider": plan.provider, "client_name": plan.client_name, "num_attempts": plan.num_attempts,
-            "request_id": plan.request_id,
-        }
-        if plan.tags is not None:
-            call.extra["tags"] = dict(plan.tags)
-
-    @staticmethod
-    def _check_abort(plan: Plan) -> None:
-        """Raise the in-flight ``BamlAbortError`` if the call's controller was aborted
-        (its tokens unknown: the answer may have been billed)."""
-        error = plan.aborted()
-        if error is not None:
-            raise error
-
-    @staticmethod
-    def _end(call: Call, plan: Plan) -> None:
-        """Set the plan's usage (a failure's too: the provider may have billed it), then
-        raise its error or set its result."""
-        if plan.usage is not None:
-            call.set_usage(plan.usage)
-        if plan.error is not None:
-            raise plan.error
-        call.set_result(plan.result)
-
-    def _call(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        record, plan = self._begin(name, args, kwargs, streaming=False)
-        timeline = self._shared.timeline
-        cc = timeline.new_clock()
-        try:
-            with self._call_context(cc, record) as call:
-                record.span_context = call.span_context
-                self._describe(call, plan)
-                wait = timeline.advance(cc, plan.total_ns)
-                if wait:
-                    time.sleep(wait)
-                if plan.controller is not None:
-                    self._check_abort(plan)
-                self._end(call, plan)
-        except BaseException as exc:
-            record.error = exc
-            record.duration_ns = cc.elapsed
-            raise
-        record.result = plan.result
-        record.duration_ns = cc.elapsed
-        return plan.result
-
-    # The async twin of _call: the same steps with `async with` and awaited sleeps.
-    async def _acall(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        record, plan = self._begin(name, args, kwargs, streaming=False)
-        timeline = self._shared.timeline
-        cc = timeline.new_clock()
-        try:
-            async with self._call_context(cc, record) as call:
-                record.span_context = call.span_context
-                # Let the other tasks started together begin too, so that concurrent calls
-                # overlap in virtual time (gather of 2 s and 1 s calls takes 2 s, not 3 s).
-                self._describe(call, plan)
-                await asyncio.sleep(0)
-                if plan.controller is not None:  # aborted by a task that ran meanwhile
-                    self._check_abort(plan)
-                await asyncio.sleep(timeline.advance(cc, plan.total_ns))
-                if plan.controller is not None:
-                    self._check_abort(plan)
-                self._end(call, plan)
-        except BaseException as exc:
-            record.error = exc
-            record.duration_ns = cc.elapsed
-            raise
-        record.result = plan.result
-        record.duration_ns = cc.elapsed
-        return plan.result
-
-    def _start_stream(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        record, plan = self._begin(name, args, kwargs, streaming=True)
-        shared = self._shared
-        timeline = shared.timeline
-        cc = timeline.new_clock()
-        if record.error is not None:  # an argument the runtime refuses: raised as the stream is created
-            with shared.emitter.call(
-                name, arguments=record.arguments, resource=shared.resource, action=shared.action,
-                client_module=shared.client_module, streaming=True, clock=cc,
-            ) as call:
-                record.span_context = call.span_context
-                self._describe(call, plan)
-                raise record.error
-        source: FakeStream = (FakeAsyncStream if self._is_async else FakeSyncStream)(timeline, cc, plan)
-
-        def before_end(call: Call, error: BaseException | None) -> None:
-            record.duration_ns = cc.elapsed
-            self._describe(call, plan)
-            if plan.usage is not None and (error is None or error is plan.error):
-                call.set_usage(plan.usage)
-            if error is None:
-                call.set_result(plan.result)
-                record.result = plan.result
-            else:
-                record.error = error
-
-        wrapped = shared.emitter.stream(
-            source,
-            name,
-            arguments=record.arguments,
-            resource=shared.resource,
-            action=shared.action,
-            client_module=shared.client_module,
-            before_end=before_end,
-            clock=cc,
-        )
-        record.span_context = wrapped.call.span_context
-        return wrapped
 
 
 class FakeBamlClient(_FakeBase):

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FakeCall",
     "NothingScriptedError",
+    "SCALAR_TYPES",
     "Script",
     "ScriptedOutcome",
     "UnusedOutcomesError",
@@ -196,7 +197,7 @@ class FakeCall:
         return self.error is None and self.duration_ns is not None
 
 
-_SCALARS = frozenset({str, int, float, bool, type(None), bytes, complex})
+SCALAR_TYPES = frozenset({str, int, float, bool, type(None), bytes, complex})
 
 
 def snapshot(arguments: dict[str, Any]) -> dict[str, Any]:
@@ -205,13 +206,13 @@ def snapshot(arguments: dict[str, Any]) -> dict[str, Any]:
     copy whose values are deep copies (a value that cannot be deep-copied is copied
     shallowly, else kept as it is: recording never fails the call)."""
     for value in arguments.values():
-        if type(value) not in _SCALARS:
+        if type(value) not in SCALAR_TYPES:
             break
     else:
         return arguments
     copied: dict[str, Any] = {}
     for key, value in arguments.items():
-        if type(value) in _SCALARS:
+        if type(value) in SCALAR_TYPES:
             copied[key] = value
             continue
         try:
@@ -418,19 +419,11 @@ def plan_call(
             result, usage, raised = outcome.result, outcome.usage, None
         if outcome.raw is not None and outcome.raw.fails:
             raised = outcome.raw.error(streaming, arguments)  # a fresh error per call, as baml-py raises it
-        return Plan(
-            result=result,
-            error=raised,
-            usage=usage,
-            model=outcome.model or model,
-            provider=outcome.provider or provider,
-            client_name=client_name,
-            num_attempts=len(outcome.failed_attempts) + 1,
-            request_id=request_id,
-            partials=outcome.partials,
-            partial_times=outcome.partial_times_ns,
-            total_ns=outcome.latency_ns or 0,
-            merge=outcome.merge,
+        return Plan(  # positionally: one is built per call (result, error, usage, model, provider, client_name,
+            # num_attempts, request_id, partials, partial_times, total_ns, merge)
+            result, raised, usage, outcome.model or model, outcome.provider or provider, client_name,
+            len(outcome.failed_attempts) + 1, request_id, outcome.partials, outcome.partial_times_ns,
+            outcome.latency_ns or 0, outcome.merge,
         )
     error = outcome.error
     if isinstance(error, Fault):
@@ -516,6 +509,9 @@ class Script:
     def __init__(self, fake_methods: Collection[str] = ()) -> None:
         self.fake_methods = fake_methods
         self.lock = threading.Lock()
+        # take() runs on every call: acquire/release bound once (cheaper than `with` on the hot path)
+        self._acquire = self.lock.acquire
+        self._release = self.lock.release
         self.queues: dict[str, list[ScriptedOutcome]] = {}
         self.heads: dict[str, int] = {}
         self.outcomes: list[ScriptedOutcome] = []
@@ -542,18 +538,24 @@ class Script:
 
     def take(self, record: FakeCall) -> ScriptedOutcome | None:
         """Record the call and hand it its function's next outcome (``None``: nothing left)."""
-        with self.lock:
+        function = record.function
+        self._acquire()
+        try:
             self.calls.append(record)
-            queue = self.queues.get(record.function)
-            head = self.heads.get(record.function, 0)
-            if not queue or head >= len(queue):
+            queue = self.queues.get(function)
+            if not queue:
+                return None
+            head = self.heads.get(function, 0)
+            if head >= len(queue):
                 return None
             outcome = queue[head]
             if not outcome.reusable:
-                self.heads[record.function] = head + 1
+                self.heads[function] = head + 1
             outcome.times_used += 1
             record.outcome = outcome
             return outcome
+        finally:
+            self._release()
 
     def describe(self) -> str:
         """Every scripted outcome, per function, with how often it was used."""

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 from .._validate import short_repr
@@ -110,14 +109,22 @@ def _check_room(cc: CallClock, target_ns: int) -> None:
 class Timeline:
     """The shared clock of a fake and the per-call timelines started on it."""
 
-    __slots__ = ("clock", "real_sleep", "_lock", "_streams", "_moved")
+    __slots__ = (
+        "clock", "real_sleep", "_lock", "_acquire", "_release", "_streams", "_moved", "_advance_ns", "_monotonic_ns",
+    )
 
     def __init__(self, clock: Any, real_sleep: bool) -> None:
         self.clock = clock
         self.real_sleep = real_sleep
         self._lock = threading.Lock()
+        # the lock's methods bound once: acquire/release cost less than `with` on every call's path
+        self._acquire = self._lock.acquire
+        self._release = self._lock.release
         self._streams: set[StreamClock] = set()  # a plain set: its emptiness is one C-level check per call
         self._moved = 0  # how far the fake's own timelines moved the clock while streams were open
+        # the clock's bound methods, looked up once (a fake's clock is fixed when it is built)
+        self._advance_ns = getattr(clock, "advance_ns", None)
+        self._monotonic_ns = clock.monotonic_ns
 
     def new_clock(self) -> CallClock:
         """A call's clock, starting at the shared clock's current reading."""
@@ -128,39 +135,51 @@ class Timeline:
         delta = target_ns - cc.elapsed
         if delta <= 0:
             return 0.0
-        _check_room(cc, target_ns)
+        end = cc.base_monotonic + target_ns
+        if end > MAX_NATIVE or cc.base_time + target_ns > MAX_NATIVE:
+            _check_room(cc, target_ns)
         cc.elapsed = target_ns
-        advance_ns = getattr(self.clock, "advance_ns", None)
+        advance_ns = self._advance_ns
         if advance_ns is not None:
-            with self._lock:
-                self._move(advance_ns, cc.base_monotonic + target_ns, None)
+            self._acquire()
+            try:
+                behind = end - self._monotonic_ns()  # the shared clock moves to max(now, end)
+                if behind > 0:
+                    advance_ns(behind)
+                if self._streams:  # consumer time
+                    self._note(end, behind, None)
+            finally:
+                self._release()
         if self.real_sleep or getattr(self.clock, "real_sleep", False):
             return delta / 1_000_000_000
         return 0.0
 
-    def _move(self, advance_ns: Any, end: int, me: tuple[int, Any] | None) -> None:
-        """Move the shared clock to ``end`` if it is behind; note who got how far (lock held)."""
-        behind = end - self.clock.monotonic_ns()
+    def _note(self, end: int, behind: int, me: tuple[int, Any] | None, reading: StreamClock | None = None) -> None:
+        """The fake moved the clock (by ``behind``, if positive) to ``end``: count it, and note
+        how far the consumer ``me`` (default: whoever is running) got for the open streams it
+        holds, ``reading`` (the stream being read, which starts counting afresh) aside
+        (lock held)."""
         if behind > 0:
-            advance_ns(behind)
-        if self._streams:  # consumer time
-            if behind > 0:
-                self._moved += behind
-            if me is None:
-                me = _actor()
-            for stream in tuple(self._streams):  # a copy: a dropped stream may leave meanwhile
-                if stream.actor == me and end > stream.reach:
-                    stream.reach = end
+            self._moved += behind
+        streams = self._streams
+        if len(streams) == 1 and reading is not None:
+            return  # the only open stream is the one being read
+        if me is None:
+            loop = _running_loop()
+            me = (_get_ident(), None if loop is None else _current_task(loop))
+        for stream in tuple(streams):  # a copy: a dropped stream may leave meanwhile
+            if stream.actor == me and end > stream.reach and stream is not reading:
+                stream.reach = end
 
     # ------------------------------------------------------------------ consumer time
 
     def open_stream(self, cc: CallClock) -> StreamClock | None:
         """Start counting a stream's consumer time (``None``: a clock the fake cannot advance)."""
-        if getattr(self.clock, "advance_ns", None) is None:
+        if self._advance_ns is None:
             return None
         me = _actor()
         with self._lock:
-            stream = StreamClock(cc, self.clock.monotonic_ns(), self._moved, me)
+            stream = StreamClock(cc, self._monotonic_ns(), self._moved, me)
             self._streams.add(stream)
         return stream
 
@@ -171,23 +190,34 @@ class Timeline:
         to ``target_ns`` if that is still ahead (the seconds to really sleep are returned), and
         count the consumer's time from here."""
         cc = stream.cc
-        me = _actor()
-        delta = 0
-        with self._lock:
-            now = self.clock.monotonic_ns()
+        loop = _running_loop()  # who reads: the thread and asyncio task (_actor(), inlined)
+        me = (_get_ident(), None if loop is None else _current_task(loop))
+        self._acquire()
+        try:
+            now = self._monotonic_ns()
+            base = cc.base_monotonic
             direct = (now - stream.mark) - (self._moved - stream.moved)
-            reached = (now if direct > 0 else stream.reach) - cc.base_monotonic
+            reached = (now if direct > 0 else stream.reach) - base
             if reached > cc.elapsed:
-                cc.elapsed = min(reached, MAX_NATIVE - max(cc.base_monotonic, cc.base_time))
+                cc.elapsed = min(reached, MAX_NATIVE - max(base, cc.base_time))
             delta = target_ns - cc.elapsed
             if delta > 0:
-                _check_room(cc, target_ns)
+                end = base + target_ns
+                if end > MAX_NATIVE or cc.base_time + target_ns > MAX_NATIVE:
+                    _check_room(cc, target_ns)
                 cc.elapsed = target_ns
-                self._move(self.clock.advance_ns, cc.base_monotonic + target_ns, me)
-            stream.mark = self.clock.monotonic_ns()
+                behind = end - now
+                if behind > 0:
+                    self._advance_ns(behind)  # type: ignore[misc]  # open streams have an advanceable clock
+                    now = self._monotonic_ns()
+                if self._streams:  # (this one may have been dropped meanwhile)
+                    self._note(end, behind, me, stream)
+            stream.mark = now
             stream.moved = self._moved
             stream.reach = 0
             stream.actor = me
+        finally:
+            self._release()
         if delta > 0 and (self.real_sleep or getattr(self.clock, "real_sleep", False)):
             return delta / 1_000_000_000
         return 0.0
@@ -244,25 +274,56 @@ def schedule(
     return tuple(times), latency_ns
 
 
-@dataclass
 class Plan:
     """What one call does, decided when it starts: its result or error, the end event's
     usage and metadata (``model``, ``provider``, ``client_name``, ``num_attempts``,
-    ``request_id``; ``None`` when unknown), the stream partials with their offsets, and
-    when the call ends."""
+    ``request_id``; ``None`` when unknown), the stream partials with their offsets (``merge``:
+    partials queued by the time the consumer reads are merged into one, ``respond(merge=True)``),
+    when the call ends, its ``baml_options["abort_controller"]`` (``controller``) and its
+    ``tags`` option, recorded in its end event's metadata (``None``: none).
 
-    result: Any = None
-    error: BaseException | None = None
-    usage: Usage | None = None
-    model: str | None = None
-    provider: str | None = None
-    client_name: str | None = None
-    num_attempts: int | None = 1
-    request_id: str | None = None
-    controller: Any = None
-    """The call's ``baml_options["abort_controller"]`` (``None``: none)."""
-    tags: Any = None
-    """The call's ``tags`` option (``None``: none), recorded in its end event's metadata."""
+    A plain class with slots, built positionally on the call path (one is made per call)."""
+
+    __slots__ = (
+        "result", "error", "usage", "model", "provider", "client_name", "num_attempts", "request_id", "partials",
+        "partial_times", "total_ns", "merge", "controller", "tags",
+    )
+
+    def __init__(
+        self,
+        result: Any = None,
+        error: BaseException | None = None,
+        usage: Usage | None = None,
+        model: str | None = None,
+        provider: str | None = None,
+        client_name: str | None = None,
+        num_attempts: int | None = 1,
+        request_id: str | None = None,
+        partials: tuple[Any, ...] = (),
+        partial_times: tuple[int, ...] = (),
+        total_ns: int = 0,
+        merge: bool = False,
+        controller: Any = None,
+        tags: Any = None,
+    ) -> None:
+        self.result = result
+        self.error = error
+        self.usage = usage
+        self.model = model
+        self.provider = provider
+        self.client_name = client_name
+        self.num_attempts = num_attempts
+        self.request_id = request_id
+        self.partials = partials
+        self.partial_times = partial_times
+        self.total_ns = total_ns
+        self.merge = merge
+        self.controller = controller
+        self.tags = tags
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Plan({fields})"
 
     def aborted(self) -> BaseException | None:
         """The ``BamlAbortError`` to raise if the call's controller was aborted while it was
@@ -271,8 +332,3 @@ class Plan:
         if controller is None or not controller.aborted:
             return None
         return abort(after=0).build()
-    partials: tuple[Any, ...] = ()
-    partial_times: tuple[int, ...] = ()
-    total_ns: int = 0
-    merge: bool = False
-    """Partials queued by the time the consumer reads are merged into one (``respond(merge=True)``)."""

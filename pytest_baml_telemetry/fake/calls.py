@@ -1,0 +1,286 @@
+"""One call of a fake, from its arguments to its events: the per-call path of :mod:`.client`.
+
+A :class:`FunctionCaller` is made once per BAML function of a fake (or of a derivative:
+``with_options``, ``as_async``) when the function is looked up, and resolves then what no
+call can change: the fake's emitter, clock, script, spec and event metadata, the function's
+signature, and the derivative's options and whether they need checking. A call then only
+binds its arguments, takes its outcome (read from the script at each call: scripting after
+the look-up is seen), plans it (:func:`.script.plan_call`) and runs it through the emitter:
+:meth:`~FunctionCaller.call` (sync), :meth:`~FunctionCaller.acall` (async) and
+:meth:`~FunctionCaller.stream` (a :mod:`.streams` source wrapped by ``Emitter.stream``).
+
+Rules: nothing resolved here may change after the fake is built (a fake's emitter, clock,
+spec and metadata are fixed at construction, a derivative's options at ``with_options``);
+the per-call work stays on this path and nothing else is added to it. The end event's
+metadata is written to the emitter call's public ``model`` / ``extra`` slots directly
+(``Call.set``'s checks would cost every call and these keys are known to be its own).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from .._validate import short_repr
+from ..contract import Usage
+from ..emitter import Call
+from .call_options import OPTION_CHECKED, check_call_options
+from .faults import abort
+from .script import SCALAR_TYPES, FakeCall, plan_call, snapshot
+from .streams import FakeAsyncStream, FakeStream, FakeSyncStream
+from .timeline import CallClock, Plan
+
+__all__ = ["FunctionCaller"]
+
+
+def describe(call: Call, plan: Plan) -> None:
+    """The end event's metadata, the same for a success and a failure."""
+    call.model = plan.model
+    extra: dict[str, Any] = {
+        "provider": plan.provider, "client_name": plan.client_name, "num_attempts": plan.num_attempts,
+        "request_id": plan.request_id,
+    }
+    if plan.tags is not None:
+        extra["tags"] = dict(plan.tags)
+    call.extra = extra
+
+
+def check_abort(plan: Plan) -> None:
+    """Raise the in-flight ``BamlAbortError`` if the call's controller was aborted (its
+    tokens unknown: the answer may have been billed)."""
+    error = plan.aborted()
+    if error is not None:
+        raise error
+
+
+def end(call: Call, plan: Plan) -> None:
+    """Set the plan's usage (a failure's too: the provider may have billed it), then raise
+    its error or set its result."""
+    usage = plan.usage
+    if usage is not None:
+        if type(usage) is Usage:
+            call.usage = usage  # what set_usage(Usage) does, without its frame
+        else:
+            call.set_usage(usage)
+    if plan.error is not None:
+        raise plan.error
+    call.set_result(plan.result)
+
+
+class FunctionCaller:
+    """What every call of one BAML function on one fake (or derivative) shares, resolved once."""
+
+    __slots__ = (
+        "name", "streaming", "is_async", "shared", "script", "timeline", "clock", "emitter", "spec", "resource",
+        "action", "client_module", "options", "check_options",
+    )
+
+    def __init__(self, shared: Any, options: dict[str, Any], name: str, streaming: bool, is_async: bool) -> None:
+        self.name = name
+        self.streaming = streaming
+        self.is_async = is_async
+        self.shared = shared
+        self.script = shared.script
+        self.timeline = shared.timeline
+        self.clock = shared.timeline.clock
+        self.emitter = shared.emitter
+        self.spec = shared.spec
+        self.resource = shared.resource
+        self.action = shared.action
+        self.client_module = shared.client_module
+        self.options = options  # the derivative's: never changed after with_options (a copy is recorded)
+        self.check_options = bool(options) and not OPTION_CHECKED.isdisjoint(options)
+
+    # ------------------------------------------------------------------ starting a call
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The call's arguments by name (``baml_options`` left out) and its options (the
+        derivative's, then the call's ``baml_options``), both checked."""
+        name = self.name
+        call_options = kwargs.get("baml_options")
+        if call_options is not None and not isinstance(call_options, Mapping):
+            raise TypeError(f"{name}(baml_options={call_options!r}): expected a dict of call options")
+        spec = self.spec
+        if spec is not None:
+            arguments = spec.bind(name, args, dict(kwargs), self.streaming)
+        else:
+            if args:
+                raise TypeError(
+                    f"{name}(): a FakeBamlClient without spec= cannot name the positional arguments "
+                    f"{short_repr(args, 60)}; pass them by keyword ({name}(resume=...)) or build the fake with spec=b"
+                )
+            arguments = {k: v for k, v in kwargs.items() if k != "baml_options"}
+        options = {**self.options, **call_options} if call_options else dict(self.options)
+        if options and not OPTION_CHECKED.isdisjoint(options):
+            check_call_options(name, options, self.is_async)
+        return arguments, options
+
+    def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[FakeCall, Plan]:
+        """Bind the call (:meth:`bind`), record it, take its outcome and plan it (nothing
+        emitted yet)."""
+        name = self.name
+        streaming = self.streaming
+        spec = self.spec
+        if spec is None and not args and "baml_options" not in kwargs:  # the common case, bound as bind() would
+            arguments = kwargs  # this call's own dict (made by ``**kwargs``)
+            own = self.options
+            if own:
+                options = dict(own)
+                if self.check_options:
+                    check_call_options(name, options, self.is_async)
+            else:
+                options = {}
+            problem = None
+        else:
+            arguments, options = self.bind(args, kwargs)
+            problem = None if spec is None else spec.check_arguments(name, arguments)
+        for value in arguments.values():  # as sent: the app may mutate its values afterwards
+            if type(value) not in SCALAR_TYPES:
+                arguments = snapshot(arguments)
+                break
+        record = FakeCall(name, arguments, streaming, self.is_async, options)
+        script = self.script
+        if problem is not None:
+            # As the runtime: refused before any request (no outcome used, nothing billed, tokens
+            # unknown); a call raises it when awaited/made, a stream when it is created. The
+            # record's error marks it for stream().
+            script.record(record)
+            from baml_py.errors import BamlInvalidArgumentError
+
+            record.error = BamlInvalidArgumentError(problem)
+            return record, Plan(error=record.error, num_attempts=None if streaming else 0)
+        controller = options.get("abort_controller") if options else None
+        if controller is not None and getattr(controller, "aborted", False):
+            script.record(record)  # as in baml-py: no attempt was made; nothing was sent, so $0
+            fault = abort()
+            return record, Plan(error=fault.build(), usage=fault.usage, num_attempts=None)
+        outcome = script.take(record)
+        if outcome is None:
+            error = script.nothing_scripted(record)
+            record.error = error
+            raise error
+        shared = self.shared
+        try:
+            plan = plan_call(
+                outcome, arguments, options.get("client") if options else None, shared.defaults,
+                f"fake-req-{next(shared.request_ids)}", streaming, spec,
+            )
+        except Exception as exc:  # e.g. a computed result of the wrong shape: raised here, before any event
+            record.error = exc
+            raise
+        if options:
+            plan.controller = controller
+            plan.tags = options.get("tags")
+        return record, plan
+
+    def _context(self, cc: CallClock, record: FakeCall, streaming: bool) -> Call:
+        return self.emitter.call(
+            record.function, arguments=record.arguments, resource=self.resource, action=self.action,
+            client_module=self.client_module, streaming=streaming, clock=cc,
+        )
+
+    # ------------------------------------------------------------------ the three shapes
+
+    def call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A sync call: its events, its virtual time, its result (or scripted error)."""
+        record, plan = self.begin(args, kwargs)
+        timeline = self.timeline
+        clock = self.clock
+        cc = CallClock(clock.monotonic_ns(), clock.time_ns())
+        try:
+            with self.emitter.call(
+                record.function, arguments=record.arguments, resource=self.resource, action=self.action,
+                client_module=self.client_module, streaming=False, clock=cc,
+            ) as call:
+                record.span_context = call.span_context
+                # describe(call, plan) and end(call, plan), inlined: this is every sync call's path
+                call.model = plan.model
+                extra: dict[str, Any] = {
+                    "provider": plan.provider, "client_name": plan.client_name, "num_attempts": plan.num_attempts,
+                    "request_id": plan.request_id,
+                }
+                if plan.tags is not None:
+                    extra["tags"] = dict(plan.tags)
+                call.extra = extra
+                wait = timeline.advance(cc, plan.total_ns)
+                if wait:
+                    time.sleep(wait)
+                if plan.controller is not None:
+                    check_abort(plan)
+                usage = plan.usage
+                if usage is not None:
+                    if type(usage) is Usage:
+                        call.usage = usage
+                    else:
+                        call.set_usage(usage)
+                if plan.error is not None:
+                    raise plan.error
+                call.set_result(plan.result)
+        except BaseException as exc:
+            record.error = exc
+            record.duration_ns = cc.elapsed
+            raise
+        record.result = plan.result
+        record.duration_ns = cc.elapsed
+        return plan.result
+
+    # The async twin of call: the same steps with `async with` and awaited sleeps.
+    async def acall(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """An async call (``await``): as :meth:`call`, yielding to the loop at least once."""
+        record, plan = self.begin(args, kwargs)
+        timeline = self.timeline
+        clock = self.clock
+        cc = CallClock(clock.monotonic_ns(), clock.time_ns())
+        try:
+            async with self._context(cc, record, False) as call:
+                record.span_context = call.span_context
+                describe(call, plan)
+                # Let the other tasks started together begin too, so that concurrent calls
+                # overlap in virtual time (gather of 2 s and 1 s calls takes 2 s, not 3 s).
+                await asyncio.sleep(0)
+                if plan.controller is not None:  # aborted by a task that ran meanwhile
+                    check_abort(plan)
+                await asyncio.sleep(timeline.advance(cc, plan.total_ns))
+                if plan.controller is not None:
+                    check_abort(plan)
+                end(call, plan)
+        except BaseException as exc:
+            record.error = exc
+            record.duration_ns = cc.elapsed
+            raise
+        record.result = plan.result
+        record.duration_ns = cc.elapsed
+        return plan.result
+
+    def stream(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """A stream call: the start event now, the end event at its final response."""
+        record, plan = self.begin(args, kwargs)
+        timeline = self.timeline
+        clock = self.clock
+        cc = CallClock(clock.monotonic_ns(), clock.time_ns())
+        if record.error is not None:  # an argument the runtime refuses: raised as the stream is created
+            with self._context(cc, record, True) as call:
+                record.span_context = call.span_context
+                describe(call, plan)
+                raise record.error
+        source: FakeStream = (FakeAsyncStream if self.is_async else FakeSyncStream)(timeline, cc, plan)
+
+        def before_end(call: Call, error: BaseException | None) -> None:
+            record.duration_ns = cc.elapsed
+            describe(call, plan)
+            if plan.usage is not None and (error is None or error is plan.error):
+                call.set_usage(plan.usage)
+            if error is None:
+                call.set_result(plan.result)
+                record.result = plan.result
+            else:
+                record.error = error
+
+        wrapped = self.emitter.stream(
+            source, record.function, arguments=record.arguments, resource=self.resource, action=self.action,
+            client_module=self.client_module, before_end=before_end, clock=cc,
+        )
+        record.span_context = wrapped.call.span_context
+        return wrapped
