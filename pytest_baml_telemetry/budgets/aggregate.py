@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._validate import check_choice, check_count, check_str, fail, is_int, short_repr
 from ..contract import MAX_NATIVE, check_event_name, event_kind
-from .series import COUNTERS, Series, SeriesKey, key_order, sample_add
+from .series import COUNTERS, Series, SeriesKey, has_negative, key_order, sample_add
 from .unrecorded import NotRecorded
 
 if TYPE_CHECKING:
@@ -398,6 +398,16 @@ class Aggregator:
         with self._lock:
             return [t for t in (s.sorted_ttfc() for s in series) if t]
 
+    def duration_totals(self) -> dict[SeriesKey, int]:
+        """The sum of the durations in ns per ``(function_name, model)`` (kept as runs are sealed:
+        no pass over the durations once they are)."""
+        with self._lock:
+            out = {}
+            for key, s in self._series.items():
+                s.seal()
+                out[key] = s.run_total
+            return out
+
     def stats(self) -> CallStats:
         """A live view over every call recorded."""
         from .view import CallStats
@@ -429,14 +439,17 @@ class Aggregator:
             raise ValueError("merge(other): cannot merge an aggregator into itself")
         with other._lock:
             theirs = list(other._series.values())
-            copies = [(o, [array("q", r) for r in o.runs], array("q", o.buf), array("q", o.ttfc)) for o in theirs]
+            copies = [
+                (o, [array("q", r) for r in o.runs], o.run_total, array("q", o.buf), array("q", o.ttfc)) for o in theirs
+            ]
             their_tests = [(t, key, list(row)) for t, rows in other.tests.items() for key, row in rows.items()]
         with self._lock:
-            for o, runs, buf, ttfc in copies:
+            for o, runs, run_total, buf, ttfc in copies:
                 s = self._series.get((o.function_name, o.model))
                 if s is None:
                     s = self._new_series(o.function_name, o.model)
                 s.runs.extend(runs)
+                s.run_total += run_total
                 s.buf.extend(buf)
                 s.ttfc.extend(ttfc)
                 if o.provider is not None and o.provider != s.provider:
@@ -517,12 +530,12 @@ class Aggregator:
                 where = f"aggregator payload series[{i}]"
                 s = agg._new_series(item["function"], item["model"])
                 d = _unb64(item["durations_b64"]) if "durations_b64" in item else array("q", item["durations"])
-                if any(v < 0 for v in d):
+                if has_negative(d):
                     raise ValueError(f"{where}: negative duration")
                 s.buf = d
                 # a payload without the stream fields (an older worker) has no streams
                 t = _unb64(item["ttfc_b64"]) if "ttfc_b64" in item else array("q", item.get("ttfc", ()))
-                if any(v < 0 for v in t):
+                if has_negative(t):
                     raise ValueError(f"{where}: negative time to first chunk")
                 s.ttfc = t
                 provider = item.get("provider")

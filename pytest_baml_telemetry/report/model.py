@@ -29,7 +29,8 @@ __all__ = ["build_report", "latency_histograms"]
 _PERCENTILES = (50, 90, 95, 99)
 
 
-def _numbers(stats: CallStats) -> dict[str, Any]:
+def _numbers(stats: CallStats, total: int | None = None) -> dict[str, Any]:
+    """The figures of a row (``total``: the sum of its durations when known already)."""
     calls = stats.calls
     errors = stats.errors
     out: dict[str, Any] = {
@@ -42,7 +43,8 @@ def _numbers(stats: CallStats) -> dict[str, Any]:
         out[f"p{p}_ns"] = stats.percentile(p)
     out["min_ns"] = stats.min_ns
     out["max_ns"] = stats.max_ns
-    total = stats.total_duration_ns
+    if total is None:
+        total = stats.total_duration_ns
     out["mean_ns"] = (total / calls) if calls else None
     out["total_duration_ns"] = total
     out["input_tokens"] = stats.input_tokens
@@ -88,13 +90,15 @@ def build_report(
     if prices is not None and not isinstance(prices, PriceTable):
         fail(TypeError, f"build_report(prices={short_repr(prices)})", "a PriceTable or None")
 
+    # The aggregator keeps each series' sum of durations: no pass over them for the mean.
+    sums = source.duration_totals() if isinstance(source, Aggregator) else None
     rows = []
     total_cost = 0.0
     unpriced: set[str] = set()
     cost_complete = True
     for function_name, model, group in stats.groups():
         row: dict[str, Any] = {"function": function_name, "model": model}
-        row.update(_numbers(group))
+        row.update(_numbers(group, None if sums is None else sums.get((function_name, model), 0)))
         cost = group.cost(prices)
         if cost.unpriced:
             row["cost_usd"] = None
@@ -113,7 +117,7 @@ def build_report(
                 row["cost_status"] = "priced"
         rows.append(row)
 
-    totals = _numbers(stats)
+    totals = _numbers(stats, None if sums is None else sum(r["total_duration_ns"] for r in rows))
     totals["cost_usd"] = total_cost
     totals["unpriced_models"] = sorted(unpriced)
     totals["cost_complete"] = cost_complete
@@ -189,25 +193,30 @@ def latency_histograms(source: Aggregator | CallStats, bins: int = 24) -> list[d
         fail(TypeError, f"latency_histograms(source={short_repr(source)})", "an Aggregator or CallStats")
     out = []
     for function_name, model, group in stats.groups():
-        d = group.sorted_durations()
-        n = len(d)
+        if isinstance(source, Aggregator):  # the sorted runs it keeps: no sort of all the durations again
+            key = (function_name, model)
+            runs = source.sealed_runs(source.select(key.__eq__))
+        else:
+            d = group.sorted_durations()
+            runs = [d] if d else []
+        n = sum(len(r) for r in runs)
         item: dict[str, Any] = {"function": function_name, "model": model, "calls": n}
-        item["min_ns"] = d[0] if n else None
-        item["max_ns"] = d[-1] if n else None
+        item["min_ns"] = min(r[0] for r in runs) if n else None
+        item["max_ns"] = max(r[-1] for r in runs) if n else None
         for p in (50, 95, 99):
             item[f"p{p}_ns"] = group.percentile(p)
-        item["bins"] = _bins(d, bins)
+        item["bins"] = _bins(runs, bins)
         out.append(item)
     return out
 
 
-def _bins(d: Sequence[int], most: int) -> list[dict[str, int]]:
-    """Equal-width bins over sorted ``d`` (integer ns edges; one bin when every value is equal)."""
-    n = len(d)
+def _bins(runs: Sequence[Sequence[int]], most: int) -> list[dict[str, int]]:
+    """Equal-width bins over the values of sorted ``runs`` (integer ns edges; one bin when every value is equal)."""
+    n = sum(len(r) for r in runs)
     if not n:
         return []
-    lo, hi = d[0], d[-1]
+    lo, hi = min(r[0] for r in runs), max(r[-1] for r in runs)
     k = max(1, min(most, n, hi - lo))
     edges = [lo + (hi - lo) * i // k for i in range(k)] + [hi]
-    starts = [bisect_left(d, e) for e in edges[:-1]] + [n]
+    starts = [sum(bisect_left(r, e) for r in runs) for e in edges[:-1]] + [n]
     return [{"lo_ns": edges[i], "hi_ns": edges[i + 1], "count": starts[i + 1] - starts[i]} for i in range(k)]
