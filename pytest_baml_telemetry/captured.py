@@ -22,15 +22,12 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import compress, repeat
-from operator import eq, ge, itemgetter, methodcaller
+from operator import eq, itemgetter
 from typing import Any, NamedTuple
 
 from .contract import EventName, event_kind, format_event_name
 
 _NAME = itemgetter(0)
-_METADATA = itemgetter(2)
-_SPAN_OF = methodcaller("get", "telemetry_span_context")  # of a metadata mapping
-_FUNCTION_OF = methodcaller("get", "function_name")
 
 __all__ = [
     "BEGUN_BEFORE",
@@ -201,10 +198,9 @@ def ends_begun_before(events: Sequence[Any]) -> frozenset[int]:
         for start_names, end_names in prefixes.values():
             # the first start of each span; an end is begun before when its span's first start is not before it
             at = list(compress(every, map(start_names.__contains__, names)))
-            first = dict(zip(reversed(list(map(_SPAN_OF, map(_METADATA, map(events.__getitem__, at))))), reversed(at)))
-            ends = list(compress(every, map(end_names.__contains__, names)))
-            firsts = map(first.get, map(_SPAN_OF, map(_METADATA, map(events.__getitem__, ends))), ends)
-            found.extend(compress(ends, map(ge, firsts, ends)))
+            first = dict(zip(reversed([events[i][2].get(_SPAN) for i in at]), reversed(at)))
+            ends = compress(every, map(end_names.__contains__, names))
+            found.extend([i for i in ends if first.get(events[i][2].get(_SPAN), i) >= i])
     except TypeError:  # an unhashable span context: the one-by-one walk skips just that event
         return _ends_begun_before(events)
     return frozenset(found)
@@ -335,13 +331,13 @@ def named_calls(events: Sequence[Any], function_name: Any, kinds: Mapping[Any, s
     triples; only the ends of their prefixes and spans are looked at.
     """
     starts = call_starts(events, kinds)
-    named = list(compress(starts, map(eq, map(_FUNCTION_OF, map(_METADATA, starts)), repeat(function_name))))
+    named = [s for s in starts if s[2].get("function_name") == function_name]
     ends_of: dict[Any, dict[Any, Any]] = {}  # start name -> {span: its first end}
     for prefix in {s[0][:-1] for s in named}:
         end_names = {n for n, k in kinds.items() if k in ("stop", "exception") and n[:-1] == prefix}
         spans = {s[2].get(_SPAN) for s in named if s[0][:-1] == prefix}
         ends = list(compress(events, map(end_names.__contains__, map(_NAME, events))))
-        ends = list(compress(ends, map(spans.__contains__, map(_SPAN_OF, map(_METADATA, ends)))))
+        ends = [e for e in ends if e[2].get(_SPAN) in spans]
         first = {e[2].get(_SPAN): e for e in reversed(ends)}  # the first end of each span
         ends_of.update((n, first) for n, k in kinds.items() if k == "start" and n[:-1] == prefix)
     pairs = [(s, ends_of[s[0]].get(s[2].get(_SPAN))) for s in named]

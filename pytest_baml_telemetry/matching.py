@@ -26,8 +26,8 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from itertools import compress, islice, repeat
-from operator import add, eq, itemgetter, methodcaller, truth
+from itertools import islice, repeat
+from operator import add, eq, truth
 from typing import Any, TypeVar
 
 from ._validate import short_repr
@@ -169,7 +169,7 @@ def select(candidates: list[Any], at: int, expected: Mapping[str, Any] | None) -
             break
         if _plain(want):
             try:
-                out = list(compress(out, map(eq, repeat(want), _values(out, at, key))))
+                out = [c for c in out if want == c[at].get(key, MISSING)]
                 continue
             except Exception:  # an actual value whose == raises: the rules below say it does not match
                 pass
@@ -196,7 +196,7 @@ def scores(candidates: Sequence[Any], sections: Iterable[tuple[int, Mapping[str,
         for key, want in (expected or {}).items():
             if _plain(want):
                 try:
-                    total = list(map(add, total, map(truth, map(eq, repeat(want), _values(candidates, at, key)))))
+                    total = list(map(add, total, [1 if want == c[at].get(key, MISSING) else 0 for c in candidates]))
                     continue
                 except Exception:  # as in select()
                     pass
@@ -206,13 +206,8 @@ def scores(candidates: Sequence[Any], sections: Iterable[tuple[int, Mapping[str,
 
 
 def _plain(want: Any) -> bool:
-    """Whether ``want`` matches exactly what ``==`` says (so identity implies it: no NaN)."""
+    """Whether ``want`` matches exactly when ``want == actual`` (identity implies it: no NaN)."""
     return type(want) in _PLAIN and want == want
-
-
-def _values(candidates: Iterable[Any], at: int, key: str) -> Iterable[Any]:
-    """``candidate[at].get(key, MISSING)`` for each candidate, lazily."""
-    return map(methodcaller("get", key, MISSING), map(itemgetter(at), candidates))
 
 
 def leaders(candidates: Sequence[Any], sections: Sequence[tuple[int, Mapping[str, Any] | None]], limit: int, ceiling: int) -> list[int]:
