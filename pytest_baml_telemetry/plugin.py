@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -297,46 +297,48 @@ _CHECKED_MARKERS = (
 _MARKER_NAMES = frozenset(_MARKERS)
 
 
-def _uses_plugin(item: pytest.Item, memo: dict[int, bool] | None = None) -> bool:
+def _uses_plugin(item: pytest.Item) -> bool:
     """Whether ``item`` requests one of the plugin's fixtures or carries one of its markers, on
-    itself or on a parent (class, module, package: ``pytestmark``, or added by a hook).
+    itself or on a parent (class, module, package: ``pytestmark``, or added by a hook)."""
+    return _any_uses_plugin((item,))
 
-    One walk up the nodes, as ``item.iter_markers()`` walks them, testing each marker's name
-    against all of the plugin's at once; a parent's answer is kept in ``memo`` (by node id,
-    for one scan) so that the tests of a module or class look at its markers once.
+
+def _any_uses_plugin(items: Iterable[pytest.Item], memo: dict[Any, bool] | None = None) -> bool:
+    """Whether some item of ``items`` uses the plugin (:func:`_uses_plugin`): the scan of
+    ``pytest_collection_modifyitems``.
+
+    One walk up each item's nodes, as ``item.iter_markers()`` walks them, testing each marker's
+    name against all of the plugin's at once; a parent's answer is kept in ``memo`` (keyed by the
+    node, for one scan) so that the tests of a module or class look at its markers once.
     """
-    if not _FIXTURES.isdisjoint(getattr(item, "fixturenames", ())):
-        return True
-    for mark in item.own_markers:
-        if getattr(mark, "name", None) in _MARKER_NAMES:
-            return True
-    parent = item.parent
-    if parent is None:
-        return False
     if memo is None:
         memo = {}
-    found = memo.get(id(parent))  # the tests of one module or class: looked at once
-    return _node_marked(parent, memo) if found is None else found
+    fixtures, names = _FIXTURES, _MARKER_NAMES
+    for item in items:
+        if not fixtures.isdisjoint(getattr(item, "fixturenames", ())):
+            return True
+        own = item.own_markers
+        if own and any(getattr(mark, "name", None) in names for mark in own):
+            return True
+        parent = item.parent
+        if parent is not None:
+            found = memo.get(parent)
+            if found is None:
+                found = _node_marked(parent, memo)
+            if found:
+                return True
+    return False
 
 
-def _node_marked(node: Any, memo: dict[int, bool]) -> bool:
+def _node_marked(node: Any, memo: dict[Any, bool]) -> bool:
     """Whether ``node`` or one of its parents carries one of the plugin's markers (memoised)."""
-    found = memo.get(id(node))
+    found = memo.get(node)
     if found is None:
         found = any(getattr(mark, "name", None) in _MARKER_NAMES for mark in node.own_markers) or (
             node.parent is not None and _node_marked(node.parent, memo)
         )
-        memo[id(node)] = found
+        memo[node] = found
     return found
-
-
-def _any_uses_plugin(items: list[pytest.Item]) -> bool:
-    """Whether some item of ``items`` uses the plugin (:func:`_uses_plugin`, parents looked at once)."""
-    memo: dict[int, bool] = {}
-    for item in items:
-        if _uses_plugin(item, memo):
-            return True
-    return False
 
 
 def _ensure_item_hooks(config: pytest.Config) -> None:
