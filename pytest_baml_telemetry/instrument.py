@@ -320,7 +320,6 @@ def _function_wrapper(
     name = spec.name
     binder = spec.binder
     emitter = settings.emitter
-    call_of = emitter.call
     resource, action, client_module = settings.resource, settings.action, settings.client_module
     collector_type = settings.collector_type
     stop_name, exception_name = settings.stop_name, settings.exception_name
@@ -335,7 +334,7 @@ def _function_wrapper(
                     arguments, options = binder(*args, **kwargs)
                 except TypeError:  # does not fit: the generated function raises it, unchanged
                     arguments, options = _arguments_of(None, args, kwargs), _MISSING
-            call = call_of(name, arguments=arguments, resource=resource, action=action, client_module=client_module)
+            call = Call(emitter, name, arguments, resource, action, client_module, False)  # emitter.call's body
             if not call.sampled:
                 return await function(*args, **kwargs)
             collector = call_options = None
@@ -374,7 +373,7 @@ def _function_wrapper(
                 arguments, options = binder(*args, **kwargs)
             except TypeError:  # does not fit: the generated function raises it, unchanged
                 arguments, options = _arguments_of(None, args, kwargs), _MISSING
-        call = call_of(name, arguments=arguments, resource=resource, action=action, client_module=client_module)
+        call = Call(emitter, name, arguments, resource, action, client_module, False)  # emitter.call's body
         if not call.sampled:
             return function(*args, **kwargs)
         collector = call_options = None
