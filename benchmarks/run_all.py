@@ -13,7 +13,9 @@ parsed instead.
 The table has one row per figure: benchmark | measured | baseline | ratio | target |
 result (PASS / FAIL against the SPEC section 8 target, blank for figures without one,
 ERROR when a script crashed or printed nothing parseable). The exit status is 1 when a
-row is FAIL or ERROR. ``--verbose`` also prints every script's own output.
+row is FAIL or ERROR. ``--verbose`` also prints every script's own output. ``--write-readme README.md`` replaces
+the table of that file's "## Performance" section with this one (results written as met /
+missed), leaving the text around it alone.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-ORDER = ["dispatch", "capture", "fake_client", "aggregator", "instrument", "plugin_overhead"]
+ORDER = ["dispatch", "compiled", "capture", "fake_client", "aggregator", "instrument", "plugin_overhead", "server_http"]
 COLUMNS = ("benchmark", "measured", "baseline", "ratio", "target", "status")
 HEADINGS = ("benchmark", "measured", "baseline", "ratio", "target", "result")
 
@@ -200,6 +202,26 @@ def markdown(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
+README_RESULTS = {"PASS": "met", "FAIL": "missed", "ERROR": "ERROR", "": ""}
+
+
+def write_readme(path: Path, rows: list[Row]) -> None:
+    """Replace the first table under ``## Performance`` in ``path`` with ``rows``."""
+    text = path.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    try:
+        heading = lines.index("## Performance")
+        first = next(i for i in range(heading + 1, len(lines)) if lines[i].startswith("| benchmark"))
+    except (ValueError, StopIteration):
+        raise SystemExit(f"--write-readme {path}: no '## Performance' section with a '| benchmark' table") from None
+    last = first
+    while last < len(lines) and lines[last].startswith("|"):
+        last += 1
+    shown = [{**r, "status": README_RESULTS.get(r["status"], r["status"])} for r in rows]
+    lines[first:last] = markdown(shown).split("\n")
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="pass --quick to every script (fewer iterations)")
@@ -208,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per script (default 900)")
     parser.add_argument("--verbose", action="store_true", help="also print each script's own output (to stderr)")
+    parser.add_argument("--write-readme", type=Path, metavar="README", help="write the table into README's Performance section")
     opts = parser.parse_args(argv)
     scripts = discover()
     if opts.only:
@@ -225,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print()
     print(markdown(rows))
+    if opts.write_readme is not None:
+        write_readme(opts.write_readme, rows)
+        print(f"\nwrote the table into {opts.write_readme}")
     bad = [r for r in rows if r["status"] in ("FAIL", "ERROR")]
     if bad:
         print()
