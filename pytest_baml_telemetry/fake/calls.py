@@ -30,27 +30,31 @@ from .call_options import OPTION_CHECKED, check_call_options
 from .faults import abort
 from .script import SCALAR_TYPES, FakeCall, plan_call, snapshot
 from .streams import FakeAsyncStream, FakeStream, FakeSyncStream
-from .timeline import CallClock, Plan
+from .timeline import CallClock, Plan, aborted
 
-__all__ = ["FunctionCaller"]
+__all__ = ["Begun", "FunctionCaller"]
+
+Begun = tuple[FakeCall, Plan, "str | None", Any, Any]
+"""What :meth:`FunctionCaller.begin` hands the call: its record, its plan (possibly shared with
+the outcome's other calls: never changed), request id, abort controller and tags."""
 
 
-def describe(call: Call, plan: Plan) -> None:
+def describe(call: Call, plan: Plan, request_id: str | None, tags: Any) -> None:
     """The end event's metadata, the same for a success and a failure."""
     call.model = plan.model
     extra: dict[str, Any] = {
         "provider": plan.provider, "client_name": plan.client_name, "num_attempts": plan.num_attempts,
-        "request_id": plan.request_id,
+        "request_id": request_id,
     }
-    if plan.tags is not None:
-        extra["tags"] = dict(plan.tags)
+    if tags is not None:
+        extra["tags"] = dict(tags)
     call.extra = extra
 
 
-def check_abort(plan: Plan) -> None:
-    """Raise the in-flight ``BamlAbortError`` if the call's controller was aborted (its
+def check_abort(controller: Any) -> None:
+    """Raise the in-flight ``BamlAbortError`` if the call's ``controller`` was aborted (its
     tokens unknown: the answer may have been billed)."""
-    error = plan.aborted()
+    error = aborted(controller)
     if error is not None:
         raise error
 
@@ -117,9 +121,10 @@ class FunctionCaller:
             check_call_options(name, options, self.is_async)
         return arguments, options
 
-    def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[FakeCall, Plan]:
+    def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Begun:
         """Bind the call (:meth:`bind`), record it, take its outcome and plan it (nothing
-        emitted yet)."""
+        emitted yet): ``(record, plan, request_id, controller, tags)``, the last three the
+        call's own (``None``: none)."""
         name = self.name
         streaming = self.streaming
         spec = self.spec
@@ -150,30 +155,25 @@ class FunctionCaller:
             from baml_py.errors import BamlInvalidArgumentError
 
             record.error = BamlInvalidArgumentError(problem)
-            return record, Plan(error=record.error, num_attempts=None if streaming else 0)
+            return record, Plan(error=record.error, num_attempts=None if streaming else 0), None, None, None
         controller = options.get("abort_controller") if options else None
         if controller is not None and getattr(controller, "aborted", False):
             script.record(record)  # as in baml-py: no attempt was made; nothing was sent, so $0
             fault = abort()
-            return record, Plan(error=fault.build(), usage=fault.usage, num_attempts=None)
+            return record, Plan(error=fault.build(), usage=fault.usage, num_attempts=None), None, None, None
         outcome = script.take(record)
         if outcome is None:
             error = script.nothing_scripted(record)
             record.error = error
             raise error
         shared = self.shared
+        request_id = next(shared.request_ids)
         try:
-            plan = plan_call(
-                outcome, arguments, options.get("client") if options else None, shared.defaults,
-                f"fake-req-{next(shared.request_ids)}", streaming, spec,
-            )
+            plan = plan_call(outcome, arguments, options.get("client") if options else None, shared.defaults, streaming, spec)
         except Exception as exc:  # e.g. a computed result of the wrong shape: raised here, before any event
             record.error = exc
             raise
-        if options:
-            plan.controller = controller
-            plan.tags = options.get("tags")
-        return record, plan
+        return record, plan, request_id, controller, options.get("tags") if options else None
 
     def _context(self, cc: CallClock, record: FakeCall, streaming: bool) -> Call:
         return self.emitter.call(
@@ -185,7 +185,7 @@ class FunctionCaller:
 
     def call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """A sync call: its events, its virtual time, its result (or scripted error)."""
-        record, plan = self.begin(args, kwargs)
+        record, plan, request_id, controller, tags = self.begin(args, kwargs)
         timeline = self.timeline
         clock = self.clock
         cc = CallClock(clock.monotonic_ns(), clock.time_ns())
@@ -195,20 +195,20 @@ class FunctionCaller:
                 client_module=self.client_module, streaming=False, clock=cc,
             ) as call:
                 record.span_context = call.span_context
-                # describe(call, plan) and end(call, plan), inlined: this is every sync call's path
+                # describe() and end(), inlined: this is every sync call's path
                 call.model = plan.model
                 extra: dict[str, Any] = {
                     "provider": plan.provider, "client_name": plan.client_name, "num_attempts": plan.num_attempts,
-                    "request_id": plan.request_id,
+                    "request_id": request_id,
                 }
-                if plan.tags is not None:
-                    extra["tags"] = dict(plan.tags)
+                if tags is not None:
+                    extra["tags"] = dict(tags)
                 call.extra = extra
                 wait = timeline.advance(cc, plan.total_ns)
                 if wait:
                     time.sleep(wait)
-                if plan.controller is not None:
-                    check_abort(plan)
+                if controller is not None:
+                    check_abort(controller)
                 usage = plan.usage
                 if usage is not None:
                     if type(usage) is Usage:
@@ -229,22 +229,22 @@ class FunctionCaller:
     # The async twin of call: the same steps with `async with` and awaited sleeps.
     async def acall(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """An async call (``await``): as :meth:`call`, yielding to the loop at least once."""
-        record, plan = self.begin(args, kwargs)
+        record, plan, request_id, controller, tags = self.begin(args, kwargs)
         timeline = self.timeline
         clock = self.clock
         cc = CallClock(clock.monotonic_ns(), clock.time_ns())
         try:
             async with self._context(cc, record, False) as call:
                 record.span_context = call.span_context
-                describe(call, plan)
+                describe(call, plan, request_id, tags)
                 # Let the other tasks started together begin too, so that concurrent calls
                 # overlap in virtual time (gather of 2 s and 1 s calls takes 2 s, not 3 s).
                 await asyncio.sleep(0)
-                if plan.controller is not None:  # aborted by a task that ran meanwhile
-                    check_abort(plan)
+                if controller is not None:  # aborted by a task that ran meanwhile
+                    check_abort(controller)
                 await asyncio.sleep(timeline.advance(cc, plan.total_ns))
-                if plan.controller is not None:
-                    check_abort(plan)
+                if controller is not None:
+                    check_abort(controller)
                 end(call, plan)
         except BaseException as exc:
             record.error = exc
@@ -256,20 +256,20 @@ class FunctionCaller:
 
     def stream(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """A stream call: the start event now, the end event at its final response."""
-        record, plan = self.begin(args, kwargs)
+        record, plan, request_id, controller, tags = self.begin(args, kwargs)
         timeline = self.timeline
         clock = self.clock
         cc = CallClock(clock.monotonic_ns(), clock.time_ns())
         if record.error is not None:  # an argument the runtime refuses: raised as the stream is created
             with self._context(cc, record, True) as call:
                 record.span_context = call.span_context
-                describe(call, plan)
+                describe(call, plan, request_id, tags)
                 raise record.error
-        source: FakeStream = (FakeAsyncStream if self.is_async else FakeSyncStream)(timeline, cc, plan)
+        source: FakeStream = (FakeAsyncStream if self.is_async else FakeSyncStream)(timeline, cc, plan, controller)
 
         def before_end(call: Call, error: BaseException | None) -> None:
             record.duration_ns = cc.elapsed
-            describe(call, plan)
+            describe(call, plan, request_id, tags)
             if plan.usage is not None and (error is None or error is plan.error):
                 call.set_usage(plan.usage)
             if error is None:

@@ -129,6 +129,12 @@ class ScriptedOutcome:
     merge: bool = False
     """Stream partials queued when the consumer reads are merged into one, as baml-py does."""
     _explicit_latency: int | None = field(default=None, repr=False)
+    _plans = None  # not a field: the plans of a fixed respond, per client (see plan_call)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        if name != "times_used":  # a field changed: plans made from the old values no longer hold
+            self.__dict__.pop("_plans", None)
 
     @property
     def latency(self) -> float | None:
@@ -399,18 +405,26 @@ def plan_call(
     arguments: dict[str, Any],
     client: str | None,
     defaults: Defaults,
-    request_id: str,
     streaming: bool = False,
     spec: ClientSpec | None = None,
 ) -> Plan:
     """What a call using ``outcome`` does: a fresh error is built (or the callable asked) now.
 
     ``client`` is the call's ``with_options(client=...)``; ``defaults`` gives the metadata
-    the outcome leaves open; ``request_id`` is the call's fake request id; a ``streaming``
-    call's error takes the form baml-py raises on a stream.
+    the outcome leaves open; a ``streaming`` call's error takes the form baml-py raises on a
+    stream. A ``respond`` whose answer is fixed (no callable, no ``raw`` that fails to parse)
+    has one plan per ``client``, made at its first call and shared by the later ones (plans
+    are never changed; setting a field of the outcome drops them).
     """
     if outcome.kind == "respond":
-        client_name, provider, model = defaults(outcome.function, outcome.client_name or client)
+        if not outcome.computed and (outcome.raw is None or not outcome.raw.fails):
+            plans = outcome._plans
+            if plans is None:
+                plans = outcome.__dict__["_plans"] = {}  # not through __setattr__, which drops them
+            plan = plans.get(client)
+            if plan is None:
+                plan = plans[client] = _respond_plan(outcome, outcome.result, outcome.usage, None, client, defaults)
+            return plan
         if outcome.computed:
             result, usage, raised = _compute(outcome, arguments)
             if raised is None and spec is not None and result is not outcome.result:
@@ -419,15 +433,10 @@ def plan_call(
             result, usage, raised = outcome.result, outcome.usage, None
         if outcome.raw is not None and outcome.raw.fails:
             raised = outcome.raw.error(streaming, arguments)  # a fresh error per call, as baml-py raises it
-        return Plan(  # positionally: one is built per call (result, error, usage, model, provider, client_name,
-            # num_attempts, request_id, partials, partial_times, total_ns, merge)
-            result, raised, usage, outcome.model or model, outcome.provider or provider, client_name,
-            len(outcome.failed_attempts) + 1, request_id, outcome.partials, outcome.partial_times_ns,
-            outcome.latency_ns or 0, outcome.merge,
-        )
+        return _respond_plan(outcome, result, usage, raised, client, defaults)
     error = outcome.error
     if isinstance(error, Fault):
-        return _failure_plan(outcome, error, client, defaults, request_id, streaming, outcome.partials,
+        return _failure_plan(outcome, error, client, defaults, streaming, outcome.partials,
                              outcome.partial_times_ns, outcome.latency_ns or 0)
     owner = f"fail({outcome.function!r}, {short_repr(error, 60)})"
     try:
@@ -436,7 +445,7 @@ def plan_call(
         client_name, provider, model = defaults(outcome.function, outcome.client_name or client)
         return Plan(
             error=exc, model=outcome.model or model, provider=outcome.provider or provider, client_name=client_name,
-            request_id=request_id, total_ns=outcome._explicit_latency or 0,
+            total_ns=outcome._explicit_latency or 0,
         )
     if produced is None:
         raise TypeError(
@@ -449,7 +458,21 @@ def plan_call(
         raise ValueError(f"{owner}: latency and the returned {fault!r} both set the time before the failure")
     values = fault.partials or ()
     times, total = schedule(len(values), explicit if explicit is not None else _fault_after_ns(fault), fault.chunk_latency, owner)
-    return _failure_plan(outcome, fault, client, defaults, request_id, streaming, values, times, total)
+    return _failure_plan(outcome, fault, client, defaults, streaming, values, times, total)
+
+
+def _respond_plan(
+    outcome: ScriptedOutcome, result: Any, usage: Any, raised: BaseException | None, client: str | None,
+    defaults: Defaults,
+) -> Plan:
+    """The plan of a ``respond``: ``result`` (or ``raised``) with ``usage``, the outcome's metadata
+    over the defaults, its attempts, partials and latency."""
+    client_name, provider, model = defaults(outcome.function, outcome.client_name or client)
+    return Plan(
+        result, raised, usage, outcome.model or model, outcome.provider or provider, client_name,
+        len(outcome.failed_attempts) + 1, outcome.partials, outcome.partial_times_ns, outcome.latency_ns or 0,
+        outcome.merge,
+    )
 
 
 def _compute(outcome: ScriptedOutcome, arguments: dict[str, Any]) -> tuple[Any, Usage | None, BaseException | None]:
@@ -472,7 +495,6 @@ def _failure_plan(
     fault: Fault,
     client: str | None,
     defaults: Defaults,
-    request_id: str,
     streaming: bool,
     partials: tuple[Any, ...],
     times: tuple[int, ...],
@@ -489,7 +511,6 @@ def _failure_plan(
         provider=outcome.provider or provider,
         client_name=client_name,
         num_attempts=getattr(fault, "num_attempts", 1),
-        request_id=request_id,
         partials=partials,
         partial_times=times,
         total_ns=total,
@@ -551,7 +572,7 @@ class Script:
             outcome = queue[head]
             if not outcome.reusable:
                 self.heads[function] = head + 1
-            outcome.times_used += 1
+            outcome.__dict__["times_used"] += 1  # (not through __setattr__: nothing to drop)
             record.outcome = outcome
             return outcome
         finally:

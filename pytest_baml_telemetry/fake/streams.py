@@ -26,19 +26,21 @@ import asyncio
 import time
 from typing import Any
 
-from .timeline import CallClock, Plan, Timeline
+from .timeline import CallClock, Plan, Timeline, aborted
 
 __all__ = ["FakeAsyncStream", "FakeStream", "FakeSyncStream"]
 
 
 class FakeStream:
-    """What the sync and async fake streams share: the plan, how far it was read and the
-    stream's consumer-time bookkeeping."""
+    """What the sync and async fake streams share: the plan (shared with the outcome's other
+    calls: only read), the call's abort controller, how far it was read and the stream's
+    consumer-time bookkeeping."""
 
-    def __init__(self, timeline: Timeline, cc: CallClock, plan: Plan) -> None:
+    def __init__(self, timeline: Timeline, cc: CallClock, plan: Plan, controller: Any = None) -> None:
         self._timeline = timeline
         self._cc = cc
         self._plan = plan
+        self._controller = controller
         self._next = 0
         self._clock = timeline.open_stream(cc)
 
@@ -49,7 +51,8 @@ class FakeStream:
         n = len(plan.partials)
         if i >= n:
             return None
-        if plan.controller is not None and plan.controller.aborted:
+        controller = self._controller
+        if controller is not None and controller.aborted:
             self._next = n  # iteration ends quietly, as in baml-py
             return None
         times = plan.partial_times
@@ -90,8 +93,8 @@ class FakeStream:
             pass
 
     def _check_abort(self) -> None:
-        if self._plan.controller is not None:
-            error = self._plan.aborted()
+        if self._controller is not None:
+            error = aborted(self._controller)
             if error is not None:
                 raise error
 

@@ -32,7 +32,7 @@ time (it would be the test's own run time).
 Rules: nothing here sleeps; ``advance`` returns the seconds to sleep for real (0 unless
 ``real_sleep``; consumer time is never slept again) and the caller sleeps the way its
 shape needs (``time.sleep`` or ``await asyncio.sleep``). A call notices its abort
-controller at the points its own time advances (:meth:`Plan.aborted`): the caller checks
+controller at the points its own time advances (:func:`aborted`): the caller checks
 there. Bookkeeping for consumer time costs a call nothing while no stream is open.
 """
 
@@ -47,7 +47,7 @@ from ..clock import format_duration_ns, parse_duration_ns
 from ..contract import MAX_NATIVE, Usage
 from .faults import abort
 
-__all__ = ["CallClock", "Plan", "StreamClock", "Timeline", "schedule"]
+__all__ = ["CallClock", "Plan", "StreamClock", "Timeline", "aborted", "schedule"]
 
 
 class CallClock:
@@ -162,8 +162,6 @@ class Timeline:
         if behind > 0:
             self._moved += behind
         streams = self._streams
-        if len(streams) == 1 and reading is not None:
-            return  # the only open stream is the one being read
         if me is None:
             loop = _running_loop()
             me = (_get_ident(), None if loop is None else _current_task(loop))
@@ -210,8 +208,9 @@ class Timeline:
                 if behind > 0:
                     self._advance_ns(behind)  # type: ignore[misc]  # open streams have an advanceable clock
                     now = self._monotonic_ns()
-                if self._streams:  # (this one may have been dropped meanwhile)
-                    self._note(end, behind, me, stream)
+                    self._moved += behind
+                if len(self._streams) > 1:  # the consumer's other streams (this one counts afresh below)
+                    self._note(end, 0, me, stream)
             stream.mark = now
             stream.moved = self._moved
             stream.reach = 0
@@ -276,17 +275,18 @@ def schedule(
 
 class Plan:
     """What one call does, decided when it starts: its result or error, the end event's
-    usage and metadata (``model``, ``provider``, ``client_name``, ``num_attempts``,
-    ``request_id``; ``None`` when unknown), the stream partials with their offsets (``merge``:
-    partials queued by the time the consumer reads are merged into one, ``respond(merge=True)``),
-    when the call ends, its ``baml_options["abort_controller"]`` (``controller``) and its
-    ``tags`` option, recorded in its end event's metadata (``None``: none).
+    usage and metadata (``model``, ``provider``, ``client_name``, ``num_attempts``; ``None``
+    when unknown), the stream partials with their offsets (``merge``: partials queued by the
+    time the consumer reads are merged into one, ``respond(merge=True)``) and when the call
+    ends. What differs per call even for the same outcome (its request id, abort controller
+    and tags) is not part of it, so the plan of a fixed outcome is made once and shared by
+    its calls (:func:`.script.plan_call`): nothing changes a plan once made.
 
-    A plain class with slots, built positionally on the call path (one is made per call)."""
+    A plain class with slots, built positionally on the call path."""
 
     __slots__ = (
-        "result", "error", "usage", "model", "provider", "client_name", "num_attempts", "request_id", "partials",
-        "partial_times", "total_ns", "merge", "controller", "tags",
+        "result", "error", "usage", "model", "provider", "client_name", "num_attempts", "partials", "partial_times",
+        "total_ns", "merge",
     )
 
     def __init__(
@@ -298,13 +298,10 @@ class Plan:
         provider: str | None = None,
         client_name: str | None = None,
         num_attempts: int | None = 1,
-        request_id: str | None = None,
         partials: tuple[Any, ...] = (),
         partial_times: tuple[int, ...] = (),
         total_ns: int = 0,
         merge: bool = False,
-        controller: Any = None,
-        tags: Any = None,
     ) -> None:
         self.result = result
         self.error = error
@@ -313,22 +310,20 @@ class Plan:
         self.provider = provider
         self.client_name = client_name
         self.num_attempts = num_attempts
-        self.request_id = request_id
         self.partials = partials
         self.partial_times = partial_times
         self.total_ns = total_ns
         self.merge = merge
-        self.controller = controller
-        self.tags = tags
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
         return f"Plan({fields})"
 
-    def aborted(self) -> BaseException | None:
-        """The ``BamlAbortError`` to raise if the call's controller was aborted while it was
-        in flight (baml-py's in-flight message, as ``faults.abort(after=...)`` builds it)."""
-        controller = self.controller
-        if controller is None or not controller.aborted:
-            return None
-        return abort(after=0).build()
+
+def aborted(controller: Any) -> BaseException | None:
+    """The ``BamlAbortError`` to raise if a call's abort ``controller`` (``None``: none) was
+    aborted while it was in flight (baml-py's in-flight message, as ``faults.abort(after=...)``
+    builds it)."""
+    if controller is None or not controller.aborted:
+        return None
+    return abort(after=0).build()
