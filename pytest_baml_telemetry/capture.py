@@ -336,14 +336,21 @@ class EventCapture:
         return records(_select(matcher, self._snapshot()))
 
     def _closest(
-        self, matcher: EventMatcher, events: Sequence[Raw], limit: int = 3, before: frozenset[int] = frozenset()
+        self,
+        matcher: EventMatcher,
+        events: Sequence[Raw],
+        limit: int = 3,
+        before: frozenset[int] = frozenset(),
+        same: list[Raw] | None = None,
     ) -> list[str]:
         """The ``limit`` events of the name matching the most expected keys, with their differences.
 
         Called only when none of ``events`` matches: no candidate matches every expected key.
+        ``same`` are the events of the matcher's name, when the caller has them already.
         """
         name = matcher.name
-        same = of_names(events, name)
+        if same is None:
+            same = of_names(events, name)
         if not same:
             return []
         sections = ((1, matcher.measurements), (2, matcher.metadata))
@@ -390,7 +397,8 @@ class EventCapture:
             fail(ValueError, f"count={count!r}", "an int >= 0 or None")
         matcher = self._matcher(event, measurements, metadata)
         events = self._snapshot()
-        found = _select(matcher, events)
+        same = of_names(events, matcher.name)
+        found = _select_among(matcher, same)
         if (count is None and found) or (count is not None and len(found) == count):
             return records(found)
         before = ends_begun_before(events)
@@ -402,7 +410,7 @@ class EventCapture:
             if len(found) > 5:
                 lines.append(f"  ... and {len(found) - 5} more")
         elif not found:
-            closest = self._closest(matcher, events, before=before)
+            closest = self._closest(matcher, events, before=before, same=same)
             if closest:
                 lines.append("closest captured events:")
                 lines.extend(closest)
@@ -687,7 +695,12 @@ _SKIPPED = (
 
 def _select(matcher: EventMatcher, events: list[Raw]) -> list[Raw]:
     """The events ``matcher`` matches, in order (what ``matcher.matches`` keeps, one key per pass)."""
-    return select(select(of_names(events, matcher.name), 1, matcher.measurements), 2, matcher.metadata)
+    return _select_among(matcher, of_names(events, matcher.name))
+
+
+def _select_among(matcher: EventMatcher, same: list[Raw]) -> list[Raw]:
+    """:func:`_select` of events already of the matcher's name."""
+    return select(select(same, 1, matcher.measurements), 2, matcher.metadata)
 
 
 def _first(matcher: EventMatcher, events: Sequence[Raw], start: int) -> int | None:
