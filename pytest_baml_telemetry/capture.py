@@ -40,11 +40,13 @@ from ._validate import check_bool, check_mapping, fail, is_count, is_int, short_
 from .captured import (
     BEGUN_BEFORE,
     CALL_ATTRS,
+    CallIndex,
     CapturedCall,
     CapturedEvent,
     call_starts,
     call_values,
     ends_begun_before,
+    ends_begun_before_of,
     event_kinds,
     named_calls,
     of_names,
@@ -451,8 +453,8 @@ class EventCapture:
         if count is not None and not is_count(count):
             fail(ValueError, f"count={count!r}", "an int >= 0 or None")
         events = self._snapshot()
-        kinds = event_kinds(events)
-        named = named_calls(events, function_name, kinds)
+        index = CallIndex(events)
+        named = named_calls(index, function_name)
         found = named
         for key, want in expected.items():  # one pass per key over the calls still in, as matches() checks them
             if found:
@@ -477,14 +479,13 @@ class EventCapture:
                 if len(named) > 3:
                     lines.append(f"  ... and {len(named) - 3} more")
             else:
-                others = Counter(s[2].get("function_name") for s in call_starts(events, kinds))
+                others = Counter(s[2].get("function_name") for s in call_starts(index))
                 lines.append(
                     "calls captured: " + ", ".join(f"{n} x {f}" for f, n in others.items())
                     if others
                     else "no call was captured"
                 )
-        before = ends_begun_before(events)
-        leftovers = [i for i in sorted(before) if events[i][2].get("function_name") == function_name]
+        before = frozenset(leftovers := ends_begun_before_of(index, function_name))
         if leftovers:
             lines.append(f"not counted as calls of {function_name!r} (their start came before this test):")
             lines.extend(f"  {self._line(i, events[i], before)}" for i in leftovers[:5])

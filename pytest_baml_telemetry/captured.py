@@ -28,15 +28,19 @@ from typing import Any, NamedTuple
 from .contract import EventName, event_kind, format_event_name
 
 _NAME = itemgetter(0)
+_SPAN = "telemetry_span_context"
+_ANY: Any = object()  # no function name given
 
 __all__ = [
     "BEGUN_BEFORE",
     "CALL_ATTRS",
+    "CallIndex",
     "CapturedCall",
     "CapturedEvent",
     "call_starts",
     "call_values",
     "ends_begun_before",
+    "ends_begun_before_of",
     "event_kinds",
     "named_calls",
     "of_names",
@@ -184,26 +188,64 @@ def ends_begun_before(events: Sequence[Any]) -> frozenset[int]:
     ``(name, measurements, metadata)`` tuples.
     """
     try:
-        names = list(map(_NAME, events))
-        kinds = {name: event_kind(name) for name in set(names)}
+        index = CallIndex(events)
     except TypeError:  # an unhashable name (not a call event): the one-by-one walk skips it
         return _ends_begun_before(events)
-    prefixes: dict[Any, tuple[set[Any], set[Any]]] = {}  # prefix -> (start names, end names)
-    for name, kind in kinds.items():
-        if kind in ("start", "stop", "exception"):
-            prefixes.setdefault(name[:-1], (set(), set()))[kind != "start"].add(name)
+    return frozenset(ends_begun_before_of(index))
+
+
+def ends_begun_before_of(index: CallIndex, function_name: Any = _ANY) -> list[int]:
+    """:func:`ends_begun_before` of ``index.events``, sorted, only those of ``function_name`` if given.
+
+    With a function name only its ends and the starts of their spans are looked at.
+    """
+    events = index.events
     found: list[int] = []
-    every = range(len(names))
     try:
-        for start_names, end_names in prefixes.values():
+        for starts, ends in index.by_prefix.values():
+            if function_name is not _ANY:
+                ends = [i for i in ends if events[i][2].get("function_name") == function_name]
+                if not ends:
+                    continue
+                spans = {events[i][2].get(_SPAN) for i in ends}
+                starts = [i for i in starts if events[i][2].get(_SPAN) in spans]
             # the first start of each span; an end is begun before when its span's first start is not before it
-            at = list(compress(every, map(start_names.__contains__, names)))
-            first = dict(zip(reversed([events[i][2].get(_SPAN) for i in at]), reversed(at)))
-            ends = compress(every, map(end_names.__contains__, names))
+            first = dict(zip(reversed([events[i][2].get(_SPAN) for i in starts]), reversed(starts)))
             found.extend([i for i in ends if first.get(events[i][2].get(_SPAN), i) >= i])
     except TypeError:  # an unhashable span context: the one-by-one walk skips just that event
-        return _ends_begun_before(events)
-    return frozenset(found)
+        found = list(_ends_begun_before(events))
+        if function_name is not _ANY:
+            found = [i for i in found if events[i][2].get("function_name") == function_name]
+    return sorted(found)
+
+
+class CallIndex:
+    """Where the call events are among captured tuples, found once for a query.
+
+    ``kinds`` is the event kind of each distinct name; ``by_prefix`` maps each call prefix
+    (``("ash_baml", "call")``) to the positions of its starts and of its ends, in order.
+    A name that cannot be hashed raises ``TypeError``.
+    """
+
+    def __init__(self, events: Sequence[Any]) -> None:
+        self.events = events
+        names = list(map(_NAME, events))
+        self.kinds: dict[Any, str | None] = {name: event_kind(name) for name in set(names)}
+        codes: dict[Any, int] = {}  # a call event's name -> 2 * its prefix's number (+1 for an end)
+        prefixes: dict[Any, int] = {}
+        for name, kind in self.kinds.items():
+            if kind in ("start", "stop", "exception"):
+                number = prefixes.setdefault(name[:-1], len(prefixes))
+                codes[name] = 2 * number + (kind != "start")
+        column = list(map(codes.get, names))  # one lookup per event; the passes below compare small ints
+        every = range(len(names))
+        self.by_prefix: dict[Any, tuple[list[int], list[int]]] = {
+            prefix: (
+                list(compress(every, map(eq, column, repeat(2 * number)))),
+                list(compress(every, map(eq, column, repeat(2 * number + 1)))),
+            )
+            for prefix, number in prefixes.items()
+        }
 
 
 def _ends_begun_before(events: Sequence[Any]) -> frozenset[int]:
@@ -314,7 +356,6 @@ def records(items: Iterable[Any]) -> list[CapturedEvent]:
     return list(map(_RECORD, items))
 
 
-_SPAN = "telemetry_span_context"
 Triple = tuple[Any, Any, "bool | None"]
 """``(start, end or None, ok)``: a call read from plain tuples; ``ok`` as :attr:`CapturedCall.ok`."""
 
@@ -324,30 +365,31 @@ def event_kinds(events: Iterable[Any]) -> dict[Any, str | None]:
     return {name: event_kind(name) for name in set(map(_NAME, events))}
 
 
-def named_calls(events: Sequence[Any], function_name: Any, kinds: Mapping[Any, str | None]) -> list[Triple]:
-    """The calls of ``function_name`` as :func:`pair_calls` pairs them, in order of start.
+def named_calls(index: CallIndex, function_name: Any) -> list[Triple]:
+    """The calls of ``function_name`` among ``index.events``, as :func:`pair_calls` pairs them.
 
-    ``kinds`` is :func:`event_kinds` of ``events``. The calls are ``(start, end, ok)``
-    triples; only the ends of their prefixes and spans are looked at.
+    The calls are ``(start, end, ok)`` triples in order of start; only the ends of their
+    prefixes and spans are looked at.
     """
-    starts = call_starts(events, kinds)
-    named = [s for s in starts if s[2].get("function_name") == function_name]
-    ends_of: dict[Any, dict[Any, Any]] = {}  # start name -> {span: its first end}
-    for prefix in {s[0][:-1] for s in named}:
-        end_names = {n for n, k in kinds.items() if k in ("stop", "exception") and n[:-1] == prefix}
-        spans = {s[2].get(_SPAN) for s in named if s[0][:-1] == prefix}
-        ends = list(compress(events, map(end_names.__contains__, map(_NAME, events))))
-        ends = [e for e in ends if e[2].get(_SPAN) in spans]
-        first = {e[2].get(_SPAN): e for e in reversed(ends)}  # the first end of each span
-        ends_of.update((n, first) for n, k in kinds.items() if k == "start" and n[:-1] == prefix)
-    pairs = [(s, ends_of[s[0]].get(s[2].get(_SPAN))) for s in named]
+    events, kinds = index.events, index.kinds
+    named: list[Any] = []
+    ends_of: dict[Any, dict[Any, Any]] = {}  # prefix -> {span: its first end}
+    for prefix, (starts, ends) in index.by_prefix.items():
+        mine = [i for i in starts if events[i][2].get("function_name") == function_name]
+        if mine:
+            spans = {events[i][2].get(_SPAN) for i in mine}
+            firsts = [events[i] for i in ends if events[i][2].get(_SPAN) in spans]
+            ends_of[prefix] = {e[2].get(_SPAN): e for e in reversed(firsts)}  # the first end of each span
+            named.extend(mine)
+    if len(ends_of) > 1:
+        named.sort()  # several prefixes: back in order of start
+    pairs = [(s, ends_of[s[0][:-1]].get(s[2].get(_SPAN))) for s in map(events.__getitem__, named)]
     return [(s, e, None if e is None else kinds[e[0]] == "stop") for s, e in pairs]
 
 
-def call_starts(events: Sequence[Any], kinds: Mapping[Any, str | None]) -> list[Any]:
-    """Every start among ``events`` (``kinds`` is their :func:`event_kinds`)."""
-    start_names = {n for n, k in kinds.items() if k == "start"}
-    return list(compress(events, map(start_names.__contains__, map(_NAME, events))))
+def call_starts(index: CallIndex) -> list[Any]:
+    """Every start among ``index.events``, in order."""
+    return [index.events[i] for i in sorted(i for starts, _ in index.by_prefix.values() for i in starts)]
 
 
 def of_names(events: Sequence[Any], names: Any) -> list[Any]:

@@ -18,9 +18,12 @@ from hypothesis import strategies as st
 
 from pytest_baml_telemetry.captured import (
     CALL_ATTRS,
+    CallIndex,
     CapturedEvent,
+    call_starts,
     call_values,
     ends_begun_before,
+    ends_begun_before_of,
     event_kinds,
     named_calls,
     of_names,
@@ -151,7 +154,11 @@ NAMES = [
     ("custom", "thing"),
 ]
 SPANS = st.sampled_from([0, 1, 2, 1.0, True, "s", None])
-EVENT = st.tuples(st.sampled_from(NAMES), st.just({}), st.fixed_dictionaries({"telemetry_span_context": SPANS}))
+EVENT = st.tuples(
+    st.sampled_from(NAMES),
+    st.just({}),
+    st.fixed_dictionaries({"telemetry_span_context": SPANS, "function_name": st.sampled_from(["A", "B"])}),
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -161,6 +168,9 @@ def test_ends_begun_before_is_the_event_by_event_walk(events: list[Any], unhasha
         events.insert(len(events) // 2, (NAMES[1], {}, {"telemetry_span_context": ["x"]}))
     assert ends_begun_before(events) == walk(events)
     assert ends_begun_before([CapturedEvent(*e) for e in events]) == walk(events)
+    assert ends_begun_before_of(CallIndex(events)) == sorted(walk(events))
+    for fn in ("A", "B"):  # only one function's: its ends and the starts of their spans looked at
+        assert ends_begun_before_of(CallIndex(events), fn) == [i for i in sorted(walk(events)) if events[i][2].get("function_name") == fn]
 
 
 def test_ends_begun_before_with_an_unhashable_name_skips_it() -> None:
@@ -204,7 +214,7 @@ CALL_EVENTS = [
 @pytest.mark.parametrize("function_name", ["A", "B", "Z"])
 def test_named_calls_and_call_values_are_what_the_records_say(function_name: str) -> None:
     events = CALL_EVENTS
-    triples = named_calls(events, function_name, event_kinds(events))
+    triples = named_calls(CallIndex(events), function_name)
     expected = [c for c in pair_calls([CapturedEvent(*e) for e in events]) if c.function_name == function_name]
     made = [pair_call(CapturedEvent(*s), None if e is None else CapturedEvent(*e)) for s, e, _ in triples]
     assert made == expected
@@ -212,6 +222,15 @@ def test_named_calls_and_call_values_are_what_the_records_say(function_name: str
         assert call_values(attr, triples) == [c.as_mapping()[attr] for c in expected], attr
     if function_name == "A":
         assert [c.ok for c in made] == [False, True, None, True, True]  # exception first; span 9 takes the stop before it
+
+
+def test_the_call_index_finds_starts_and_ends_per_prefix() -> None:
+    index = CallIndex(CALL_EVENTS + [(("custom", "thing"), {}, {})])
+    assert index.by_prefix == {("ash_baml", "call"): ([1, 3, 7, 8, 10], [0, 5, 6, 9, 11]), ("my_app", "call"): ([2], [4])}
+    assert index.kinds[("custom", "thing")] is None and event_kinds(CALL_EVENTS) == {k: v for k, v in index.kinds.items() if k != ("custom", "thing")}
+    assert call_starts(index) == [CALL_EVENTS[i] for i in (1, 2, 3, 7, 8, 10)]
+    with pytest.raises(TypeError):
+        CallIndex([(["unhashable"], {}, {})])
 
 
 def test_of_names_takes_a_name_or_a_set_of_names() -> None:
