@@ -343,7 +343,11 @@ def _function_wrapper(
                 if (stop_name is not None and handlers_for(stop_name)) or (
                     exception_name is not None and handlers_for(exception_name)
                 ):
-                    collector, call_options = _with_our_collector(options, base_collectors, collector_type)
+                    if type(options) is dict and not options:  # the generated default, {}: inlined
+                        collector = collector_type(_COLLECTOR_NAME)
+                        call_options = {"collector": [*base_collectors, collector]}
+                    else:
+                        collector, call_options = _with_our_collector(options, base_collectors, collector_type)
             async with call:
                 if collector is None:
                     result = await function(*args, **kwargs)
@@ -382,7 +386,11 @@ def _function_wrapper(
             if (stop_name is not None and handlers_for(stop_name)) or (
                 exception_name is not None and handlers_for(exception_name)
             ):
-                collector, call_options = _with_our_collector(options, base_collectors, collector_type)
+                if type(options) is dict and not options:  # the generated default, {}: inlined
+                    collector = collector_type(_COLLECTOR_NAME)
+                    call_options = {"collector": [*base_collectors, collector]}
+                else:
+                    collector, call_options = _with_our_collector(options, base_collectors, collector_type)
         with call:
             if collector is None:
                 result = function(*args, **kwargs)
