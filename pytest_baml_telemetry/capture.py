@@ -48,6 +48,7 @@ from .captured import (
     ends_begun_before,
     ends_begun_before_of,
     event_kinds,
+    indexed,
     named_calls,
     of_names,
     pair_call,
@@ -370,11 +371,11 @@ class EventCapture:
             lines.append(f"  ... and {more} more {format_event_name(name)} event(s)")
         return lines
 
-    def _inventory(self, events: Sequence[Raw], before: frozenset[int] | None = None) -> str:
+    def _inventory(self, events: Sequence[Raw], before: frozenset[int] | None = None, index: CallIndex | None = None) -> str:
         if not events:
             return "nothing was captured"
         counts: dict[str, int] = {}
-        for event_name, n in Counter(map(itemgetter(0), events)).items():
+        for event_name, n in (index.counts if index is not None else Counter(map(itemgetter(0), events))).items():
             dotted = format_event_name(event_name)
             counts[dotted] = counts.get(dotted, 0) + n
         text = "captured: " + ", ".join(f"{n} x {name}" for name, n in counts.items())
@@ -403,7 +404,7 @@ class EventCapture:
         found = _select_among(matcher, same)
         if (count is None and found) or (count is not None and len(found) == count):
             return records(found)
-        before = ends_begun_before(events)
+        before, index = indexed(events)
         want = "at least once" if count is None else f"exactly {count} time(s)"
         lines = [f"expected {matcher.describe()} {want}, found {len(found)} matching of {len(events)} captured event(s)"]
         if count is not None and found:
@@ -418,7 +419,7 @@ class EventCapture:
                 lines.extend(closest)
             else:
                 lines.append(f"no {format_event_name(matcher.name)} event was captured")
-        lines.append(self._inventory(events, before))
+        lines.append(self._inventory(events, before, index))
         raise AssertionError("\n".join(lines))
 
     def assert_not_emitted(

@@ -18,11 +18,12 @@ the values :class:`CapturedCall` would have (:func:`pair_call` makes the record 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from itertools import compress, repeat
-from operator import eq, itemgetter
+from operator import eq, ge, itemgetter
 from typing import Any, NamedTuple
 
 from .contract import EventName, event_kind, format_event_name
@@ -42,6 +43,7 @@ __all__ = [
     "ends_begun_before",
     "ends_begun_before_of",
     "event_kinds",
+    "indexed",
     "named_calls",
     "of_names",
     "pair_call",
@@ -187,11 +189,16 @@ def ends_begun_before(events: Sequence[Any]) -> frozenset[int]:
     context cannot be hashed is left to the contract check. ``events`` are records or plain
     ``(name, measurements, metadata)`` tuples.
     """
+    return indexed(events)[0]
+
+
+def indexed(events: Sequence[Any]) -> tuple[frozenset[int], CallIndex | None]:
+    """:func:`ends_begun_before` and the :class:`CallIndex` it used (``None`` when a name cannot be hashed)."""
     try:
         index = CallIndex(events)
     except TypeError:  # an unhashable name (not a call event): the one-by-one walk skips it
-        return _ends_begun_before(events)
-    return frozenset(ends_begun_before_of(index))
+        return _ends_begun_before(events), None
+    return frozenset(ends_begun_before_of(index)), index
 
 
 def ends_begun_before_of(index: CallIndex, function_name: Any = _ANY) -> list[int]:
@@ -211,7 +218,8 @@ def ends_begun_before_of(index: CallIndex, function_name: Any = _ANY) -> list[in
                 starts = [i for i in starts if events[i][2].get(_SPAN) in spans]
             # the first start of each span; an end is begun before when its span's first start is not before it
             first = dict(zip(reversed([events[i][2].get(_SPAN) for i in starts]), reversed(starts)))
-            found.extend([i for i in ends if first.get(events[i][2].get(_SPAN), i) >= i])
+            firsts = map(first.get, [events[i][2].get(_SPAN) for i in ends], ends)  # its span's first start, or itself
+            found.extend(compress(ends, map(ge, firsts, ends)))
     except TypeError:  # an unhashable span context: the one-by-one walk skips just that event
         found = list(_ends_begun_before(events))
         if function_name is not _ANY:
@@ -222,7 +230,8 @@ def ends_begun_before_of(index: CallIndex, function_name: Any = _ANY) -> list[in
 class CallIndex:
     """Where the call events are among captured tuples, found once for a query.
 
-    ``kinds`` is the event kind of each distinct name; ``by_prefix`` maps each call prefix
+    ``counts`` is how many events of each name there are (in order of first appearance),
+    ``kinds`` the event kind of each name; ``by_prefix`` maps each call prefix
     (``("ash_baml", "call")``) to the positions of its starts and of its ends, in order.
     A name that cannot be hashed raises ``TypeError``.
     """
@@ -230,7 +239,8 @@ class CallIndex:
     def __init__(self, events: Sequence[Any]) -> None:
         self.events = events
         names = list(map(_NAME, events))
-        self.kinds: dict[Any, str | None] = {name: event_kind(name) for name in set(names)}
+        self.counts = Counter(names)
+        self.kinds: dict[Any, str | None] = {name: event_kind(name) for name in self.counts}
         codes: dict[Any, int] = {}  # a call event's name -> 2 * its prefix's number (+1 for an end)
         prefixes: dict[Any, int] = {}
         for name, kind in self.kinds.items():
