@@ -29,6 +29,9 @@ per call, fresh dicts per event, 100 function names):
   before issue 17 (records rebuilt per query, each matched one at a time), paired in
   each round; targets at 1M: < 300 ms with a match, < 1 s with the diff; and linear: the
   100k / 10k time ratio within 12x;
+* the same at 1M as a speed-up over the pre-issue-17 way, against the speed-up the issue's
+  own figures ask for (1.7 s -> 300 ms: 5.7x with a match; 4.5 s -> 1 s: 4.5x with the diff),
+  which holds however loaded the shared machine is (the absolute rows do not);
 * bytes per captured event beyond the event's own dicts (tracemalloc; the dicts are kept
   alive elsewhere too), target <= 300 B, against a list of the same tuples; and once more
   after ``events`` was read (the records it keeps), for information.
@@ -149,6 +152,9 @@ START, STOP = ("ash_baml", "call", "start"), ("ash_baml", "call", "stop")
 FUNCTIONS = [f"Fn{i}" for i in range(100)]
 TARGET_MATCH_S, TARGET_DIFF_S, TARGET_LINEAR = 0.300, 1.0, 12.0
 TARGET_BYTES = 300
+# The issue's own figures at 1M (before -> target) as the speed-up they ask for, which does not
+# depend on how loaded the machine is: 1.7 s -> 300 ms with a match, 4.5 s -> 1 s with the diff.
+SPEEDUP_MATCH, SPEEDUP_DIFF = 1.7 / 0.300, 4.5 / 1.0
 
 
 def emitter_events(n: int) -> list[tuple[Any, dict[str, Any], dict[str, Any]]]:
@@ -327,6 +333,10 @@ def scale_rows(quick: bool) -> tuple[list[dict[str, str]], bool, dict[str, Any]]
             target = f"< {target_s * 1000:.0f} ms" if n == big else ""
             row(f"{label} over {n:,} events", f"{t['now'] * 1000:.1f} ms", f"{t['before'] * 1000:.1f} ms (before)",
                 f"{t['before'] / t['now']:.1f}x faster", target, (t["now"] < target_s) if n == big else None)
+        t = timings[(label, big)]
+        need = SPEEDUP_DIFF if fails else SPEEDUP_MATCH
+        row(f"{label} over {big:,} events: speed-up", f"{t['before'] / t['now']:.1f}x", "the pre-issue-17 way",
+            "", f">= {need:.1f}x (the issue's before/target)", t["before"] / t["now"] >= need)
         linear = timings[(label, 100_000)]["now"] / timings[(label, 10_000)]["now"]
         row(f"{label}: time at 100k / at 10k", f"{linear:.1f}x", "10x (linear)", "", f"<= {TARGET_LINEAR:g}x", linear <= TARGET_LINEAR)
     memory = bytes_per_event(100_000)
