@@ -167,7 +167,7 @@ class FunctionCaller:
             record.error = error
             raise error
         shared = self.shared
-        request_id = next(shared.request_ids)
+        request_id = f"fake-req-{next(shared.request_ids)}"
         try:
             plan = plan_call(outcome, arguments, options.get("client") if options else None, shared.defaults, streaming, spec)
         except Exception as exc:  # e.g. a computed result of the wrong shape: raised here, before any event

@@ -143,8 +143,7 @@ class _Shared:
         self.resource = resource
         self.action = action
         self.model, self.provider, self.client_name = metadata
-        # "fake-req-1", "fake-req-2", ...: next() runs in C only, so it is atomic (ids stay unique across threads)
-        self.request_ids = map("fake-req-{}".format, itertools.count(1))
+        self.request_ids = itertools.count(1)  # next() is atomic: ids stay unique across threads
         self._defaults: dict[tuple[str, str | None], tuple[str | None, str | None, str | None]] = {}
 
     def defaults(self, function: str, client: str | None) -> tuple[str | None, str | None, str | None]:

@@ -25,7 +25,7 @@ import threading
 import types
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._validate import check_bool, check_str, fail, short_repr
 from ..clock import DurationLike, format_duration_ns, parse_duration_ns
@@ -104,6 +104,8 @@ class ScriptedOutcome:
     ``partial_times_ns`` are the offsets at which stream partials arrive.
     ``times_used`` counts the calls that used it. A ``respond`` whose ``result`` (or
     ``usage``) is a callable is ``computed``: it is called with the call's arguments.
+    The calls of a fixed ``respond`` share one plan per client (:func:`plan_call`); setting
+    a field after scripting drops it, so later calls see the new value.
     """
 
     function: str
@@ -129,12 +131,12 @@ class ScriptedOutcome:
     merge: bool = False
     """Stream partials queued when the consumer reads are merged into one, as baml-py does."""
     _explicit_latency: int | None = field(default=None, repr=False)
-    _plans = None  # not a field: the plans of a fixed respond, per client (see plan_call)
+    _plans: ClassVar[dict[str | None, Plan] | None] = None  # not a field: a fixed respond's plans per client (plan_call)
 
     def __setattr__(self, name: str, value: Any) -> None:
         object.__setattr__(self, name, value)
-        if name != "times_used":  # a field changed: plans made from the old values no longer hold
-            self.__dict__.pop("_plans", None)
+        if name != "times_used" and self._plans is not None:  # a field changed: the plans made from it are stale
+            object.__setattr__(self, "_plans", None)
 
     @property
     def latency(self) -> float | None:
@@ -420,7 +422,8 @@ def plan_call(
         if not outcome.computed and (outcome.raw is None or not outcome.raw.fails):
             plans = outcome._plans
             if plans is None:
-                plans = outcome.__dict__["_plans"] = {}  # not through __setattr__, which drops them
+                plans = {}
+                object.__setattr__(outcome, "_plans", plans)  # not through __setattr__, which drops them
             plan = plans.get(client)
             if plan is None:
                 plan = plans[client] = _respond_plan(outcome, outcome.result, outcome.usage, None, client, defaults)
@@ -572,7 +575,7 @@ class Script:
             outcome = queue[head]
             if not outcome.reusable:
                 self.heads[function] = head + 1
-            outcome.__dict__["times_used"] += 1  # (not through __setattr__: nothing to drop)
+            object.__setattr__(outcome, "times_used", outcome.times_used + 1)  # (no plan to drop: not __setattr__)
             record.outcome = outcome
             return outcome
         finally:
