@@ -68,7 +68,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
 from ._validate import fail, short_repr
-from .collector_log import bill_failure, read_collector_log, top_level_strings
+from .collector_log import bill_failure, read_collector_log, release_later, top_level_strings
 from .emitter import Call, Emitter
 
 __all__ = ["instrument", "InstrumentedClient", "is_instrumented", "read_collector_log", "top_level_strings"]
@@ -363,6 +363,7 @@ def _function_wrapper(
                             read_collector_log(log, call)
                     except Exception as exc:  # reading telemetry must never break the user's call
                         logger.error("reading the baml Collector for %s failed: %r", name, exc)
+                    release_later(collector)
                 call.result = result
             return result
 
@@ -406,6 +407,7 @@ def _function_wrapper(
                         read_collector_log(log, call)
                 except Exception as exc:  # reading telemetry must never break the user's call
                     logger.error("reading the baml Collector for %s failed: %r", name, exc)
+                release_later(collector)
             call.result = result
         return result
 
