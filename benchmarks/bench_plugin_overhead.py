@@ -27,7 +27,10 @@ In process (issue 17): the suite is collected once with ``pytest.main(["--collec
 (real items, the plugin loaded) and the plugin's collection scan (``_any_uses_plugin``, what
 ``pytest_collection_modifyitems`` runs) is timed over the 2,000 items, interleaved round by
 round with the scan it replaced (``get_closest_marker`` once per marker name, copied here as
-the baseline); medians of the rounds, reported per 2,000 items.
+the baseline); medians of the rounds, reported per 2,000 items. Over the same items the
+plugin's per-test hooks that every test runs (the network guard's scope) are called directly:
+with the scan and the plugin's import, an estimate of the plugin's own time in a run that is
+free of the other users of the machine (the paired runs are not, on 2 shared cores).
 
 Then ``python -X importtime`` measures, after ``pytest`` and ``asyncio`` (which a run has
 already imported), ``import pytest_baml_telemetry``, ``import pytest_baml_telemetry.plugin``
@@ -239,6 +242,30 @@ def _iqr(values: list[float]) -> tuple[float, float]:
     return q1, q3
 
 
+def time_guard_hooks(items: list[Any], rounds: int) -> float:
+    """Median seconds for the plugin's per-test hooks that every test runs (the network guard's
+    scope: ``_GuardHooks.pytest_runtest_setup`` and the ``pytest_runtest_teardown`` wrapper),
+    called directly over ``items``: the part of the plugin's cost that grows with the suite."""
+    from pytest_baml_telemetry import plugin
+
+    hooks = plugin._GuardHooks(whole_run=False)
+    times: list[float] = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        for item in items:
+            hooks.pytest_runtest_setup(item)
+            teardown = hooks.pytest_runtest_teardown(item, None)
+            next(teardown)
+            try:
+                teardown.send(None)
+            except StopIteration:
+                pass
+        times.append(time.perf_counter() - t0)
+    if hooks.outside:
+        raise SystemExit(f"the guard refused requests while timing its hooks: {hooks.outside}")
+    return statistics.median(times)
+
+
 IMPORT_LINE = re.compile(r"^import time:\s+(\d+) \|\s+(\d+) \|(\s*)(\S+)\s*$")
 
 
@@ -335,7 +362,9 @@ def main(argv: list[str] | None = None) -> int:
             scan_suite = Path(tmp) / "scan-suite"
             scan_suite.mkdir()
             write_suite(scan_suite, SCAN_ITEMS)
-        scan = time_scan(collect_items(scan_suite), rounds=5 if opts.quick else 21, reps=5 if opts.quick else 20)
+        scan_items = collect_items(scan_suite)
+        scan = time_scan(scan_items, rounds=5 if opts.quick else 21, reps=5 if opts.quick else 20)
+        guard_s = time_guard_hooks(scan_items, rounds=5 if opts.quick else 21)
         pycache = Path(tmp) / "pycache"
         env = child_env(pycache, isolated=False)
         main_series = series(suite, env, opts.tests, pairs, isolated=False)
@@ -344,6 +373,7 @@ def main(argv: list[str] | None = None) -> int:
             iso_series = series(suite, child_env(pycache, isolated=True), opts.tests, pairs, isolated=True)
         imports = import_times(child_env(pycache, isolated=False), rounds=3 if opts.quick else 5)
 
+    us, mods = imports["us"], imports["modules"]
     per = SCAN_ITEMS / scan["items"]
     scan_ms, old_scan_ms = scan["new_s"] * per * 1000, scan["old_s"] * per * 1000
     scan_ok = scan_ms <= TARGET_SCAN_MS
@@ -353,6 +383,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{'PASS' if scan_ok else 'FAIL'}  collection scan over {scan['items']:,} items not using the plugin: "
         f"{scan_ms:.3f} ms per {SCAN_ITEMS:,} items (the scan before: {old_scan_ms:.3f} ms; "
         f"ratio {scan['ratio_median']:.3f}; target <= {TARGET_SCAN_MS:g} ms; median of {scan['rounds']} rounds x {scan['reps']})"
+    )
+    guard_ms = guard_s * per * 1000
+    own_ms = guard_ms + scan_ms + us["plugin"] / 1000
+    base_s = statistics.median(main_series["wall_without"]) * SCAN_ITEMS / opts.tests
+    print(
+        f"      the plugin's per-test hooks (network guard scope), called directly: {guard_ms:.1f} ms per {SCAN_ITEMS:,} tests; "
+        f"with the scan and the plugin's import: {own_ms:.1f} ms, {own_ms / 10 / base_s:.2f}% of the median run without it"
     )
     print()
     print(f"{'series':<58} {'without':>9} {'with':>9} {'min ratio':>10} {'median ratio':>13}")
@@ -367,7 +404,6 @@ def main(argv: list[str] | None = None) -> int:
                 f"{s[kind + '_ratio_min']:>10.3f} {s[kind + '_ratio_median']:>13.3f}"
             )
     print()
-    us, mods = imports["us"], imports["modules"]
 
     def ours(key: str) -> str:
         names = [m.removeprefix("pytest_baml_telemetry").lstrip(".") or "(package)" for m in mods[key]]
@@ -422,6 +458,18 @@ def main(argv: list[str] | None = None) -> int:
             "status": "",
         },
     ]
+    rows.insert(
+        2,
+        {
+            "benchmark": f"the plugin's own time per {SCAN_ITEMS:,}-test run not using it, in process (estimate)",
+            "measured": f"{own_ms:.1f} ms (per-test guard hooks {guard_ms:.1f} ms, scan {scan_ms:.2f} ms, "
+            f"import {us['plugin'] / 1000:.1f} ms)",
+            "baseline": f"{base_s:.3f} s (median run without the plugin, per {SCAN_ITEMS:,} tests)",
+            "ratio": f"{own_ms / 10 / base_s:.2f}%",
+            "target": "",
+            "status": "",
+        },
+    )
     if iso_series is not None:
         iso = iso_series["wall_ratio_min"] - 1.0
         rows.insert(
@@ -447,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
                 "isolated": iso_series,
                 "imports": imports,
                 "scan": scan,
+                "guard_hooks_s": guard_s,
                 "rows": rows,
             }
         )
