@@ -6,7 +6,7 @@ call can change: the fake's emitter, clock, script, spec and event metadata, the
 signature, and the derivative's options and whether they need checking. A call then only
 binds its arguments, takes its outcome (read from the script at each call: scripting after
 the look-up is seen), plans it (:func:`.script.plan_call`) and runs it through the emitter:
-:meth:`~FunctionCaller.call` (sync), :meth:`~FunctionCaller.acall` (async) and
+:meth:`~FunctionCaller.sync_function` (sync), :meth:`~FunctionCaller.acall` (async) and
 :meth:`~FunctionCaller.stream` (a :mod:`.streams` source wrapped by ``Emitter.stream``).
 
 Rules: nothing resolved here may change after the fake is built (a fake's emitter, clock,
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from .._validate import short_repr
@@ -183,52 +183,89 @@ class FunctionCaller:
 
     # ------------------------------------------------------------------ the three shapes
 
-    def call(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """A sync call: its events, its virtual time, its result (or scripted error)."""
-        record, plan, request_id, controller, tags = self.begin(args, kwargs)
+    def sync_function(self) -> Callable[..., Any]:
+        """The function a sync fake exposes for this BAML function: a sync call, its events, its
+        virtual time, its result (or scripted error). One frame per call: :meth:`begin`'s common
+        case (no spec, no options, keyword arguments only) is written out in it, and what it
+        reads is bound here once."""
+        name = self.name
+        begin = self.begin
+        script = self.script
+        take = script.take
+        request_ids = self.shared.request_ids
+        defaults = self.shared.defaults
+        simple = self.spec is None and not self.options  # bound as begin() would, without its frame
         timeline = self.timeline
-        clock = self.clock
-        cc = CallClock(clock.monotonic_ns(), clock.time_ns())
-        try:
-            with self.emitter.call(
-                record.function, arguments=record.arguments, resource=self.resource, action=self.action,
-                client_module=self.client_module, streaming=False, clock=cc,
-            ) as call:
-                record.span_context = call.span_context
-                # describe() and end(), inlined: this is every sync call's path
-                call.model = plan.model
-                extra: dict[str, Any] = {
-                    "provider": plan.provider, "client_name": plan.client_name, "num_attempts": plan.num_attempts,
-                    "request_id": request_id,
-                }
-                if tags is not None:
-                    extra["tags"] = dict(tags)
-                call.extra = extra
-                wait = timeline.advance(cc, plan.total_ns)
-                if wait:
-                    time.sleep(wait)
-                if controller is not None:
-                    check_abort(controller)
-                usage = plan.usage
-                if usage is not None:
-                    if type(usage) is Usage:
-                        call.usage = usage
-                    else:
-                        call.set_usage(usage)
-                if plan.error is not None:
-                    raise plan.error
-                call.set_result(plan.result)
-        except BaseException as exc:
-            record.error = exc
-            record.duration_ns = cc.elapsed
-            raise
-        record.result = plan.result
-        record.duration_ns = cc.elapsed
-        return plan.result
+        advance = timeline.advance
+        monotonic_ns, time_ns = self.clock.monotonic_ns, self.clock.time_ns  # the fake's clock: fixed
+        emitter_call = self.emitter.call
+        resource, action, client_module = self.resource, self.action, self.client_module
 
-    # The async twin of call: the same steps with `async with` and awaited sleeps.
+        def sync_function(*args: Any, **kwargs: Any) -> Any:
+            if simple and not args and "baml_options" not in kwargs:
+                arguments = kwargs  # this call's own dict (made by ``**kwargs``)
+                for value in arguments.values():  # as sent: the app may mutate its values afterwards
+                    if type(value) not in SCALAR_TYPES:
+                        arguments = snapshot(arguments)
+                        break
+                record = FakeCall(name, arguments, False, False, {})
+                outcome = take(record)
+                if outcome is None:
+                    error = script.nothing_scripted(record)
+                    record.error = error
+                    raise error
+                request_id: str | None = f"fake-req-{next(request_ids)}"
+                try:
+                    plan = plan_call(outcome, arguments, None, defaults, False, None)
+                except Exception as exc:  # e.g. a computed result of the wrong shape: before any event
+                    record.error = exc
+                    raise
+                controller = tags = None
+            else:
+                record, plan, request_id, controller, tags = begin(args, kwargs)
+            cc = CallClock(monotonic_ns(), time_ns())
+            try:
+                with emitter_call(
+                    name, arguments=record.arguments, resource=resource, action=action, client_module=client_module,
+                    streaming=False, clock=cc,
+                ) as call:
+                    record.span_context = call.span_context
+                    # describe() and end(), inlined: this is every sync call's path
+                    call.model = plan.model
+                    extra: dict[str, Any] = {
+                        "provider": plan.provider, "client_name": plan.client_name, "num_attempts": plan.num_attempts,
+                        "request_id": request_id,
+                    }
+                    if tags is not None:
+                        extra["tags"] = dict(tags)
+                    call.extra = extra
+                    wait = advance(cc, plan.total_ns)
+                    if wait:
+                        time.sleep(wait)
+                    if controller is not None:
+                        check_abort(controller)
+                    usage = plan.usage
+                    if usage is not None:
+                        if type(usage) is Usage:
+                            call.usage = usage
+                        else:
+                            call.set_usage(usage)
+                    if plan.error is not None:
+                        raise plan.error
+                    call.set_result(plan.result)
+            except BaseException as exc:
+                record.error = exc
+                record.duration_ns = cc.elapsed
+                raise
+            record.result = plan.result
+            record.duration_ns = cc.elapsed
+            return plan.result
+
+        return sync_function
+
+    # The async twin of sync_function: the same steps with `async with` and awaited sleeps.
     async def acall(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """An async call (``await``): as :meth:`call`, yielding to the loop at least once."""
+        """An async call (``await``): as :meth:`sync_function`'s, yielding to the loop at least once."""
         record, plan, request_id, controller, tags = self.begin(args, kwargs)
         timeline = self.timeline
         clock = self.clock

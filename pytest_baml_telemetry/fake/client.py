@@ -466,12 +466,7 @@ class _FakeBase:
 
             fn = async_function
         else:
-            call = caller.call
-
-            def sync_function(*args: Any, **kwargs: Any) -> Any:
-                return call(args, kwargs)
-
-            fn = sync_function
+            fn = caller.sync_function()
         fn.__name__ = fn.__qualname__ = name
         if sig is not None:
             fn.__signature__ = sig  # type: ignore[attr-defined]

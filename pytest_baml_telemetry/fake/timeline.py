@@ -43,7 +43,7 @@ import threading
 from typing import Any
 
 from .._validate import short_repr
-from ..clock import format_duration_ns, parse_duration_ns
+from ..clock import VirtualClock, format_duration_ns, parse_duration_ns
 from ..contract import MAX_NATIVE, Usage
 from .faults import abort
 
@@ -111,6 +111,7 @@ class Timeline:
 
     __slots__ = (
         "clock", "real_sleep", "_lock", "_acquire", "_release", "_streams", "_moved", "_advance_ns", "_monotonic_ns",
+        "_returns_reading",
     )
 
     def __init__(self, clock: Any, real_sleep: bool) -> None:
@@ -125,6 +126,7 @@ class Timeline:
         # the clock's bound methods, looked up once (a fake's clock is fixed when it is built)
         self._advance_ns = getattr(clock, "advance_ns", None)
         self._monotonic_ns = clock.monotonic_ns
+        self._returns_reading = type(clock) is VirtualClock  # its advance_ns returns the new reading
 
     def new_clock(self) -> CallClock:
         """A call's clock, starting at the shared clock's current reading."""
@@ -206,8 +208,8 @@ class Timeline:
                 cc.elapsed = target_ns
                 behind = end - now
                 if behind > 0:
-                    self._advance_ns(behind)  # type: ignore[misc]  # open streams have an advanceable clock
-                    now = self._monotonic_ns()
+                    reading = self._advance_ns(behind)  # type: ignore[misc]  # open streams have an advanceable clock
+                    now = reading if self._returns_reading else self._monotonic_ns()
                     self._moved += behind
                 if len(self._streams) > 1:  # the consumer's other streams (this one counts afresh below)
                     self._note(end, 0, me, stream)
