@@ -54,7 +54,11 @@ once, attribute by attribute, and only for what is emitted: the request and resp
 bodies are scanned for their top-level ``"model"``/``"id"`` strings instead of being
 parsed as JSON (see :func:`~.collector_log.top_level_strings`), usage is taken from baml's counts as
 they are, and the arguments are bound by a small function compiled once per generated
-function (so that binding is done by the interpreter).
+function (so that binding is done by the interpreter). Once read, our collector is handed to
+a background thread that frees it (:func:`~.collector_log.release_later`): freeing a log and
+its bodies is then not on the call's path. Whether anyone listens is asked of the emitter's
+dispatcher at each call (two ``handlers_for`` look-ups of names fixed when ``instrument()``
+runs, since an emitter's events are).
 """
 
 from __future__ import annotations
