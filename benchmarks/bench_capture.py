@@ -49,6 +49,7 @@ import statistics
 import sys
 import time
 import tracemalloc
+import zlib
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -250,7 +251,13 @@ QUERIES: dict[str, tuple[Callable[[EventCapture], Any], Callable[[EventCapture],
 }
 
 
+_FLUSH = bytearray(96 << 20)  # larger than the CPU's caches
+
+
 def timed(fn: Callable[[], Any], fails: bool) -> float:
+    """Seconds of one ``fn()``, started with the CPU caches flushed: a capture of 10k events fits
+    in them and one of 100k does not, so without this the 100k / 10k ratio measured the caches."""
+    zlib.crc32(_FLUSH)
     t0 = time.perf_counter()
     try:
         fn()
@@ -263,24 +270,32 @@ def timed(fn: Callable[[], Any], fails: bool) -> float:
     return time.perf_counter() - t0
 
 
-def measure_queries(sizes: list[int], rounds: dict[int, int], baseline_max: int) -> dict[tuple[str, int], dict[str, float]]:
-    """Median seconds per query and size, today's and the pre-issue-17 way's, paired per round."""
-    out: dict[tuple[str, int], dict[str, float]] = {}
-    for n in sizes:
-        capture = filled(emitter_events(n))
+def measure_queries(sizes: list[int], rounds: int, big_rounds: int) -> dict[tuple[str, int], dict[str, float]]:
+    """Median seconds per query and size, today's and the pre-issue-17 way's.
+
+    Every size's capture is held at once and each round runs every size and query in turn,
+    so a change in the shared machine's load falls on all of them alike (the 100k / 10k
+    ratio compares like with like), each from flushed caches (:func:`timed`); a query on
+    fewer than 100k events is repeated and averaged. The largest size runs ``big_rounds``
+    rounds, its pre-issue-17 way one.
+    """
+    captures = {n: filled(emitter_events(n)) for n in sizes}
+    for n, capture in captures.items():
         if len(capture) != n:
             raise SystemExit(f"capture of {n:,}: kept {len(capture)} events")
-        for label, (now, before, fails) in QUERIES.items():
-            ours: list[float] = []
-            theirs: list[float] = []
-            for _ in range(rounds[n]):
-                ours.append(timed(partial(now, capture), fails))
-                if n <= baseline_max or not theirs:
-                    theirs.append(timed(partial(before, capture), False))  # the old way's diff raises nothing
-            out[(label, n)] = {"now": statistics.median(ours), "before": statistics.median(theirs)}
-        del capture
-        gc.collect()
-    return out
+    ours: dict[tuple[str, int], list[float]] = {}
+    theirs: dict[tuple[str, int], list[float]] = {}
+    big = max(sizes)
+    for r in range(rounds):
+        for n, capture in captures.items():
+            if n == big and r >= big_rounds:
+                continue
+            reps = max(1, 100_000 // n)
+            for label, (now, before, fails) in QUERIES.items():
+                ours.setdefault((label, n), []).append(sum(timed(partial(now, capture), fails) for _ in range(reps)) / reps)
+                if n < big or r == 0:
+                    theirs.setdefault((label, n), []).append(timed(partial(before, capture), False))  # its diff raises nothing
+    return {k: {"now": statistics.median(v), "before": statistics.median(theirs[k])} for k, v in ours.items()}
 
 
 def bytes_per_event(n: int) -> dict[str, float]:
@@ -306,7 +321,6 @@ def bytes_per_event(n: int) -> dict[str, float]:
 def scale_rows(quick: bool) -> tuple[list[dict[str, str]], bool, dict[str, Any]]:
     big = 300_000 if quick else 1_000_000
     sizes = [10_000, 100_000, big]
-    rounds = {10_000: 9 if quick else 15, 100_000: 3 if quick else 7, big: 1 if quick else 3}
     rows: list[dict[str, str]] = []
     ok = True
 
@@ -325,7 +339,7 @@ def scale_rows(quick: bool) -> tuple[list[dict[str, str]], bool, dict[str, Any]]
         base = statistics.median(b for _, b in rates)
         row(f"capture throughput, filled to {n:,} (execute)", fmt_rate(rate), f"{fmt_rate(base)} (list.append)",
             f"{base / rate:.2f}x slower", ">= 1.00 M ev/s", rate >= TARGET_EVENTS_PER_S)
-    timings = measure_queries(sizes, rounds, baseline_max=100_000)  # the old way at the largest size: one round
+    timings = measure_queries(sizes, rounds=3 if quick else 5, big_rounds=1 if quick else 3)
     for label, (_, _, fails) in QUERIES.items():
         target_s = TARGET_DIFF_S if fails else TARGET_MATCH_S
         for n in sizes:
