@@ -171,3 +171,18 @@ def test_one_open_stream_and_several_keep_their_consumer_time(fake: FakeBamlClie
     durations = [(md["function_name"], m["duration"]) for _, m, md in ends.items if md["function_name"] == "Main"]
     # each partial comes after the consumer's 10 s tool call (the first one at once): 2 tool calls on every stream
     assert durations == [("Main", 20 * S + 1 * S), ("Main", 20 * S + 1 * S), ("Main", 20 * S + 1 * S)]
+
+
+def test_where_an_outcome_was_scripted_follows_the_working_directory(
+    fake: FakeBamlClient, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    here = os.path.relpath(__file__)
+    first = fake.respond("Say", "a")  # reported as this file and line
+    line = first.where.rsplit(":", 1)[1] if first.where else ""
+    assert first.where == f"{here}:{line}" and line.isdigit()
+    monkeypatch.chdir(tmp_path)  # the same file, seen from another directory
+    second = fake.respond("Say", "b")
+    assert second.where is not None and second.where.rsplit(":", 1)[0] == os.path.relpath(__file__, tmp_path)
+    assert second.where.rsplit(":", 1)[0] != here

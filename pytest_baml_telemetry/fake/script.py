@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import functools
 import os
 import sys
 import threading
@@ -66,18 +67,32 @@ class UnusedOutcomesError(AssertionError):
 
 
 def where() -> str | None:
-    """``file:line`` of the first caller outside the fake (where a script was written)."""
+    """``file:line`` of the first caller outside the fake (where a script was written), the
+    file relative to the working directory (the path work is cached per file and directory:
+    every ``respond`` and ``fail`` asks)."""
+    cwd = os.getcwd()
     frame: types.FrameType | None = sys._getframe(1)
     while frame is not None:
         filename = frame.f_code.co_filename
-        if os.path.normcase(os.path.abspath(filename)) not in _OWN_FILES:
-            try:
-                shown = os.path.relpath(filename)
-            except ValueError:
-                shown = filename
-            return f"{shown}:{frame.f_lineno}"
+        if not _is_own(filename, cwd):
+            return f"{_shown(filename, cwd)}:{frame.f_lineno}"
         frame = frame.f_back
     return None
+
+
+@functools.lru_cache(maxsize=512)
+def _is_own(filename: str, cwd: str) -> bool:
+    """Whether ``filename`` (relative ones taken from ``cwd``) is one of the fake's own files."""
+    return os.path.normcase(os.path.abspath(os.path.join(cwd, filename))) in _OWN_FILES
+
+
+@functools.lru_cache(maxsize=512)
+def _shown(filename: str, cwd: str) -> str:
+    """``filename`` relative to ``cwd`` (as given when it cannot be, e.g. on another drive)."""
+    try:
+        return os.path.relpath(filename, cwd)
+    except ValueError:
+        return filename
 
 
 def check_function_name(function_name: Any, what: str) -> str:
