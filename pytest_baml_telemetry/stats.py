@@ -22,7 +22,9 @@ __all__ = ["rank", "percentile", "kth_smallest"]
 T = TypeVar("T")
 
 _FEW = 4096
-""":func:`kth_smallest` sorts the candidates once there are at most this many."""
+""":func:`kth_smallest` sorts the candidates once there are at most this many (and 8 per run)."""
+_MANY = 64
+""":func:`kth_smallest` guesses bounds from the runs' own estimates when there are this many runs."""
 
 
 def rank(p: float, n: int) -> int:
@@ -60,9 +62,11 @@ def percentile(sorted_values: Sequence[T], p: float) -> T | None:
 def kth_smallest(runs: Sequence[Sequence[int]], k: int) -> int:
     """The ``k``-th smallest (1-based) value over several sorted runs of ints (empty runs allowed).
 
-    The answer lies between the values each run holds at its own share of ``k``; a bisection
-    over that range narrows each run's window of candidates until few are left, which are
-    then sorted. Raises ``IndexError`` unless ``1 <= k <=`` the number of values.
+    Each run holds a window of candidates, values between two bounds of the answer: first
+    the values each run holds at its own share of ``k``, then narrower ones (a bisection,
+    and with many runs the middle of the runs' own estimates, used only when the counts
+    confirm them). Once few candidates are left they are sorted. Raises ``IndexError``
+    unless ``1 <= k <=`` the number of values.
     """
     if len(runs) == 1:
         if k < 1:
@@ -72,31 +76,29 @@ def kth_smallest(runs: Sequence[Sequence[int]], k: int) -> int:
     n = sum(len(r) for r in runs)
     if not 1 <= k <= n:
         raise IndexError(f"kth_smallest: k={k} is not a rank from 1 to {n}")
-    # Bounds: with q = k / n, at least k values are <= the largest r[ceil(q len(r)) - 1] and
-    # fewer than k are < the smallest r[max(floor(q len(r)) - 1, 0)].
-    lo = runs[0][-1]
-    hi = runs[0][0]
-    for r in runs:
-        m = len(r)
-        below = k * m // n
-        a = r[below - 1 if below > 1 else 0]
-        if a < lo:
-            lo = a
-        upto = -(-k * m // n)
-        if upto:
-            b = r[upto - 1]
-            if b > hi:
-                hi = b
     # windows: (run, start, end) with run[start:end] its values in [lo, hi]; `base` values are < lo
-    base = 0
-    windows: list[tuple[Sequence[int], int, int]] = []
-    for r in runs:
-        start = bisect_left(r, lo)
-        end = bisect_right(r, hi)
-        base += start
-        if start < end:
-            windows.append((r, start, end))
-    while lo < hi and sum(end - start for _, start, end in windows) > _FEW:
+    guess = _guess([(r, 0, len(r)) for r in runs], k, n) if len(runs) >= _MANY else None
+    if guess is not None:
+        lo, hi, base, windows = guess
+    else:
+        lo, hi = _bounds(runs, k, n)
+        base = 0
+        windows = []
+        for r in runs:
+            start = bisect_left(r, lo)
+            end = bisect_right(r, hi)
+            base += start
+            if start < end:
+                windows.append((r, start, end))
+    while lo < hi:
+        size = sum(end - start for _, start, end in windows)
+        if size <= _FEW + 8 * len(windows):
+            break
+        guess = _guess(windows, k - base, size)
+        if guess is not None and sum(end - start for _, start, end in guess[3]) < size:
+            lo, hi, below, windows = guess
+            base += below
+            continue
         mid = (lo + hi) // 2
         cuts = [(r, start, end, bisect_right(r, mid, start, end)) for r, start, end in windows]
         upto = base + sum(cut - start for _, start, _, cut in cuts)  # values <= mid
@@ -114,3 +116,47 @@ def kth_smallest(runs: Sequence[Sequence[int]], k: int) -> int:
         few.extend(r[start:end])
     few.sort()
     return few[k - base - 1]
+
+
+def _bounds(runs: Sequence[Sequence[int]], k: int, n: int) -> tuple[int, int]:
+    """Bounds of the ``k``-th smallest of ``n`` values: with q = k / n, at least k values are
+    <= the largest r[ceil(q len(r)) - 1] and fewer than k are < the smallest r[max(floor(q len(r)) - 1, 0)]."""
+    lo = runs[0][-1]
+    hi = runs[0][0]
+    for r in runs:
+        m = len(r)
+        below = k * m // n
+        a = r[below - 1 if below > 1 else 0]
+        if a < lo:
+            lo = a
+        upto = -(-k * m // n)
+        if upto:
+            b = r[upto - 1]
+            if b > hi:
+                hi = b
+    return lo, hi
+
+
+Window = tuple[Sequence[int], int, int]
+
+
+def _guess(windows: Sequence[Window], t: int, size: int) -> tuple[int, int, int, list[Window]] | None:
+    """With many windows, narrower bounds of the ``t``-th smallest of their ``size`` values:
+    the middle of the windows' own estimates, kept only if the counts show the answer
+    between them. Returns ``(lo, hi, values below lo, windows)`` or ``None``."""
+    if len(windows) < _MANY:
+        return None
+    estimates = []
+    for r, start, end in windows:
+        i = start + ((end - start) * t) // size
+        estimates.append(r[i if i < end else end - 1])
+    estimates.sort()
+    half = len(estimates) // 2
+    spread = 2 * math.isqrt(len(estimates)) + 1
+    lo = estimates[max(half - spread, 0)]
+    hi = estimates[min(half + spread, len(estimates) - 1)]
+    cuts = [(r, start, bisect_left(r, lo, start, end), bisect_right(r, hi, start, end)) for r, start, end in windows]
+    below = sum(a - start for _, start, a, _ in cuts)
+    if not below < t <= sum(b - start for _, start, _, b in cuts):
+        return None
+    return lo, hi, below, [(r, a, b) for r, _, a, b in cuts if a < b]

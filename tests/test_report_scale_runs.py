@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pytest_baml_telemetry import stats as stats_mod
 from pytest_baml_telemetry.budgets import Aggregator, PriceTable
 from pytest_baml_telemetry.budgets import series as series_mod
 from pytest_baml_telemetry.budgets.series import sort_run
@@ -79,23 +80,33 @@ def test_sort_run_leaves_short_runs_alone():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.lists(values, max_size=40), min_size=1, max_size=6), st.data())
-def test_kth_smallest_matches_sorting_everything(runs, data):
+@given(
+    st.lists(st.lists(values, max_size=40), min_size=1, max_size=12),
+    st.data(),
+    st.sampled_from([(4096, 64), (0, 2), (3, 1)]),  # as shipped; every narrowing step taken
+)
+def test_kth_smallest_matches_sorting_everything(runs, data, few_many):
     runs = [sorted(r) for r in runs]
     everything = sorted(v for r in runs for v in r)
     if not everything or (len(runs) == 1 and not runs[0]):
         return
     k = data.draw(st.integers(1, len(everything)))
-    assert kth_smallest(runs, k) == everything[k - 1]
-    assert kth_smallest([array("q", r) for r in runs], k) == everything[k - 1]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(stats_mod, "_FEW", few_many[0])
+        mp.setattr(stats_mod, "_MANY", few_many[1])
+        assert kth_smallest(runs, k) == everything[k - 1]
+        assert kth_smallest([array("q", r) for r in runs], k) == everything[k - 1]
+        assert kth_smallest([tuple(r) for r in runs], k) == everything[k - 1]
 
 
 def test_kth_smallest_over_many_long_runs_narrows_to_the_exact_value():
     rnd = random.Random(17)
-    runs = [sorted(int(rnd.lognormvariate(19.5, 0.8)) for _ in range(rnd.randint(1, 3000))) for _ in range(40)]
+    runs = [sorted(int(rnd.lognormvariate(19.5, 0.8)) for _ in range(rnd.randint(1, 3000))) for _ in range(150)]
     runs.append(sorted([10**15] * 5000))  # many equal values beyond the others
+    runs.append(sorted(rnd.randrange(10**6) for _ in range(20_000)))  # one long run of small values
     everything = sorted(v for r in runs for v in r)
-    for k in (1, 2, len(everything) // 2, len(everything) * 95 // 100, len(everything) - 5001, len(everything)):
+    n = len(everything)
+    for k in (1, 2, 20_001, n // 2, n * 9 // 10, n * 95 // 100, n * 99 // 100, n - 5001, n - 5000, n):
         assert kth_smallest(runs, k) == everything[k - 1]
 
 
