@@ -113,13 +113,31 @@ class FakeSyncStream(FakeStream):
     """Like ``baml_py.BamlSyncStream``: iterate partials, then ``get_final_response()``."""
 
     def __iter__(self) -> Any:
+        # _next_partial's steps, written out: one frame less per partial (the async twin calls it)
+        plan = self._plan
+        partials, times, n = plan.partials, plan.partial_times, len(plan.partials)
+        timeline = self._timeline
         while True:
-            step = self._next_partial()
-            if step is None:
+            i = self._next
+            if i >= n:
                 return
-            if step[0]:
-                time.sleep(step[0])
-            yield step[1]
+            controller = self._controller
+            if controller is not None and controller.aborted:
+                self._next = n  # iteration ends quietly, as in baml-py
+                return
+            clock = self._clock
+            if clock is not None:  # the consumer's time first; no wait if it is past the partial
+                wait = timeline.stream_step(clock, times[i])
+            else:
+                wait = timeline.advance(self._cc, times[i])
+            if plan.merge:
+                now = self._cc.elapsed
+                while i + 1 < n and times[i + 1] <= now:
+                    i += 1
+            self._next = i + 1
+            if wait:
+                time.sleep(wait)
+            yield partials[i]
 
     def get_final_response(self) -> Any:
         wait = self._to_end()
