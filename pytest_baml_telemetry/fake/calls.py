@@ -2,8 +2,8 @@
 
 A :class:`FunctionCaller` is made once per BAML function of a fake (or of a derivative:
 ``with_options``, ``as_async``) when the function is looked up, and resolves then what no
-call can change: the fake's emitter, clock, script, spec and event metadata, the function's
-signature, and the derivative's options and whether they need checking. A call then only
+call can change: the fake's emitter, clock (its bound methods), script, spec and event
+metadata, and the derivative's options and whether they need checking. A call then only
 binds its arguments, takes its outcome (read from the script at each call: scripting after
 the look-up is seen), plans it (:func:`.script.plan_call`) and runs it through the emitter:
 :meth:`~FunctionCaller.sync_function` (sync), :meth:`~FunctionCaller.acall` (async) and
@@ -12,8 +12,9 @@ the look-up is seen), plans it (:func:`.script.plan_call`) and runs it through t
 Rules: nothing resolved here may change after the fake is built (a fake's emitter, clock,
 spec and metadata are fixed at construction, a derivative's options at ``with_options``);
 the per-call work stays on this path and nothing else is added to it. The end event's
-metadata is written to the emitter call's public ``model`` / ``extra`` slots directly
-(``Call.set``'s checks would cost every call and these keys are known to be its own).
+metadata and a :class:`~pytest_baml_telemetry.contract.Usage` are written to the emitter call's
+public ``model`` / ``extra`` / ``usage`` slots directly (``Call.set``'s checks would cost every
+call, and these keys are known to be its own).
 """
 
 from __future__ import annotations
