@@ -230,32 +230,47 @@ def ends_begun_before_of(index: CallIndex, function_name: Any = _ANY) -> list[in
 class CallIndex:
     """Where the call events are among captured tuples, found once for a query.
 
-    ``counts`` is how many events of each name there are (in order of first appearance),
-    ``kinds`` the event kind of each name; ``by_prefix`` maps each call prefix
-    (``("ash_baml", "call")``) to the positions of its starts and of its ends, in order.
-    A name that cannot be hashed raises ``TypeError``.
+    ``kinds`` is the event kind of each distinct name, ``prefixes`` maps each call prefix
+    (``("ash_baml", "call")``) to its start names and its end names; :meth:`where` picks
+    events or positions by name, ``by_prefix`` (made when first read) the positions of
+    each prefix's starts and ends, ``counts`` how many events of each name there are (in
+    order of first appearance). A name that cannot be hashed raises ``TypeError``.
     """
 
     def __init__(self, events: Sequence[Any]) -> None:
         self.events = events
-        names = list(map(_NAME, events))
-        self.counts = Counter(names)
-        self.kinds: dict[Any, str | None] = {name: event_kind(name) for name in self.counts}
-        codes: dict[Any, int] = {}  # a call event's name -> 2 * its prefix's number (+1 for an end)
-        prefixes: dict[Any, int] = {}
+        self.names = names = list(map(_NAME, events))
+        self.kinds: dict[Any, str | None] = {name: event_kind(name) for name in set(names)}
+        self.prefixes: dict[Any, tuple[set[Any], set[Any]]] = {}
         for name, kind in self.kinds.items():
             if kind in ("start", "stop", "exception"):
-                number = prefixes.setdefault(name[:-1], len(prefixes))
-                codes[name] = 2 * number + (kind != "start")
-        column = list(map(codes.get, names))  # one lookup per event; the passes below compare small ints
-        every = range(len(names))
-        self.by_prefix: dict[Any, tuple[list[int], list[int]]] = {
-            prefix: (
-                list(compress(every, map(eq, column, repeat(2 * number)))),
-                list(compress(every, map(eq, column, repeat(2 * number + 1)))),
-            )
-            for prefix, number in prefixes.items()
-        }
+                self.prefixes.setdefault(name[:-1], (set(), set()))[kind != "start"].add(name)
+        self._by_prefix: dict[Any, tuple[list[int], list[int]]] | None = None
+
+    def where(self, wanted: set[Any], positions: bool = False) -> list[Any]:
+        """The events (or their positions) whose name is in ``wanted``, in order."""
+        if not wanted:
+            return []
+        if len(wanted) == 1:  # comparing with one name is cheaper than hashing every name
+            flags = map(eq, self.names, repeat(next(iter(wanted))))
+        else:
+            flags = map(wanted.__contains__, self.names)
+        return list(compress(range(len(self.names)) if positions else self.events, flags))
+
+    @property
+    def starts(self) -> set[Any]:
+        """Every start name."""
+        return {name for name, kind in self.kinds.items() if kind == "start"}
+
+    @property
+    def by_prefix(self) -> dict[Any, tuple[list[int], list[int]]]:
+        if self._by_prefix is None:
+            self._by_prefix = {p: (self.where(s, True), self.where(e, True)) for p, (s, e) in self.prefixes.items()}
+        return self._by_prefix
+
+    @property
+    def counts(self) -> Counter[Any]:
+        return Counter(self.names)
 
 
 def _ends_begun_before(events: Sequence[Any]) -> frozenset[int]:
@@ -381,25 +396,20 @@ def named_calls(index: CallIndex, function_name: Any) -> list[Triple]:
     The calls are ``(start, end, ok)`` triples in order of start; only the ends of their
     prefixes and spans are looked at.
     """
-    events, kinds = index.events, index.kinds
-    named: list[Any] = []
+    kinds = index.kinds
+    named = [s for s in call_starts(index) if s[2].get("function_name") == function_name]
     ends_of: dict[Any, dict[Any, Any]] = {}  # prefix -> {span: its first end}
-    for prefix, (starts, ends) in index.by_prefix.items():
-        mine = [i for i in starts if events[i][2].get("function_name") == function_name]
-        if mine:
-            spans = {events[i][2].get(_SPAN) for i in mine}
-            firsts = [events[i] for i in ends if events[i][2].get(_SPAN) in spans]
-            ends_of[prefix] = {e[2].get(_SPAN): e for e in reversed(firsts)}  # the first end of each span
-            named.extend(mine)
-    if len(ends_of) > 1:
-        named.sort()  # several prefixes: back in order of start
-    pairs = [(s, ends_of[s[0][:-1]].get(s[2].get(_SPAN))) for s in map(events.__getitem__, named)]
+    for prefix in {s[0][:-1] for s in named}:
+        spans = {s[2].get(_SPAN) for s in named if s[0][:-1] == prefix}
+        firsts = [e for e in index.where(index.prefixes[prefix][1]) if e[2].get(_SPAN) in spans]
+        ends_of[prefix] = {e[2].get(_SPAN): e for e in reversed(firsts)}  # the first end of each span
+    pairs = [(s, ends_of[s[0][:-1]].get(s[2].get(_SPAN))) for s in named]
     return [(s, e, None if e is None else kinds[e[0]] == "stop") for s, e in pairs]
 
 
 def call_starts(index: CallIndex) -> list[Any]:
     """Every start among ``index.events``, in order."""
-    return [index.events[i] for i in sorted(i for starts, _ in index.by_prefix.values() for i in starts)]
+    return index.where(index.starts)
 
 
 def of_names(events: Sequence[Any], names: Any) -> list[Any]:
