@@ -195,6 +195,9 @@ class VirtualClock:
         self._start_monotonic = start_monotonic
         self.real_sleep = real_sleep
         self._lock = threading.Lock()
+        # bound once: acquire/release cost less than ``with`` on the fakes' per-call path
+        self._acquire = self._lock.acquire
+        self._release = self._lock.release
 
     def time_ns(self) -> int:
         return self._start_time + self._offset
@@ -221,7 +224,8 @@ class VirtualClock:
             if not is_count(ns):
                 raise ValueError(f"VirtualClock.advance_ns({short_repr(ns)}): expected a non-negative int")
             ns = int(ns)
-        with self._lock:
+        self._acquire()
+        try:
             offset = self._offset + ns
             if offset > self._max_offset:
                 raise ValueError(
@@ -232,6 +236,8 @@ class VirtualClock:
                 )
             self._offset = offset
             return self._start_monotonic + offset
+        finally:
+            self._release()
 
     def sleep(self, duration: DurationLike) -> None:
         """Advance by ``duration``; also sleep for real when ``real_sleep`` is set."""
