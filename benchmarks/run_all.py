@@ -6,9 +6,7 @@ Each script runs in its own subprocess (one after the other, never two at once, 
 do not compete for the CPU), with ``--quick`` passed on when given (fewer iterations: a
 rough figure in a fraction of the time). A script reports through its last line,
 ``RESULT {json}`` with a ``rows`` list of ``{benchmark, measured, baseline, ratio, target,
-status}``; for scripts that print no such line, or one without ``rows``
-(``bench_dispatch.py``, ``bench_aggregator.py``), the human-readable table they print is
-parsed instead.
+status}``.
 
 The table has one row per figure: benchmark | measured | baseline | ratio | target |
 result (PASS / FAIL against the SPEC section 8 target, blank for figures without one,
@@ -24,11 +22,9 @@ import argparse
 import json
 import os
 import platform
-import re
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,108 +54,10 @@ def result_line(output: str) -> dict[str, Any] | None:
     return None
 
 
-# ----------------------------------------------------------------------------- fallbacks
-# Parsers of the human output of the scripts that print no RESULT line.
-
-_DISPATCH_ROW = re.compile(r"^(?P<label>\S.*?)\s+(?P<ns>[\d.]+)\s+(?P<x>[\d.]+)\s+(?P<otel>[\d.]+)\s*$")
-_VERDICT = re.compile(r"^(?P<status>PASS|FAIL)\s+(?P<text>.+?):\s+(?P<shown>.+)$")
-
-
-def parse_dispatch(output: str) -> list[Row]:
-    """``bench_dispatch.py``: a table ``case  ns/op  x plain call  OTel span / case`` and PASS/FAIL lines."""
-    ns: dict[str, float] = {}
-    verdicts: dict[str, str] = {}
-    for line in output.splitlines():
-        m = _DISPATCH_ROW.match(line)
-        if m:
-            ns[m.group("label")] = float(m.group("ns"))
-            continue
-        v = _VERDICT.match(line)
-        if v:
-            verdicts[v.group("text")] = v.group("status")
-
-    def find(prefix: str) -> float:
-        for label, value in ns.items():
-            if label.startswith(prefix):
-                return value
-        raise ValueError(f"bench_dispatch.py printed no row starting with {prefix!r}; rows: {sorted(ns)}")
-
-    def verdict(prefix: str) -> str:
-        for text, status in verdicts.items():
-            if text.startswith(prefix):
-                return status
-        raise ValueError(f"bench_dispatch.py printed no PASS/FAIL line starting with {prefix!r}")
-
-    plain = find("plain function call")
-    e0, e1, e5 = (find(f"Dispatcher.execute, {n} handler") for n in (0, 1, 5))
-    blinker = find("blinker")
-    emit = find("emitter call (start+stop")
-    off = find("emitter call, enabled=False")
-    otel = find("OpenTelemetry")
-    return [
-        row("Dispatcher.execute, no handler", f"{e0:.0f} ns", f"{plain:.0f} ns (plain call)", f"{e0 / plain:.2f}x",
-            "<= 2x plain call", verdict("execute with no handler")),
-        row("Dispatcher.execute, 1 handler", f"{e1:.0f} ns", f"{blinker:.0f} ns (blinker send, 1 receiver)",
-            f"{e1 / blinker:.2f}x blinker"),
-        row("Dispatcher.execute, 5 handlers", f"{e5:.0f} ns", f"{plain:.0f} ns (plain call)", f"{e5 / plain:.1f}x"),
-        row("Emitter.call (start+stop, 1 handler)", f"{emit / 1000:.2f} us", f"{otel / 1000:.1f} us (OTel SDK span)",
-            f"{otel / emit:.1f}x cheaper", ">= 10x cheaper", verdict("emitter call (1 handler)")),
-        row("Emitter.call, enabled=False", f"{off:.0f} ns", f"{emit / 1000:.2f} us (enabled)", f"{off / emit:.2f}x"),
-    ]
-
-
-_AGG_ROW = re.compile(
-    r"^(?P<label>\S.*?)\s{2,}(?P<value>[\d.,]+ (?:ns/call|s|MiB|MB))(?:\s{2,}(?P<ratio>[\d.]+x))?"
-    r"(?:\s{2,}(?P<target>target .+?))?\s*$"
-)
-
-
-def parse_aggregator(output: str) -> list[Row]:
-    """``bench_aggregator.py``: a table ``measure  value  ratio  target``."""
-    rows: dict[str, tuple[str, str | None]] = {}
-    for line in output.splitlines():
-        m = _AGG_ROW.match(line)
-        if m:
-            rows[m.group("label")] = (m.group("value"), m.group("ratio"))
-
-    def find(prefix: str) -> tuple[str, float, str | None]:
-        for label, (value, ratio) in rows.items():
-            if label.startswith(prefix):
-                return label, float(value.split()[0].replace(",", "")), ratio
-        raise ValueError(f"bench_aggregator.py printed no row starting with {prefix!r}; rows: {sorted(rows)}")
-
-    _, base, _ = find("baseline list.append")
-    _, rec, rec_x = find("Aggregator.record()")
-    _, rec_ev, rec_ev_x = find("Aggregator.record_event()")
-    report_label, report_s, _ = find("percentiles + report")
-    _, held, _ = find("memory held")
-    _, peak, _ = find("peak memory")
-    calls = report_label.split(",", 1)[1].strip() if "," in report_label else ""
-    mb = 1e6 / 2**20  # the script prints MiB; the target is 64 MB
-
-    def status(ok: bool) -> str:
-        return "PASS" if ok else "FAIL"
-
-    return [
-        row("Aggregator.record()", f"{rec:.0f} ns/call", f"{base:.0f} ns (list.append of a tuple)", rec_x or "",
-            "<= 2 us", status(rec <= 2000)),
-        row("Aggregator.record_event()", f"{rec_ev:.0f} ns/call", f"{base:.0f} ns (list.append of a tuple)",
-            rec_ev_x or ""),
-        row(f"percentiles + report, {calls}", f"{report_s:.3f} s", "", "", "< 1 s", status(report_s < 1.0)),
-        row(f"memory held by the aggregator, {calls}", f"{held / mb:.1f} MB", "", "", "< 64 MB",
-            status(held / mb < 64)),
-        row(f"peak memory while reporting, {calls}", f"{peak / mb:.1f} MB", "", "", "< 64 MB", status(peak / mb < 64)),
-    ]
-
-
-FALLBACKS: dict[str, Callable[[str], list[Row]]] = {"dispatch": parse_dispatch, "aggregator": parse_aggregator}
-
-
 # ----------------------------------------------------------------------------- running
 
 
 def run(script: Path, quick: bool, timeout: float, verbose: bool) -> list[Row]:
-    name = script.stem[len("bench_") :]
     cmd = [sys.executable, str(script), *(["--quick"] if quick else [])]
     print(f"running {script.name}{' --quick' if quick else ''} ...", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
@@ -173,12 +71,9 @@ def run(script: Path, quick: bool, timeout: float, verbose: bool) -> list[Row]:
         print(proc.stdout, file=sys.stderr)
     try:
         data = result_line(proc.stdout)
-        if data is not None and isinstance(data.get("rows"), list):
-            rows = [{k: str(r.get(k, "")) for k in COLUMNS} for r in data["rows"]]
-        elif name in FALLBACKS:
-            rows = FALLBACKS[name](proc.stdout)
-        else:
-            raise ValueError(f"{script.name} printed no RESULT line")
+        if data is None or not isinstance(data.get("rows"), list):
+            raise ValueError(f"{script.name} printed no RESULT line with rows")
+        rows = [{k: str(r.get(k, "")) for k in COLUMNS} for r in data["rows"]]
     except (ValueError, KeyError, TypeError) as exc:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         detail = " / ".join(tail) if tail else str(exc)
