@@ -94,10 +94,11 @@ def build(*, verbose: bool = False) -> list[Path]:
     Raises :class:`BuildError` naming what is missing or what failed. A previous build is
     removed first.
     """
-    try:
-        import mypyc  # noqa: F401
-    except ImportError:
-        raise BuildError("the compiled build needs mypyc, which ships with mypy: pip install mypy") from None
+    for module, install in (("mypyc", "mypyc, which ships with mypy: pip install mypy"), ("setuptools", "setuptools: pip install setuptools")):
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            raise BuildError(f"the compiled build needs {install}") from None
     clean()
     written: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="pbt-mypyc-") as tmp:

@@ -64,3 +64,9 @@ def test_the_command_refuses_an_unknown_subcommand() -> None:
     proc = subprocess.run([sys.executable, "-m", "pytest_baml_telemetry.compiled", "status"], capture_output=True, text=True)
     assert proc.returncode == 0
     assert proc.stdout.splitlines() == [f"{name}: {state}" for name, state in compiled.status(imported=False).items()]
+
+
+def test_build_without_setuptools_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "setuptools", None)
+    with pytest.raises(compiled.BuildError, match=r"needs setuptools: pip install setuptools"):
+        compiled.build()
