@@ -120,15 +120,22 @@ def build(*, verbose: bool = False) -> list[Path]:
             tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
             raise BuildError(f"mypyc failed (exit {proc.returncode}): " + " / ".join(tail))
         suffixes = tuple(importlib.machinery.EXTENSION_SUFFIXES)
-        for made in sorted(root.rglob("*")):
-            if not made.name.endswith(suffixes) or "build" in made.relative_to(root).parts[:1]:
-                continue
-            target = PACKAGE.parent / made.relative_to(root)
-            shutil.copy2(made, target)
-            written.append(target)
-    if not written:
-        raise BuildError("mypyc reported success but wrote no extension module")
-    MANIFEST.write_text("".join(f"{path}\n" for path in written))
+        made = [
+            path
+            for path in sorted(root.rglob("*"))
+            if path.name.endswith(suffixes) and "build" not in path.relative_to(root).parts[:1]
+        ]
+        if not made:
+            raise BuildError("mypyc reported success but wrote no extension module")
+        targets = [PACKAGE.parent / path.relative_to(root) for path in made]
+        try:
+            # the manifest first, so that clean() also removes a build stopped half-way
+            MANIFEST.write_text("".join(f"{path}\n" for path in targets))
+            for source, target in zip(made, targets):
+                shutil.copy2(source, target)
+                written.append(target)
+        except OSError as exc:
+            raise BuildError(f"cannot write the compiled modules beside the package: {exc}") from None
     return written
 
 

@@ -70,3 +70,51 @@ def test_build_without_setuptools_says_what_to_install(monkeypatch: pytest.Monke
     monkeypatch.setitem(sys.modules, "setuptools", None)
     with pytest.raises(compiled.BuildError, match=r"needs setuptools: pip install setuptools"):
         compiled.build()
+
+
+def _fake_mypyc(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A package copy under tmp_path and a setup.py run that writes what mypyc writes."""
+    package = tmp_path / "site" / "pytest_baml_telemetry"
+    package.mkdir(parents=True)
+    for name in compiled.COMPILED_MODULES:
+        (package / f"{name}.py").write_text("X = 1\n")
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+
+    def run(cmd: list[str], cwd: Path, **kwargs: object) -> subprocess.CompletedProcess[str]:
+        assert cmd[1:] == ["setup.py", "build_ext", "--inplace"]
+        setup = (Path(cwd) / "setup.py").read_text()
+        assert "--follow-imports=silent" in setup and "group_name='pytest_baml_telemetry_core'" in setup
+        for name in compiled.COMPILED_MODULES:
+            (Path(cwd) / "pytest_baml_telemetry" / f"{name}{suffix}").write_bytes(b"so")
+        (Path(cwd) / f"pytest_baml_telemetry_core__mypyc{suffix}").write_bytes(b"so")
+        (Path(cwd) / "build").mkdir()
+        (Path(cwd) / "build" / f"stale{suffix}").write_bytes(b"so")
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(compiled, "PACKAGE", package)
+    monkeypatch.setattr(compiled, "MANIFEST", package / ".compiled-files")
+    monkeypatch.setattr(compiled.subprocess, "run", run)
+    return package
+
+
+def test_build_copies_the_extensions_beside_the_package_and_clean_removes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    package = _fake_mypyc(monkeypatch, tmp_path)
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    written = compiled.build()
+    expected = [package.parent / f"pytest_baml_telemetry_core__mypyc{suffix}"] + [
+        package / f"{name}{suffix}" for name in sorted(compiled.COMPILED_MODULES)
+    ]
+    assert sorted(written) == sorted(expected) and all(p.exists() for p in expected)
+    assert compiled.status(imported=False) == dict.fromkeys(compiled.COMPILED_MODULES, "compiled")
+    assert compiled.clean() == [Path(line) for line in [str(p) for p in written]]
+    assert compiled.status(imported=False) == dict.fromkeys(compiled.COMPILED_MODULES, "pure")
+    assert sorted(p.name for p in package.iterdir()) == sorted(f"{n}.py" for n in compiled.COMPILED_MODULES)
+
+
+def test_a_build_that_cannot_write_beside_the_package_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_mypyc(monkeypatch, tmp_path)
+    monkeypatch.setattr(compiled, "MANIFEST", tmp_path / "missing-dir" / ".compiled-files")
+    with pytest.raises(compiled.BuildError, match=r"cannot write the compiled modules beside the package: .*missing-dir"):
+        compiled.build()
