@@ -12,16 +12,13 @@ value is HTML-escaped: function names, models and test ids are user data.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from html import escape
 from os import PathLike
-from pathlib import Path
 from typing import Any, Union
 
 from ..budgets.text import format_usd, model_label
-from .json import check_report
+from .json import check_report, write_atomic
 
 __all__ = ["render_html", "write_html"]
 
@@ -466,26 +463,5 @@ def render_html(data: Mapping[str, Any], histograms: Iterable[Mapping[str, Any]]
 def write_html(
     data: Mapping[str, Any], path: Union[str, PathLike[str]], histograms: Iterable[Mapping[str, Any]] = ()
 ) -> None:
-    """Write :func:`render_html` to ``path`` (UTF-8), atomically as
-    :func:`~pytest_baml_telemetry.report.json.write_json` does: a temporary file beside
-    it, then ``os.replace``; a failed write leaves the previous file as it was."""
-    text = render_html(data, histograms)
-    target = Path(path)
-    try:
-        mode = os.stat(target).st_mode & 0o777
-    except OSError:
-        mode = 0o644
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:40]}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write :func:`render_html` to ``path`` (UTF-8), atomically (see :func:`.json.write_atomic`)."""
+    write_atomic(render_html(data, histograms), path)

@@ -115,7 +115,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any, Union
 
-__all__ = ["REPORT_SCHEMA", "check_report", "to_json", "write_json"]
+__all__ = ["REPORT_SCHEMA", "check_report", "to_json", "write_atomic", "write_json"]
 
 REPORT_SCHEMA = "pytest-baml-telemetry/report/v1"
 """The ``schema`` tag of report data."""
@@ -135,13 +135,16 @@ def to_json(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def write_json(data: Mapping[str, Any], path: Union[str, PathLike[str]]) -> None:
-    """Write report ``data`` to ``path`` as indented JSON (UTF-8, trailing newline).
+    """Write report ``data`` to ``path`` as indented JSON (UTF-8, trailing newline), atomically (:func:`write_atomic`)."""
+    write_atomic(json.dumps(to_json(data), indent=2, allow_nan=False) + "\n", path)
 
-    Atomic: the text goes to a temporary file in the same directory, then ``os.replace``
-    puts it in place, so a reader never sees a half-written report, and a failed write
-    (``OSError``: disk full, directory gone) leaves the previous file as it was.
+
+def write_atomic(text: str, path: Union[str, PathLike[str]]) -> None:
+    """Write ``text`` to ``path`` (UTF-8) atomically: a temporary file in the same directory,
+    then ``os.replace``, so a reader never sees a half-written report, and a failed write
+    (``OSError``: disk full, directory gone) leaves the previous file as it was. An existing
+    file keeps its permissions.
     """
-    text = json.dumps(to_json(data), indent=2, allow_nan=False) + "\n"
     target = Path(path)
     try:
         mode = os.stat(target).st_mode & 0o777
