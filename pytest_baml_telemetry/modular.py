@@ -53,11 +53,13 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from . import modular_responses
 from ._validate import check_callable, check_mapping, check_str, fail, short_repr
 from .collector_log import NOT_BILLED
 from .contract import Usage
 from .emitter import Call, Emitter
-from .modular_responses import (
+from .modular_responses import (  # noqa: F401 - re-exported through __all__
+    EventStream,
     anthropic_body,
     anthropic_error_response,
     anthropic_response,
@@ -98,31 +100,8 @@ __all__ = [
     "record_response",
     "record_openai_response",
     "openai_usage",
-    "openai_body",
-    "openai_chat_response",
-    "openai_response",
-    "openai_error_response",
-    "openai_stream_events",
-    "openai_stream_response",
-    "openai_responses_body",
-    "openai_responses_response",
-    "openai_responses_error_response",
-    "openai_responses_stream_events",
-    "openai_responses_stream_response",
-    "anthropic_body",
-    "anthropic_response",
-    "anthropic_error_response",
-    "anthropic_stream_events",
-    "anthropic_stream_response",
-    "google_body",
-    "google_response",
-    "google_error_response",
-    "google_stream_events",
-    "google_stream_response",
-    "bedrock_body",
-    "bedrock_response",
-    "bedrock_error_response",
 ]
+__all__ += modular_responses.__all__  # the response builders, re-exported
 
 DEFAULT_MODEL = "gpt-4o-mini"
 
