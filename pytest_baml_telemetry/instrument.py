@@ -317,41 +317,28 @@ def _function_wrapper(
 
     Per call: bind the arguments (the compiled binder), make the call object, ask whether
     anyone listens to its end (two dictionary look-ups), attach our collector only then, and
-    read its last log once right after the call, before the end event is built. These steps
-    are written out in each twin, not shared through helpers: they run on every call, right
-    after the HTTP exchange, when each extra frame costs a cold cache's worth of time.
+    read its last log once right after the call, before the end event is built.
     """
     name = spec.name
-    binder = spec.binder
     emitter = settings.emitter
     resource, action, client_module = settings.resource, settings.action, settings.client_module
     collector_type = settings.collector_type
-    stop_name, exception_name = settings.stop_name, settings.exception_name
+
+    def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Call, dict[str, Any], Any, Any]:
+        """The call object, its arguments, and our collector with the options carrying it (or Nones)."""
+        arguments, options = _bind(spec, args, kwargs)
+        call = Call(emitter, name, arguments, resource, action, client_module, False)
+        if not call.sampled:
+            return call, arguments, None, None
+        collector, call_options = _our_collector(settings, options, base_collectors, collector_type)
+        return call, arguments, collector, call_options
 
     if spec.is_async:
 
         async def async_call(*args: Any, **kwargs: Any) -> Any:
-            if binder is None:
-                arguments, options = _bind(spec, args, kwargs)
-            else:
-                try:
-                    arguments, options = binder(*args, **kwargs)
-                except TypeError:  # does not fit: the generated function raises it, unchanged
-                    arguments, options = _arguments_of(None, args, kwargs), _MISSING
-            call = Call(emitter, name, arguments, resource, action, client_module, False)  # emitter.call's body
+            call, arguments, collector, call_options = begin(args, kwargs)
             if not call.sampled:
                 return await function(*args, **kwargs)
-            collector = call_options = None
-            if options is not _MISSING:
-                handlers_for = emitter.dispatcher.handlers_for
-                if (stop_name is not None and handlers_for(stop_name)) or (
-                    exception_name is not None and handlers_for(exception_name)
-                ):
-                    if type(options) is dict and not options:  # the generated default, {}: inlined
-                        collector = collector_type(_COLLECTOR_NAME)
-                        call_options = {"collector": [*base_collectors, collector]}
-                    else:
-                        collector, call_options = _with_our_collector(options, base_collectors, collector_type)
             async with call:
                 if collector is None:
                     result = await function(*args, **kwargs)
@@ -361,12 +348,7 @@ def _function_wrapper(
                     except BaseException as error:
                         _read_failure(collector, call, error)
                         raise
-                    try:  # _read_collector, inlined
-                        log = collector.last
-                        if log is not None:
-                            read_collector_log(log, call)
-                    except Exception as exc:  # reading telemetry must never break the user's call
-                        logger.error("reading the baml Collector for %s failed: %r", name, exc)
+                    _read_collector(collector, call)
                     release_later(collector)
                 call.result = result
             return result
@@ -375,27 +357,9 @@ def _function_wrapper(
 
     # the sync twin of async_call above (same steps without await): they cannot share a body
     def sync_call(*args: Any, **kwargs: Any) -> Any:
-        if binder is None:
-            arguments, options = _bind(spec, args, kwargs)
-        else:
-            try:
-                arguments, options = binder(*args, **kwargs)
-            except TypeError:  # does not fit: the generated function raises it, unchanged
-                arguments, options = _arguments_of(None, args, kwargs), _MISSING
-        call = Call(emitter, name, arguments, resource, action, client_module, False)  # emitter.call's body
+        call, arguments, collector, call_options = begin(args, kwargs)
         if not call.sampled:
             return function(*args, **kwargs)
-        collector = call_options = None
-        if options is not _MISSING:
-            handlers_for = emitter.dispatcher.handlers_for
-            if (stop_name is not None and handlers_for(stop_name)) or (
-                exception_name is not None and handlers_for(exception_name)
-            ):
-                if type(options) is dict and not options:  # the generated default, {}: inlined
-                    collector = collector_type(_COLLECTOR_NAME)
-                    call_options = {"collector": [*base_collectors, collector]}
-                else:
-                    collector, call_options = _with_our_collector(options, base_collectors, collector_type)
         with call:
             if collector is None:
                 result = function(*args, **kwargs)
@@ -405,12 +369,7 @@ def _function_wrapper(
                 except BaseException as error:
                     _read_failure(collector, call, error)
                     raise
-                try:  # _read_collector, inlined
-                    log = collector.last
-                    if log is not None:
-                        read_collector_log(log, call)
-                except Exception as exc:  # reading telemetry must never break the user's call
-                    logger.error("reading the baml Collector for %s failed: %r", name, exc)
+                _read_collector(collector, call)
                 release_later(collector)
             call.result = result
         return result
